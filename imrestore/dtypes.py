@@ -1,0 +1,60 @@
+"""Conversions between file dtypes and the pipeline's float32 in [0, 1].
+
+>>> import numpy as np
+>>> x, rng = to_unit(np.array([0, 128, 255], np.uint8))
+>>> rng, x.dtype
+((0.0, 255.0), dtype('float32'))
+>>> from_unit(x, np.uint8, rng)
+array([  0, 128, 255], dtype=uint8)
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def default_range(dtype: np.dtype) -> tuple[float, float] | None:
+    """The value range implied by an integer or boolean dtype (None for floats)."""
+    dtype = np.dtype(dtype)
+    if dtype == np.bool_:
+        return (0.0, 1.0)
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return (float(min(info.min, 0)), float(info.max))
+    return None
+
+
+def to_unit(array: np.ndarray, value_range: tuple[float, float] | None = None) -> tuple[np.ndarray, tuple[float, float]]:
+    """Map an array to float32 in [0, 1]; return it and the range used.
+
+    Integer data use their dtype's range (uint16 -> 0..65535).  Float data in
+    [0, 1] are kept; other float data are scaled by their own min and max.
+    """
+    array = np.asarray(array)
+    if value_range is None:
+        value_range = default_range(array.dtype)
+    if value_range is None:
+        finite = array[np.isfinite(array)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        value_range = (0.0, 1.0) if lo >= 0.0 and hi <= 1.0 else (lo, hi if hi > lo else lo + 1.0)
+    lo, hi = value_range
+    out = (array.astype(np.float32) - np.float32(lo)) / np.float32(hi - lo)
+    return out.astype(np.float32, copy=False), (float(lo), float(hi))
+
+
+def from_unit(data: np.ndarray, dtype: np.dtype, value_range: tuple[float, float]) -> np.ndarray:
+    """Map float data in [0, 1] back to ``dtype`` (clipped and rounded for integers)."""
+    dtype = np.dtype(dtype)
+    lo, hi = value_range
+    if dtype == np.bool_:
+        return np.asarray(data) >= 0.5
+    scaled = np.asarray(data, dtype=np.float64) * (hi - lo) + lo
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(scaled), info.min, info.max).astype(dtype)
+    return scaled.astype(dtype)
+
+
+def quantize(data: np.ndarray, dtype: np.dtype, value_range: tuple[float, float]) -> np.ndarray:
+    """What ``data`` becomes once written as ``dtype`` and read back: float64 in [0, 1] units."""
+    lo, hi = value_range
+    return (from_unit(data, dtype, value_range).astype(np.float64) - lo) / (hi - lo)

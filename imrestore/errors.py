@@ -1,0 +1,31 @@
+"""Exceptions raised by the library.
+
+Library code raises; only the CLI turns these into one-line messages and exit
+codes.  Every *usage* error (a bad spec, a bad parameter, a missing path) is an
+:class:`ImrestoreUsageError`, which the CLI maps to exit code 2.
+"""
+from __future__ import annotations
+
+
+class ImrestoreError(Exception):
+    """Base class of every error imrestore raises on purpose."""
+
+
+class ImrestoreUsageError(ImrestoreError, ValueError):
+    """The user asked for something that cannot work (exit code 2)."""
+
+
+class SpecError(ImrestoreUsageError):
+    """A spec string is malformed or names no known plugin."""
+
+
+class ParameterError(ImrestoreUsageError):
+    """A plugin parameter is unknown, of the wrong type or out of range."""
+
+
+class ChainError(ImrestoreUsageError):
+    """The chain of plugins cannot work together (e.g. a missing PSF)."""
+
+
+class ItemError(ImrestoreError):
+    """One item (file, slice) failed; the run goes on with the others."""

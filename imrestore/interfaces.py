@@ -1,0 +1,196 @@
+"""The plugin interfaces: corruptions, restorers, metrics, readers, writers.
+
+Inside the pipeline an image is a float32 NumPy array in [0, 1] with the axes
+``YX`` (grey) or ``YXC`` (channels last).  Readers record what is needed to
+write the result back as the input was (dtype, value range, metadata).
+
+Every plugin is a dataclass whose fields are declared with
+:func:`imrestore.params.param`; the base class validates them on creation.
+
+Example
+-------
+>>> from dataclasses import dataclass
+>>> import numpy as np
+>>> from imrestore.params import param
+>>> @dataclass
+... class Darken(Corruption):
+...     name = "darken"
+...     amount: float = param(0.5, min=0, max=1, help="fraction removed")
+...     def forward(self, image, rng):
+...         return image * (1 - self.amount), {}
+>>> Darken(amount=0.25)(np.ones((2, 2), np.float32), np.random.default_rng(0))
+array([[0.75, 0.75],
+       [0.75, 0.75]], dtype=float32)
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .params import params_of, validate_params
+
+KINDS = ("corruption", "restorer", "metric", "reader", "writer")
+
+
+class Plugin:
+    """Common base: a name, aliases, typed parameters and a canonical spec."""
+
+    kind: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    aliases: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self) -> None:
+        validate_params(self)
+
+    def params(self) -> dict[str, Any]:
+        """The parameter values of this instance, by name."""
+        return {p.name: getattr(self, p.name) for p in params_of(self)}
+
+    @property
+    def spec(self) -> str:
+        """The canonical spec string that rebuilds this plugin."""
+        from .spec import format_spec
+
+        return format_spec(self.kind, self.name, self.params())
+
+    def __str__(self) -> str:
+        return self.spec
+
+
+@dataclass
+class Image:
+    """A float32 image in [0, 1] plus what is needed to write it back.
+
+    Attributes
+    ----------
+    data : ndarray
+        float32, axes given by ``axes`` (``YX`` or ``YXC``), values in [0, 1].
+    axes : str
+        Axis names, channels last.
+    dtype : numpy.dtype
+        The dtype of the file it came from (``uint8``, ``uint16``, ``float32``).
+    value_range : (float, float)
+        The values that map to 0 and 1 (``(0, 255)`` for ``uint8``).
+    metadata : dict
+        Format-specific data the writer puts back (resolution, alpha, ...).
+    """
+
+    data: np.ndarray
+    axes: str = "YX"
+    dtype: np.dtype = field(default_factory=lambda: np.dtype(np.float32))
+    value_range: tuple[float, float] = (0.0, 1.0)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def with_data(self, data: np.ndarray) -> "Image":
+        """A copy with other pixel data (same dtype and metadata)."""
+        axes = self.axes if data.ndim == len(self.axes) else ("YX" if data.ndim == 2 else "YXC")
+        return dataclasses.replace(self, data=data, axes=axes)
+
+
+class Corruption(Plugin):
+    """A degradation: ``__call__(image, rng) -> image``, deterministic per rng.
+
+    Subclasses implement :meth:`forward`, which also returns what a restorer
+    may need to know about the degradation (the PSF, the mask, the factor).
+    """
+
+    kind: ClassVar[str] = "corruption"
+    #: Keys that :meth:`forward` puts into the degradation record.
+    provides: ClassVar[tuple[str, ...]] = ()
+    #: Whether the noise has zero mean (Noise2Noise with an L2 loss needs it).
+    zero_mean: ClassVar[bool] = False
+
+    def forward(self, image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+        """Return the corrupted image and a dict describing the degradation."""
+        raise NotImplementedError  # abstract: every corruption implements it
+
+    def __call__(self, image: np.ndarray, rng: np.random.Generator | int | None = None) -> np.ndarray:
+        rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        return self.forward(np.asarray(image, dtype=np.float32), rng)[0]
+
+
+class Restorer(Plugin):
+    """A restoration method: ``restore(batch) -> batch``.
+
+    The metadata contract tells the pipeline what the restorer accepts.
+    """
+
+    kind: ClassVar[str] = "restorer"
+    #: Allowed channel counts (1 = grey, 3 = RGB); ``None`` accepts any.
+    channels: ClassVar[tuple[int, ...] | None] = None
+    #: Output size / input size (2 for a x2 super-resolution network).
+    scale: ClassVar[int] = 1
+    #: Whether processing tiles independently gives the same result.
+    tiling_safe: ClassVar[bool] = True
+    #: Whether a GPU helps.
+    uses_gpu: ClassVar[bool] = False
+    #: Degradation keys this restorer needs, unless a parameter supplies them.
+    needs: ClassVar[tuple[str, ...]] = ()
+
+    def missing(self, provided: set[str]) -> list[str]:
+        """Degradation keys needed but neither provided nor set by a parameter."""
+        return [k for k in self.needs if k not in provided and not self.overrides(k)]
+
+    def overrides(self, key: str) -> bool:
+        """Whether a parameter of this restorer supplies degradation ``key``."""
+        return False
+
+    def restore_one(self, image: np.ndarray, degradation: dict) -> np.ndarray:
+        """Restore one float32 image (``YX`` or ``YXC``)."""
+        raise NotImplementedError  # abstract: implement restore_one or restore
+
+    def restore(self, batch: list[np.ndarray], degradations: list[dict] | None = None) -> list[np.ndarray]:
+        """Restore a batch of images; the default loops over :meth:`restore_one`."""
+        degradations = degradations or [{} for _ in batch]
+        return [self.restore_one(np.asarray(x, np.float32), d) for x, d in zip(batch, degradations)]
+
+    def __call__(self, image: np.ndarray, degradation: dict | None = None) -> np.ndarray:
+        return self.restore([image], [degradation or {}])[0]
+
+
+class Metric(Plugin):
+    """A full-reference metric: ``__call__(reference, estimate) -> float``."""
+
+    kind: ClassVar[str] = "metric"
+    higher_is_better: ClassVar[bool] = True
+    #: How the data range is chosen: ``"unit"`` (images in [0, 1]) or
+    #: ``"reference-max"`` (fastMRI: the maximum of the reference).
+    data_range_policy: ClassVar[str] = "unit"
+
+    def compute(self, reference: np.ndarray, estimate: np.ndarray) -> float:
+        raise NotImplementedError  # abstract: every metric implements it
+
+    def __call__(self, reference: np.ndarray, estimate: np.ndarray) -> float:
+        reference = np.asarray(reference, dtype=np.float64)
+        estimate = np.asarray(estimate, dtype=np.float64)
+        if reference.shape != estimate.shape:
+            raise ValueError(
+                f"{self.name}: shapes differ, reference {reference.shape} vs estimate {estimate.shape}"
+            )
+        return float(self.compute(reference, estimate))
+
+
+class Reader(Plugin):
+    """Reads files of some suffixes into :class:`Image` objects."""
+
+    kind: ClassVar[str] = "reader"
+    suffixes: ClassVar[tuple[str, ...]] = ()
+
+    def read(self, path: Path) -> Image:
+        raise NotImplementedError  # abstract
+
+
+class Writer(Plugin):
+    """Writes :class:`Image` objects to files of some suffixes."""
+
+    kind: ClassVar[str] = "writer"
+    suffixes: ClassVar[tuple[str, ...]] = ()
+    #: Lossy formats (JPEG) are measured on the file as written.
+    lossy: ClassVar[bool] = False
+
+    def write(self, image: Image, path: Path) -> None:
+        raise NotImplementedError  # abstract

@@ -1,0 +1,149 @@
+"""Run reports: per-item metrics, means, and what is needed to repeat the run.
+
+``report.json`` holds everything; ``report.csv`` one row per item plus a mean
+row.  Non-finite numbers (PSNR of identical images) are written as null.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: What a metric compares with the reference: the corrupted input, the
+#: restorer's output, or (``imrestore eval``) a given estimate.
+STAGES = ("corrupted", "restored", "estimate")
+
+
+@dataclass
+class ItemResult:
+    """The outcome of one item."""
+
+    path: str
+    status: str  # "written", "skipped" (output existed), "measured" (eval) or "failed"
+    output: str = ""
+    error: str = ""
+    seconds: float = 0.0
+    metrics: dict[str, dict[str, float | None]] = field(default_factory=dict)
+
+
+@dataclass
+class Report:
+    """Everything a run produced, in the form the CLI and notebooks share."""
+
+    chain: list[str]
+    metrics: list[str]
+    seed: int
+    input: str
+    output: str
+    items: list[ItemResult] = field(default_factory=list)
+    versions: dict[str, str] = field(default_factory=dict)
+    command: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> list[ItemResult]:
+        return [i for i in self.items if i.status == "failed"]
+
+    def mean(self) -> dict[str, dict[str, float | None]]:
+        """Mean of each metric over the items that have it, per stage."""
+        out: dict[str, dict[str, float | None]] = {}
+        for stage in self.stages():
+            for key in self.metrics:
+                values = [i.metrics.get(stage, {}).get(key) for i in self.items if i.status != "failed"]
+                values = [v for v in values if v is not None]
+                if values:
+                    out.setdefault(stage, {})[key] = float(np.mean(values))
+                elif any(stage in i.metrics for i in self.items):
+                    out.setdefault(stage, {})[key] = None
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["mean"] = self.mean()
+        d["counts"] = {s: sum(i.status == s for i in self.items) for s in ("written", "skipped", "measured", "failed")}
+        return _finite(d)
+
+    def write(self, folder: Path | str, stem: str = "report") -> tuple[Path, Path]:
+        """Write ``stem.json`` and ``stem.csv`` atomically into ``folder``."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        jpath, cpath = folder / f"{stem}.json", folder / f"{stem}.csv"
+        atomic_write_text(jpath, json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n")
+        atomic_write_text(cpath, self.to_csv())
+        return jpath, cpath
+
+    def stages(self) -> list[str]:
+        """The stages measured, in a fixed order (corrupted, restored, estimate)."""
+        return [s for s in STAGES if any(s in i.metrics for i in self.items)]
+
+    def columns(self) -> list[tuple[str, str]]:
+        return [(s, k) for s in self.stages() for k in self.metrics]
+
+    def to_csv(self) -> str:
+        cols = self.columns()
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["path", "status", "seconds", *[f"{s}_{k}" for s, k in cols], "error"])
+        for item in self.items:
+            vals = [_cell(item.metrics.get(s, {}).get(k)) for s, k in cols]
+            w.writerow([item.path, item.status, f"{item.seconds:.3f}", *vals, item.error])
+        mean = self.mean()
+        w.writerow(["mean", "", "", *[_cell(mean.get(s, {}).get(k)) for s, k in cols], ""])
+        return buf.getvalue()
+
+    def summary(self) -> str:
+        """A plain-text table for the terminal."""
+        counts = self.to_dict()["counts"]
+        labels = {"written": "written", "skipped": "already done", "measured": "measured", "failed": "failed"}
+        parts = [f"{n} {labels[s]}" for s, n in counts.items() if n or s in ("written", "failed")]
+        if counts["measured"]:
+            parts = [p for p in parts if not p.endswith("written")]
+        lines = [f"{len(self.items)} items: {', '.join(parts)}  ({self.seconds:.1f} s)"]
+        mean = self.mean()
+        if self.metrics and "estimate" in mean:
+            lines += ["", f"{'metric':<10}{'mean':>12}", "-" * 22]
+            lines += [f"{k:<10}{_num(mean['estimate'].get(k)):>12}" for k in self.metrics]
+        elif self.metrics and mean:
+            header = f"{'metric':<10}{'corrupted':>12}{'restored':>12}{'change':>10}"
+            lines += ["", header, "-" * len(header)]
+            for key in self.metrics:
+                c = mean.get("corrupted", {}).get(key)
+                r = mean.get("restored", {}).get(key)
+                delta = f"{r - c:+10.4f}" if c is not None and r is not None else f"{'':>10}"
+                lines.append(f"{key:<10}{_num(c):>12}{_num(r):>12}{delta}")
+        for item in self.failed:
+            lines.append(f"FAILED {item.path}: {item.error}")
+        return "\n".join(lines)
+
+
+def _num(v: float | None) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.4f}"
+
+
+def _cell(v: float | None) -> str:
+    return "" if v is None or not math.isfinite(v) else repr(round(float(v), 10))
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.imrestore-tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,94 @@
+"""Built-in metrics: PSNR and SSIM (scikit-image's), MSE and fastMRI's NMSE.
+
+Images in the pipeline are in [0, 1], so ``data_range`` defaults to 1, which
+matches scikit-image's dtype-based default on the integer files.
+
+>>> import numpy as np
+>>> ref = np.linspace(0, 1, 16).reshape(4, 4)
+>>> round(PSNR()(ref, ref + 0.1), 3)
+20.0
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+from skimage import metrics as skm
+
+from imrestore import hookimpl
+from imrestore.interfaces import Metric
+from imrestore.params import param
+
+
+def _data_range(metric_range: float | None, reference: np.ndarray) -> float:
+    return float(metric_range) if metric_range is not None else 1.0
+
+
+@dataclass
+class PSNR(Metric):
+    """Peak signal-to-noise ratio in dB (skimage.metrics.peak_signal_noise_ratio)."""
+
+    name = "psnr"
+    data_range: Optional[float] = param(None, min=0, min_exclusive=True, max=1e12, help="peak value; default 1 (images in [0, 1])")
+
+    def compute(self, reference, estimate):
+        mse = np.mean((reference - estimate) ** 2)
+        if mse == 0:
+            return float("inf")
+        return skm.peak_signal_noise_ratio(reference, estimate, data_range=_data_range(self.data_range, reference))
+
+
+@dataclass
+class SSIM(Metric):
+    """Structural similarity (skimage.metrics.structural_similarity, channels last)."""
+
+    name = "ssim"
+    data_range: Optional[float] = param(None, min=0, min_exclusive=True, max=1e12, help="value range; default 1 (images in [0, 1])")
+    gaussian_weights: bool = param(False, help="Gaussian window (Wang et al.) instead of a 7x7 uniform one")
+
+    def compute(self, reference, estimate):
+        channel_axis = -1 if reference.ndim == 3 else None
+        small = min(reference.shape[:2])
+        win = None if small >= 7 else (small if small % 2 else small - 1)
+        if win is not None and win < 3:
+            raise ValueError(f"ssim: image {reference.shape[:2]} is too small (needs at least 3x3)")
+        return skm.structural_similarity(
+            reference,
+            estimate,
+            data_range=_data_range(self.data_range, reference),
+            channel_axis=channel_axis,
+            gaussian_weights=self.gaussian_weights,
+            win_size=win,
+        )
+
+
+@dataclass
+class MSE(Metric):
+    """Mean squared error (in [0, 1] units)."""
+
+    name = "mse"
+    higher_is_better = False
+
+    def compute(self, reference, estimate):
+        return skm.mean_squared_error(reference, estimate)
+
+
+@dataclass
+class NMSE(Metric):
+    """Normalised MSE as in fastMRI: ||ref - est||^2 / ||ref||^2."""
+
+    name = "nmse"
+    higher_is_better = False
+
+    def compute(self, reference, estimate):
+        denom = np.linalg.norm(reference) ** 2
+        if denom == 0:
+            return float("inf") if np.any(estimate) else 0.0
+        return np.linalg.norm(reference - estimate) ** 2 / denom
+
+
+@hookimpl
+def register_metrics(register):
+    for cls in (PSNR, SSIM, MSE, NMSE):
+        register(cls)

@@ -1,0 +1,217 @@
+"""Built-in classical restorers (no training), built on scikit-image.
+
+Restorers that need to know the degradation (the PSF, the factor, the mask, the
+noise level) read it from the ``degradation`` record that the corruptions
+earlier in the chain fill; an explicit parameter overrides it.
+
+>>> import numpy as np
+>>> Identity()(np.zeros((4, 4), np.float32)).shape
+(4, 4)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+from skimage import restoration, transform
+
+from imrestore import hookimpl
+from imrestore.interfaces import Restorer
+from imrestore.params import param
+
+
+def _channel_axis(image: np.ndarray) -> int | None:
+    return -1 if image.ndim == 3 else None
+
+
+def noise_sigma(image: np.ndarray, degradation: dict, sigma255: float | None) -> float:
+    """The noise level in [0, 1] units: the parameter, else the chain's, else estimated."""
+    if sigma255 is not None:
+        return sigma255 / 255.0
+    if "noise_sigma" in degradation:
+        return float(degradation["noise_sigma"])
+    return float(restoration.estimate_sigma(image, channel_axis=_channel_axis(image), average_sigmas=True))
+
+
+@dataclass
+class Identity(Restorer):
+    """Returns its input unchanged (the baseline, and for pipeline overhead)."""
+
+    name = "identity"
+
+    def restore_one(self, image, degradation):
+        return np.array(image, dtype=np.float32, copy=True)
+
+
+@dataclass
+class TotalVariation(Restorer):
+    """Total-variation denoising (Chambolle); weight from the noise level if not given."""
+
+    name = "tv"
+    weight: Optional[float] = param(None, min=0, min_exclusive=True, max=100, help="TV weight; default: the noise sigma in [0, 1] units")
+    sigma: Optional[float] = param(None, min=0, max=255, help="noise sigma (0-255 scale); default: from the chain, else estimated")
+
+    def restore_one(self, image, degradation):
+        weight = self.weight if self.weight is not None else max(noise_sigma(image, degradation, self.sigma), 1e-3)
+        out = restoration.denoise_tv_chambolle(image, weight=weight, channel_axis=_channel_axis(image))
+        return out.astype(np.float32)
+
+
+@dataclass
+class NLMeans(Restorer):
+    """Non-local means (fast mode); sigma from the chain or estimated when not given."""
+
+    name = "nlmeans"
+    aliases = ("nl-means",)
+    sigma: Optional[float] = param(None, min=0, max=255, help="noise sigma (0-255 scale); default: from the chain, else estimated")
+    h: float = param(0.8, min=0, min_exclusive=True, max=10, help="filter strength, as a multiple of sigma")
+    patch_size: int = param(5, min=1, max=31, help="patch side, in pixels")
+    patch_distance: int = param(6, min=1, max=50, help="search radius, in pixels")
+
+    def restore_one(self, image, degradation):
+        sigma = noise_sigma(image, degradation, self.sigma)
+        out = restoration.denoise_nl_means(
+            image,
+            h=self.h * sigma,
+            sigma=sigma,
+            patch_size=self.patch_size,
+            patch_distance=self.patch_distance,
+            fast_mode=True,
+            channel_axis=_channel_axis(image),
+        )
+        return out.astype(np.float32)
+
+
+@dataclass
+class Wavelet(Restorer):
+    """Wavelet shrinkage denoising (BayesShrink, soft thresholds)."""
+
+    name = "wavelet"
+    sigma: Optional[float] = param(None, min=0, max=255, help="noise sigma (0-255 scale); default: from the chain, else estimated")
+    wavelet: str = param("db1", help="PyWavelets wavelet name")
+
+    def restore_one(self, image, degradation):
+        sigma = noise_sigma(image, degradation, self.sigma)
+        out = restoration.denoise_wavelet(
+            image.astype(np.float64),
+            sigma=sigma,
+            wavelet=self.wavelet,
+            method="BayesShrink",
+            mode="soft",
+            rescale_sigma=True,
+            channel_axis=_channel_axis(image),
+        )
+        return out.astype(np.float32)
+
+
+@dataclass
+class RichardsonLucy(Restorer):
+    """Richardson-Lucy deconvolution with reflect padding; PSF from the chain's blur."""
+
+    name = "deconv"
+    aliases = ("richardson-lucy",)
+    needs = ("psf",)
+    sigma: Optional[float] = param(None, min=0, min_exclusive=True, max=100, help="Gaussian PSF sigma in pixels; default: the chain's blur")
+    iterations: int = param(30, min=1, max=10000, help="number of Richardson-Lucy iterations")
+
+    def overrides(self, key):
+        return key == "psf" and self.sigma is not None
+
+    def restore_one(self, image, degradation):
+        from .corruptions import gaussian_psf
+
+        psf = gaussian_psf(self.sigma) if self.sigma is not None else np.asarray(degradation["psf"])
+        pad = max(psf.shape) // 2 * 2
+        widths = ((pad, pad), (pad, pad)) + (((0, 0),) if image.ndim == 3 else ())
+        padded = np.pad(np.clip(image.astype(np.float64), 1e-6, None), widths, mode="reflect")
+        if image.ndim == 3:
+            out = np.stack(
+                [restoration.richardson_lucy(padded[..., c], psf, num_iter=self.iterations, clip=False) for c in range(image.shape[2])],
+                axis=-1,
+            )
+        else:
+            out = restoration.richardson_lucy(padded, psf, num_iter=self.iterations, clip=False)
+        return out[pad:-pad, pad:-pad].astype(np.float32)
+
+
+_ORDERS = {"nearest": 0, "bilinear": 1, "bicubic": 3}
+
+
+@dataclass
+class Interpolate(Restorer):
+    """Up-sampling by interpolation (nearest, bilinear, bicubic spline)."""
+
+    name = "interp"
+    needs = ("scale",)
+    order: str = param("bicubic", choices=tuple(_ORDERS), help="interpolation order")
+    factor: Optional[int] = param(None, min=1, max=64, help="up-sampling factor; default: the chain's downsample factor")
+
+    def overrides(self, key):
+        return key == "scale" and self.factor is not None
+
+    def restore_one(self, image, degradation):
+        f = self.factor if self.factor is not None else int(degradation["scale"])
+        h, w = image.shape[:2]
+        target = (h * f, w * f) + image.shape[2:]
+        out = transform.resize(image.astype(np.float64), target, order=_ORDERS[self.order], mode="reflect", anti_aliasing=False)
+        shape = degradation.get("shape")
+        if self.factor is None and shape is not None and tuple(shape[:2]) != target[:2]:
+            # average pooling cropped the border: pad back to the original size
+            extra = ((0, shape[0] - target[0]), (0, shape[1] - target[1])) + (((0, 0),) if image.ndim == 3 else ())
+            out = np.pad(out, extra, mode="edge")
+        return out.astype(np.float32)
+
+
+@dataclass
+class Biharmonic(Restorer):
+    """Biharmonic inpainting of the pixels the chain erased or masked."""
+
+    name = "inpaint"
+    needs = ("mask",)
+    value: Optional[float] = param(None, min=0, max=1, help="inpaint pixels equal to this value instead of the chain's mask")
+
+    def overrides(self, key):
+        return key == "mask" and self.value is not None
+
+    def restore_one(self, image, degradation):
+        if self.value is not None:
+            hit = np.isclose(image, self.value, atol=1e-6)
+            mask = hit.all(axis=-1) if image.ndim == 3 else hit
+        else:
+            mask = np.asarray(degradation["mask"], bool)
+        if not mask.any():
+            return image.astype(np.float32, copy=True)
+        out = restoration.inpaint_biharmonic(image.astype(np.float64), mask, channel_axis=_channel_axis(image))
+        return out.astype(np.float32)
+
+
+@dataclass
+class ZeroFill(Restorer):
+    """Zero-filled reconstruction of under-sampled k-space (inverse FFT).
+
+    With the image-domain ``kspace`` corruption, it re-applies the recorded mask
+    to the spectrum of its input and inverts it; ``magnitude=true`` returns the
+    magnitude (fastMRI's convention for complex data) instead of the real part.
+    """
+
+    name = "zerofill"
+    needs = ("kspace_weights",)
+    magnitude: bool = param(False, help="return |ifft| instead of the real part")
+
+    def restore_one(self, image, degradation):
+        weights = np.asarray(degradation["kspace_weights"])
+        keep = (weights > 0).astype(np.float64)
+        w = keep[None, :, None] if image.ndim == 3 else keep[None, :]
+        rec = np.fft.ifft2(np.fft.fft2(image.astype(np.float64), axes=(0, 1)) * w, axes=(0, 1))
+        out = np.abs(rec) if self.magnitude else rec.real
+        return out.astype(np.float32)
+
+
+BUILTIN_RESTORERS = (Identity, TotalVariation, NLMeans, Wavelet, RichardsonLucy, Interpolate, Biharmonic, ZeroFill)
+
+
+@hookimpl
+def register_restorers(register):
+    for cls in BUILTIN_RESTORERS:
+        register(cls)
