@@ -218,7 +218,7 @@ class KSpace(Corruption):
     """
 
     name = "kspace"
-    provides = ("kspace_mask", "kspace_weights")
+    provides = ("kspace", "kspace_mask")
     zero_mean = True
     acceleration: float = param(4.0, min=1, max=64, help="under-sampling factor (4 keeps ~1/4 of the columns)")
     center_fraction: float = param(0.08, min=0, max=1, min_exclusive=True, help="fraction of low-frequency columns always kept")
@@ -233,8 +233,9 @@ class KSpace(Corruption):
         axes = (0, 1)
         spectrum = np.fft.fft2(image.astype(np.float64), axes=axes)
         w = weights[None, :, None] if image.ndim == 3 else weights[None, :]
-        out = np.fft.ifft2(spectrum * w, axes=axes).real
-        return out.astype(np.float32), {"kspace_mask": np.fft.ifftshift(mask), "kspace_weights": weights}
+        measured = (spectrum * w).astype(np.complex64)
+        out = np.fft.ifft2(measured, axes=axes).real
+        return out.astype(np.float32), {"kspace": measured, "kspace_mask": np.fft.ifftshift(mask)}
 
 
 BUILTIN_CORRUPTIONS = (

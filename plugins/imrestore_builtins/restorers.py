@@ -188,22 +188,19 @@ class Biharmonic(Restorer):
 
 @dataclass
 class ZeroFill(Restorer):
-    """Zero-filled reconstruction of under-sampled k-space (inverse FFT).
+    """Zero-filled reconstruction: the inverse FFT of the measured k-space.
 
-    With the image-domain ``kspace`` corruption, it re-applies the recorded mask
-    to the spectrum of its input and inverts it; ``magnitude=true`` returns the
-    magnitude (fastMRI's convention for complex data) instead of the real part.
+    The measured (masked) k-space comes from the ``kspace`` corruption earlier in
+    the chain; ``magnitude=true`` returns |ifft| (fastMRI's convention for
+    complex data) instead of the real part.
     """
 
     name = "zerofill"
-    needs = ("kspace_weights",)
+    needs = ("kspace",)
     magnitude: bool = param(False, help="return |ifft| instead of the real part")
 
     def restore_one(self, image, degradation):
-        weights = np.asarray(degradation["kspace_weights"])
-        keep = (weights > 0).astype(np.float64)
-        w = keep[None, :, None] if image.ndim == 3 else keep[None, :]
-        rec = np.fft.ifft2(np.fft.fft2(image.astype(np.float64), axes=(0, 1)) * w, axes=(0, 1))
+        rec = np.fft.ifft2(np.asarray(degradation["kspace"], np.complex128), axes=(0, 1))
         out = np.abs(rec) if self.magnitude else rec.real
         return out.astype(np.float32)
 
