@@ -144,6 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: map library errors to one-line messages and exit codes."""
     try:
         cli.main(args=argv, prog_name="imrestore", standalone_mode=False)
+        sys.exit(EXIT_OK)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:

@@ -38,8 +38,13 @@ def mixed_folder(tmp_path: Path) -> Path:
     return root
 
 
-def tree_digest(root: Path) -> dict[str, str]:
-    """A digest of every file under ``root`` (to prove it was not touched)."""
+@pytest.fixture
+def tree_digest():
+    """A function giving a digest of every file under a folder (to prove it was not touched)."""
+    return _tree_digest
+
+
+def _tree_digest(root: Path) -> dict[str, str]:
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
 
 

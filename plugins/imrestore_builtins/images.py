@@ -147,7 +147,9 @@ class TiffReader(Reader):
             if len([a for a in axes if a not in "YXS"]) and np.prod([s for a, s in zip(axes, series.shape) if a not in "YXS"]) > 1:
                 raise ValueError(f"a stack with axes {axes} and shape {series.shape}; only 2-D images are supported here")
             raw = series.asarray()
+            kept = "".join(a for a in axes if a in "YXS")
             raw = raw.reshape([s for a, s in zip(axes, series.shape) if a in "YXS"])
+            raw = np.transpose(raw, [kept.index(a) for a in "YXS" if a in kept])  # planar RGB -> YXS
             tags = {name: page.tags[name].value for name in _TIFF_TAGS if name in page.tags}
             extra = page.extrasamples if hasattr(page, "extrasamples") else ()
             photometric = int(page.photometric)

@@ -1,0 +1,104 @@
+"""The command line: exit codes, one-line errors, tables and JSON."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from imrestore.cli import main
+
+
+def call(capsys, *argv):
+    with pytest.raises(SystemExit) as exc:
+        main(list(argv))
+    out = capsys.readouterr()
+    return exc.value.code, out.out, out.err
+
+
+def test_run_on_mixed_folder_exits_1_and_lists_the_bad_file(capsys, mixed_folder, tmp_path):
+    code, out, err = call(capsys, "run", "gaussian:sigma=25", "restorer:nlmeans", str(mixed_folder), str(tmp_path / "out"))
+    assert code == 1
+    assert "FAILED broken.png: cannot read" in out
+    assert "psnr" in out and "restored" in out
+    assert (tmp_path / "out" / "astro.png").exists()
+
+
+def test_clean_run_exits_0(capsys, mixed_folder, tmp_path):
+    code, out, _ = call(capsys, "run", "gaussian", "restorer:tv", str(mixed_folder / "astro.png"), str(tmp_path / "o"), "-q")
+    assert code == 0 and out == ""
+
+
+@pytest.mark.parametrize(
+    "spec,needle",
+    [("gausian:sigma=25", "'gaussian'"), ("gaussian:sgma=25", "'sigma'"), ("gaussian:sigma=abc", "expected float in [0, 255]"),
+     ("gaussian:sigma=300", "out of range"), ("restorer:nope", "unknown restorer 'nope'"), ("blur:", "nothing after ':'")],
+)
+def test_usage_errors_exit_2_with_one_line(capsys, mixed_folder, tmp_path, spec, needle):
+    code, out, err = call(capsys, "run", spec, str(mixed_folder), str(tmp_path / "out"))
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and needle in lines[0]
+    assert "Traceback" not in err and not (tmp_path / "out").exists()
+
+
+def test_missing_input_exits_2(capsys, tmp_path):
+    code, _, err = call(capsys, "run", "gaussian", str(tmp_path / "nope"), str(tmp_path / "out"))
+    assert code == 2 and "does not exist" in err
+
+
+def test_chain_error_exits_2(capsys, mixed_folder, tmp_path):
+    code, _, err = call(capsys, "run", "restorer:deconv", str(mixed_folder), str(tmp_path / "out"))
+    assert code == 2 and "needs psf" in err
+
+
+def test_metric_options(capsys, mixed_folder, tmp_path):
+    code, out, _ = call(capsys, "run", "gaussian", "restorer:tv", str(mixed_folder / "astro.png"), str(tmp_path / "o"), "--metric", "nmse", "-m", "mse")
+    doc = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert code == 0 and doc["metrics"] == ["nmse", "mse"]
+    call(capsys, "run", "gaussian", str(mixed_folder / "astro.png"), str(tmp_path / "n"), "--metric", "none")
+    assert json.loads((tmp_path / "n" / "report.json").read_text())["metrics"] == []
+
+
+def test_plugins_lists_everything_with_parameters(capsys):
+    code, out, _ = call(capsys, "plugins")
+    assert code == 0
+    for name in ("gaussian", "kspace", "nlmeans", "zerofill", "psnr", "nmse"):
+        assert name in out
+    assert "sigma=25.0  (float [0, 255])" in out
+
+
+def test_plugins_json_and_single_name(capsys):
+    code, out, _ = call(capsys, "plugins", "--json")
+    info = json.loads(out)
+    entry = next(p for p in info["plugins"] if p["name"] == "gaussian")
+    assert entry["kind"] == "corruption" and entry["package"] == "imrestore" and entry["version"]
+    assert entry["parameters"][0] == {"name": "sigma", "type": "float", "default": 25.0, "range": "[0, 255]",
+                                      "help": "standard deviation on the 0-255 scale (25 = the usual sigma 25)"}
+    code, out, _ = call(capsys, "plugins", "deconv")
+    assert "needs: psf" in out and "iterations: int = 30" in out
+    code, _, err = call(capsys, "plugins", "deconvv")
+    assert code == 2 and "did you mean 'deconv'" in err
+
+
+def test_eval_folders_and_files(capsys, mixed_folder, tmp_path):
+    call(capsys, "run", "gaussian", "restorer:nlmeans", str(mixed_folder), str(tmp_path / "out"), "-q")
+    code, out, _ = call(capsys, "eval", str(mixed_folder), str(tmp_path / "out"), "--json")
+    doc = json.loads(out)
+    run_doc = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert code == 1  # broken.png has no counterpart
+    assert doc["mean"]["estimate"]["psnr"] == pytest.approx(run_doc["mean"]["restored"]["psnr"], abs=1e-9)
+    code, out, _ = call(capsys, "eval", str(mixed_folder / "astro.png"), str(tmp_path / "out" / "astro.png"), "-m", "psnr")
+    assert code == 0 and "psnr" in out
+    code, _, err = call(capsys, "eval", str(mixed_folder), str(tmp_path / "out" / "astro.png"))
+    assert code == 2 and "not a file with a folder" in err
+
+
+def test_help_teaches_with_examples(capsys):
+    code, out, _ = call(capsys, "run", "--help")
+    assert code == 0 and "imrestore run gaussian:sigma=25 restorer:nlmeans in/ out/" in out and "[kind:]name" in out
+
+
+def test_console_script_is_installed(mixed_folder, tmp_path):
+    proc = subprocess.run(["imrestore", "run", "gausian", str(mixed_folder), str(tmp_path / "o")], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.startswith("Error: unknown plugin 'gausian'; did you mean 'gaussian'?")
