@@ -37,8 +37,11 @@ def to_unit(array: np.ndarray, value_range: tuple[float, float] | None = None) -
         lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
         value_range = (0.0, 1.0) if lo >= 0.0 and hi <= 1.0 else (lo, hi if hi > lo else lo + 1.0)
     lo, hi = value_range
-    out = (array.astype(np.float32) - np.float32(lo)) / np.float32(hi - lo)
-    return out.astype(np.float32, copy=False), (float(lo), float(hi))
+    out = array.astype(np.float32)
+    if lo != 0:
+        out -= np.float32(lo)
+    out /= np.float32(hi - lo)
+    return out, (float(lo), float(hi))
 
 
 def from_unit(data: np.ndarray, dtype: np.dtype, value_range: tuple[float, float]) -> np.ndarray:
@@ -47,10 +50,14 @@ def from_unit(data: np.ndarray, dtype: np.dtype, value_range: tuple[float, float
     lo, hi = value_range
     if dtype == np.bool_:
         return np.asarray(data) >= 0.5
-    scaled = np.asarray(data, dtype=np.float64) * (hi - lo) + lo
+    scaled = np.asarray(data, dtype=np.float64) * (hi - lo)
+    if lo != 0:
+        scaled += lo
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
-        return np.clip(np.rint(scaled), info.min, info.max).astype(dtype)
+        np.rint(scaled, out=scaled)
+        np.clip(scaled, info.min, info.max, out=scaled)
+        return scaled.astype(dtype)
     return scaled.astype(dtype)
 
 

@@ -19,6 +19,7 @@ Example
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import types
 import typing
@@ -119,6 +120,11 @@ def params_of(cls: type) -> list[ParamInfo]:
     """Return the declared parameters of a plugin class (or instance)."""
     if not isinstance(cls, type):
         cls = type(cls)
+    return list(_params_of(cls))
+
+
+@functools.lru_cache(maxsize=None)
+def _params_of(cls: type) -> tuple[ParamInfo, ...]:
     if not dataclasses.is_dataclass(cls):
         return []
     hints = typing.get_type_hints(cls)
@@ -144,7 +150,7 @@ def params_of(cls: type) -> list[ParamInfo]:
                 min_exclusive=meta.get("min_exclusive", False),
             )
         )
-    return out
+    return tuple(out)
 
 
 _TRUE = {"1", "true", "yes", "on"}

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
-from scipy import ndimage
 
 from imrestore import hookimpl
 from imrestore.interfaces import Corruption
@@ -128,6 +127,8 @@ class GaussianBlur(Corruption):
     sigma: float = param(2.0, min=0, max=100, help="standard deviation of the blur, in pixels")
 
     def forward(self, image, rng):
+        from scipy import ndimage
+
         sig = (self.sigma, self.sigma, 0) if image.ndim == 3 else self.sigma
         out = ndimage.gaussian_filter(image.astype(np.float64), sigma=sig, mode="reflect", truncate=4.0)
         return out.astype(np.float32), {"psf": gaussian_psf(self.sigma)}
