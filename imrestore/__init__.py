@@ -4,6 +4,10 @@
 >>> noisy = imrestore.build("gaussian:sigma=25")(np.zeros((8, 8), np.float32), 0)
 >>> noisy.shape
 (8, 8)
+>>> chain = imrestore.Chain.from_specs(["gaussian:sigma=25", "restorer:tv"])
+>>> outputs, report = chain.run_arrays({"flat": np.full((32, 32), 0.5)})
+>>> report.mean()["restored"]["psnr"] > report.mean()["corrupted"]["psnr"]
+True
 """
 from __future__ import annotations
 
@@ -14,6 +18,9 @@ from .errors import ImrestoreError, ImrestoreUsageError, ItemError, ParameterErr
 from .interfaces import Corruption, Image, Metric, Reader, Restorer, Writer
 from .params import param
 from .spec import build, parse_spec
+from .chain import Chain
+from .pipeline import run, read_image, write_image
+from .evaluate import evaluate_arrays, evaluate_files
 
 __all__ = [
     "__version__",
@@ -21,6 +28,12 @@ __all__ = [
     "param",
     "build",
     "parse_spec",
+    "Chain",
+    "run",
+    "read_image",
+    "write_image",
+    "evaluate_arrays",
+    "evaluate_files",
     "Corruption",
     "Restorer",
     "Metric",

@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 
 from .errors import ChainError, SpecError
 from .interfaces import Corruption, Metric, Restorer
 from .spec import build, parse_spec
+
+if TYPE_CHECKING:
+    from .report import Report
 
 DEFAULT_METRICS = ("psnr", "ssim")
 
@@ -131,6 +134,34 @@ class Chain:
             x, info = corruption.forward(x, item_rng(seed, key, i))
             degradation.update(info)
         return x, degradation
+
+    def run_arrays(self, images: "dict[str, np.ndarray] | Sequence[np.ndarray]", seed: int = 0) -> tuple[dict[str, ChainOutput], "Report"]:
+        """Apply the chain to many arrays; return the outputs by key and the report.
+
+        Keys (the dict's, or ``"0"``, ``"1"``... for a list) play the role of
+        relative paths: they seed the corruptions and name the report's items.
+
+        >>> import numpy as np
+        >>> outs, report = Chain.from_specs(["gaussian"]).run_arrays([np.zeros((8, 8))])
+        >>> list(outs), report.items[0].status
+        (['0'], 'written')
+        """
+        import time
+
+        from . import __version__
+        from .report import ItemResult, Report
+
+        named = images if isinstance(images, dict) else {str(i): im for i, im in enumerate(images)}
+        report = Report(chain=self.specs, metrics=metric_keys(self.metrics), seed=seed, input="<arrays>", output="<arrays>",
+                        versions={"imrestore": __version__})
+        outputs: dict[str, ChainOutput] = {}
+        for key, image in named.items():
+            t0 = time.perf_counter()
+            out = self.apply(image, seed=seed, key=key)
+            outputs[key] = out
+            report.items.append(ItemResult(path=key, status="written", seconds=time.perf_counter() - t0, metrics=out.metrics))
+        report.seconds = sum(i.seconds for i in report.items)
+        return outputs, report
 
     def apply(self, image: np.ndarray, seed: int = 0, key: str = "") -> ChainOutput:
         """Corrupt, restore and measure one float image in [0, 1]."""

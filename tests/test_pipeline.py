@@ -191,3 +191,14 @@ def test_channel_contract_is_checked(mixed_folder, tmp_path, registry):
     report = run(["restorer:grey-only"], mixed_folder, tmp_path / "out")
     errors = {i.path: i.error for i in report.failed}
     assert "accepts (1,) channels, got 3" in errors["astro.png"]
+
+
+def test_python_api_over_arrays_gives_the_cli_report_shape(camera, astronaut):
+    import imrestore
+
+    chain = imrestore.Chain.from_specs(CHAIN)
+    outputs, report = chain.run_arrays({"cam": camera, "astro": astronaut}, seed=0)
+    assert set(outputs) == {"cam", "astro"} and outputs["astro"].restored.shape == astronaut.shape
+    doc = report.to_dict()
+    assert doc["counts"]["written"] == 2 and doc["mean"]["restored"]["psnr"] > doc["mean"]["corrupted"]["psnr"]
+    assert report.to_csv().splitlines()[0].startswith("path,status,seconds,corrupted_psnr")

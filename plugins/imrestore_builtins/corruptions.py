@@ -5,7 +5,7 @@ random number from the generator they are given, so a seed fixes the result.
 
 >>> import numpy as np
 >>> img = np.full((4, 4), 0.5, np.float32)
->>> GaussianNoise(sigma=25)(img, 0).std() > 0
+>>> bool(GaussianNoise(sigma=25)(img, 0).std() > 0)
 True
 """
 from __future__ import annotations

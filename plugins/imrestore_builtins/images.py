@@ -5,8 +5,11 @@ grey/RGB/RGBA (alpha is carried aside and put back untouched), DPI and ICC
 profiles, and TIFF resolution tags.
 
 >>> import numpy as np, tempfile, pathlib
+>>> from imrestore.interfaces import Image
 >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.png"
->>> img = PillowReader().read  # doctest: +ELLIPSIS
+>>> PillowWriter().write(Image(np.zeros((4, 4, 3), np.float32), "YXC", np.dtype("uint8"), (0.0, 255.0)), p)
+>>> PillowReader().read(p).dtype
+dtype('uint8')
 """
 from __future__ import annotations
 
