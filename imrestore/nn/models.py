@@ -1,0 +1,257 @@
+"""The seed's networks: each a config dataclass plus an ``nn.Module``, no I/O.
+
+>>> import torch
+>>> net = build_network("conv-ae")
+>>> net(torch.zeros(2, 1, 28, 28)).shape
+torch.Size([2, 1, 28, 28])
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+# --------------------------------------------------------------------------- conv-ae
+@dataclass
+class ConvAEConfig:
+    """The deep convolutional autoencoder of the MNIST experiments (1x28x28 -> 8x1x1 -> 1x28x28)."""
+
+    channels: int = 32
+    embedding: int = 8
+
+
+class ConvAE(nn.Module):
+    """Five convolutions narrowing 1x28x28 to ``embedding``x1x1, five transposed back."""
+
+    input_size = (28, 28)
+
+    def __init__(self, config: ConvAEConfig | None = None):
+        super().__init__()
+        c = config or ConvAEConfig()
+        self.config = c
+        k = c.channels
+        self.encoder = nn.Sequential(
+            nn.Conv2d(1, k, 5), nn.ReLU(inplace=True),             # 28 -> 24
+            nn.Conv2d(k, k, 5), nn.ReLU(inplace=True),             # 24 -> 20
+            nn.Conv2d(k, k, 4, stride=2), nn.ReLU(inplace=True),   # 20 -> 9
+            nn.Conv2d(k, k, 3, stride=2), nn.ReLU(inplace=True),   # 9 -> 4
+            nn.Conv2d(k, c.embedding, 4),                          # 4 -> 1
+        )
+        self.decoder = nn.Sequential(
+            nn.ConvTranspose2d(c.embedding, k, 4), nn.ReLU(inplace=True),       # 1 -> 4
+            nn.ConvTranspose2d(k, k, 3, stride=2), nn.ReLU(inplace=True),       # 4 -> 9
+            nn.ConvTranspose2d(k, k, 4, stride=2), nn.ReLU(inplace=True),       # 9 -> 20
+            nn.ConvTranspose2d(k, k, 5), nn.ReLU(inplace=True),                 # 20 -> 24
+            nn.ConvTranspose2d(k, 1, 5),                                        # 24 -> 28
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))
+
+
+# --------------------------------------------------------------------------- sr-mnist
+@dataclass
+class SRMnistConfig:
+    """The lecture's MNIST up-scaler: 1x14x14 -> 32x1x1 -> 1x28x28."""
+
+    channels: int = 32
+
+
+class SRMnist(nn.Module):
+    """Encoder with kernels 5, 5, 4, 3 to 32x1x1; transposed-convolution decoder to 1x28x28."""
+
+    input_size = (14, 14)
+    scale = 2
+
+    def __init__(self, config: SRMnistConfig | None = None):
+        super().__init__()
+        c = config or SRMnistConfig()
+        self.config = c
+        k = c.channels
+        self.encoder = nn.Sequential(
+            nn.Conv2d(1, k, 5), nn.ReLU(inplace=True),     # 14 -> 10
+            nn.Conv2d(k, k, 5), nn.ReLU(inplace=True),     # 10 -> 6
+            nn.Conv2d(k, k, 4), nn.ReLU(inplace=True),     # 6 -> 3
+            nn.Conv2d(k, k, 3), nn.ReLU(inplace=True),     # 3 -> 1
+        )
+        self.decoder = nn.Sequential(
+            nn.ConvTranspose2d(k, k, 4), nn.ReLU(inplace=True),             # 1 -> 4
+            nn.ConvTranspose2d(k, k, 3, stride=2), nn.ReLU(inplace=True),   # 4 -> 9
+            nn.ConvTranspose2d(k, k, 4, stride=2), nn.ReLU(inplace=True),   # 9 -> 20
+            nn.ConvTranspose2d(k, k, 5), nn.ReLU(inplace=True),             # 20 -> 24
+            nn.ConvTranspose2d(k, 1, 5),                                    # 24 -> 28
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))
+
+
+# --------------------------------------------------------------------------- n2n-unet
+@dataclass
+class N2NUNetConfig:
+    """The U-Net of Lehtinen et al. (2018), Table 2."""
+
+    in_channels: int = 1
+    out_channels: int = 1
+    features: int = 48
+
+
+def _conv(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.LeakyReLU(0.1, inplace=True))
+
+
+class N2NUNet(nn.Module):
+    """ENC_CONV0..6 (48 ch, five 2x2 max-pools), nearest upsampling, skip
+    concatenations, DEC_CONV 96/96 ... 64/32/m, leaky ReLU 0.1, linear output.
+
+    Inputs of any size are padded (reflect) to a multiple of 32 and cropped back.
+    """
+
+    multiple = 32
+
+    def __init__(self, config: N2NUNetConfig | None = None):
+        super().__init__()
+        c = config or N2NUNetConfig()
+        self.config = c
+        n, m, f = c.in_channels, c.out_channels, c.features
+        self.enc0 = _conv(n, f)
+        self.enc1 = _conv(f, f)
+        self.enc2 = _conv(f, f)
+        self.enc3 = _conv(f, f)
+        self.enc4 = _conv(f, f)
+        self.enc5 = _conv(f, f)
+        self.enc6 = _conv(f, f)
+        self.dec5 = nn.Sequential(_conv(2 * f, 2 * f), _conv(2 * f, 2 * f))
+        self.dec4 = nn.Sequential(_conv(3 * f, 2 * f), _conv(2 * f, 2 * f))
+        self.dec3 = nn.Sequential(_conv(3 * f, 2 * f), _conv(2 * f, 2 * f))
+        self.dec2 = nn.Sequential(_conv(3 * f, 2 * f), _conv(2 * f, 2 * f))
+        self.dec1 = nn.Sequential(_conv(2 * f + n, 64), _conv(64, 32), nn.Conv2d(32, m, 3, padding=1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        ph, pw = (-h) % self.multiple, (-w) % self.multiple
+        if ph or pw:
+            mode = "reflect" if ph < h and pw < w else "replicate"
+            x = F.pad(x, (0, pw, 0, ph), mode=mode)
+        pool1 = F.max_pool2d(self.enc1(self.enc0(x)), 2)
+        pool2 = F.max_pool2d(self.enc2(pool1), 2)
+        pool3 = F.max_pool2d(self.enc3(pool2), 2)
+        pool4 = F.max_pool2d(self.enc4(pool3), 2)
+        pool5 = F.max_pool2d(self.enc5(pool4), 2)
+        up = F.interpolate(self.enc6(pool5), scale_factor=2, mode="nearest")
+        up = F.interpolate(self.dec5(torch.cat([up, pool4], 1)), scale_factor=2, mode="nearest")
+        up = F.interpolate(self.dec4(torch.cat([up, pool3], 1)), scale_factor=2, mode="nearest")
+        up = F.interpolate(self.dec3(torch.cat([up, pool2], 1)), scale_factor=2, mode="nearest")
+        up = F.interpolate(self.dec2(torch.cat([up, pool1], 1)), scale_factor=2, mode="nearest")
+        out = self.dec1(torch.cat([up, x], 1))
+        return out[..., :h, :w]
+
+
+# --------------------------------------------------------------------------- edsr
+@dataclass
+class EDSRConfig:
+    """EDSR (Lim et al. 2017); the defaults are the paper's baseline (16 blocks, 64 channels)."""
+
+    scale: int = 2
+    channels: int = 3
+    blocks: int = 16
+    features: int = 64
+    res_scale: float = 1.0
+
+
+class _ResBlock(nn.Module):
+    def __init__(self, f: int, res_scale: float):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(f, f, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(f, f, 3, padding=1))
+        self.res_scale = res_scale
+
+    def forward(self, x):
+        return x + self.body(x) * self.res_scale
+
+
+class EDSR(nn.Module):
+    """Residual blocks without batch norm, residual scaling, pixel-shuffle upsampler.
+
+    Works on [0, 1] images; subtracts 0.5 in and adds it back out (EDSR's mean shift).
+    """
+
+    def __init__(self, config: EDSRConfig | None = None):
+        super().__init__()
+        c = config or EDSRConfig()
+        if c.scale not in (2, 3, 4):
+            raise ValueError(f"EDSR scale must be 2, 3 or 4, got {c.scale}")
+        self.config = c
+        self.scale = c.scale
+        f = c.features
+        self.head = nn.Conv2d(c.channels, f, 3, padding=1)
+        self.body = nn.Sequential(*[_ResBlock(f, c.res_scale) for _ in range(c.blocks)], nn.Conv2d(f, f, 3, padding=1))
+        up: list[nn.Module] = []
+        if c.scale in (2, 3):
+            up += [nn.Conv2d(f, f * c.scale**2, 3, padding=1), nn.PixelShuffle(c.scale)]
+        else:
+            for _ in range(2):
+                up += [nn.Conv2d(f, f * 4, 3, padding=1), nn.PixelShuffle(2)]
+        self.tail = nn.Sequential(*up, nn.Conv2d(f, c.channels, 3, padding=1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.head(x - 0.5)
+        x = x + self.body(x)
+        return self.tail(x) + 0.5
+
+
+# --------------------------------------------------------------------------- mlp2d
+@dataclass
+class MLP2DConfig:
+    """The 2-D toy denoiser."""
+
+    hidden: int = 100
+
+
+class MLP2D(nn.Module):
+    """Linear(2, hidden), ReLU, Linear(hidden, 2)."""
+
+    def __init__(self, config: MLP2DConfig | None = None):
+        super().__init__()
+        c = config or MLP2DConfig()
+        self.config = c
+        self.net = nn.Sequential(nn.Linear(2, c.hidden), nn.ReLU(), nn.Linear(c.hidden, 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+NETWORKS: dict[str, tuple[type, type]] = {
+    "conv-ae": (ConvAE, ConvAEConfig),
+    "sr-mnist": (SRMnist, SRMnistConfig),
+    "n2n-unet": (N2NUNet, N2NUNetConfig),
+    "edsr": (EDSR, EDSRConfig),
+    "mlp2d": (MLP2D, MLP2DConfig),
+}
+
+
+def config_from_dict(name: str, values: dict[str, Any]) -> Any:
+    """Build the config dataclass of network ``name``; unknown keys are an error."""
+    _, cfg_cls = NETWORKS[name]
+    known = {f.name for f in fields(cfg_cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise ValueError(f"{name}: unknown config keys {sorted(unknown)}; known: {sorted(known)}")
+    return cfg_cls(**values)
+
+
+def build_network(name: str, config: Any | dict | None = None) -> nn.Module:
+    """Instantiate network ``name`` from a config dataclass or dict."""
+    if name not in NETWORKS:
+        raise ValueError(f"unknown network {name!r}; known: {', '.join(NETWORKS)}")
+    net_cls, cfg_cls = NETWORKS[name]
+    if isinstance(config, dict) or config is None:
+        config = config_from_dict(name, config or {})
+    return net_cls(config)
+
+
+def config_dict(net: nn.Module) -> dict[str, Any]:
+    return asdict(net.config)
