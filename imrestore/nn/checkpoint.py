@@ -7,7 +7,7 @@ header under the key ``imrestore``.
 >>> import tempfile, pathlib
 >>> from imrestore.nn.models import build_network
 >>> p = pathlib.Path(tempfile.mkdtemp()) / "m.safetensors"
->>> save_checkpoint(p, "conv-ae", build_network("conv-ae"), {"corruptions": ["erase:p=0.9"]})
+>>> _ = save_checkpoint(p, "conv-ae", build_network("conv-ae"), {"corruptions": ["erase:p=0.9"]})
 >>> net, meta = load_checkpoint(p, expect="conv-ae")
 >>> meta["corruptions"]
 ['erase:p=0.9']
