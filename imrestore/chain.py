@@ -109,6 +109,7 @@ class Chain:
         """Fail early when the restorer needs what no corruption provides."""
         if self.restorer is None:
             return
+        self.restorer.prepare(self.corruptions)
         provided = {k for c in self.corruptions for k in c.provides}
         missing = self.restorer.missing(provided)
         if missing:

@@ -131,6 +131,9 @@ class Restorer(Plugin):
     #: Degradation keys this restorer needs, unless a parameter supplies them.
     needs: ClassVar[tuple[str, ...]] = ()
 
+    def prepare(self, corruptions: list["Corruption"]) -> None:
+        """Called once the chain is known (e.g. to pick weights trained for it)."""
+
     def missing(self, provided: set[str]) -> list[str]:
         """Degradation keys needed but neither provided nor set by a parameter."""
         return [k for k in self.needs if k not in provided and not self.overrides(k)]

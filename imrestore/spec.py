@@ -90,7 +90,7 @@ def build(spec: "str | Spec | Plugin", kind: str | None = None, **overrides: Any
     >>> build("gaussian:sigma=25").sigma
     25.0
     >>> build("gaussian", sigma=10).spec
-    'corruption:gaussian:sigma=10.0,clip=false'
+    'corruption:gaussian:sigma=10.0,clip=false,sigma_max=none'
     """
     from .registry import get_registry
 

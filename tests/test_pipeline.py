@@ -49,7 +49,7 @@ def test_report_json_and_csv(mixed_folder, tmp_path):
     out = tmp_path / "out"
     report = run(CHAIN, mixed_folder, out, seed=7)
     doc = json.loads((out / "report.json").read_text())
-    assert doc["chain"] == ["corruption:gaussian:sigma=25.0,clip=false", "restorer:nlmeans:sigma=none,h=0.8,patch_size=5,patch_distance=6"]
+    assert doc["chain"] == ["corruption:gaussian:sigma=25.0,clip=false,sigma_max=none", "restorer:nlmeans:sigma=none,h=0.8,patch_size=5,patch_distance=6"]
     assert doc["seed"] == 7 and doc["metrics"] == ["psnr", "ssim"]
     assert doc["counts"] == {"written": 2, "skipped": 0, "measured": 0, "failed": 1}
     assert "imrestore" in doc["versions"]

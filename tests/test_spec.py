@@ -49,7 +49,7 @@ def test_malformed_specs_are_spec_errors(text):
 
 def test_build_from_spec_or_keywords():
     assert imrestore.build("gaussian:sigma=10").sigma == 10.0
-    assert imrestore.build("gaussian", sigma=10).spec == "corruption:gaussian:sigma=10.0,clip=false"
+    assert imrestore.build("gaussian", sigma=10).spec == "corruption:gaussian:sigma=10.0,clip=false,sigma_max=none"
     assert imrestore.build("awgn").name == "gaussian"  # alias
 
 
@@ -59,7 +59,7 @@ def test_unknown_name_lists_close_matches():
 
 
 def test_unknown_key_lists_valid_keys():
-    with pytest.raises(ParameterError, match="unknown parameter 'sgma'; did you mean 'sigma'.*valid keys: sigma, clip"):
+    with pytest.raises(ParameterError, match="unknown parameter 'sgma'; did you mean 'sigma'.*valid keys: sigma, clip, sigma_max"):
         imrestore.build("gaussian:sgma=25")
 
 

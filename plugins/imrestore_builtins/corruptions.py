@@ -39,12 +39,21 @@ class GaussianNoise(Corruption):
     zero_mean = True
     sigma: float = param(25.0, min=0, max=255, help="standard deviation on the 0-255 scale (25 = the usual sigma 25)")
     clip: bool = param(False, help="clip the result to [0, 1] (the literature does not)")
+    sigma_max: Optional[float] = param(None, min=0, max=255, help="if set, sigma is drawn uniformly in [sigma, sigma_max] per image (blind training)")
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.sigma_max is not None and self.sigma_max < self.sigma:
+            from imrestore.errors import ParameterError
+
+            raise ParameterError(f"gaussian: sigma_max ({self.sigma_max}) must be at least sigma ({self.sigma})")
 
     def forward(self, image, rng):
-        noisy = image + rng.standard_normal(image.shape, dtype=np.float32) * np.float32(self.sigma / 255.0)
+        sigma = self.sigma if self.sigma_max is None else float(rng.uniform(self.sigma, self.sigma_max))
+        noisy = image + rng.standard_normal(image.shape, dtype=np.float32) * np.float32(sigma / 255.0)
         if self.clip:
             noisy = np.clip(noisy, 0, 1)
-        return noisy.astype(np.float32), {"noise_sigma": self.sigma / 255.0}
+        return noisy.astype(np.float32), {"noise_sigma": sigma / 255.0}
 
 
 @dataclass

@@ -1,0 +1,207 @@
+"""Learned restorers: the seed's networks behind the Restorer interface.
+
+``restorer:NAME`` without ``weights=`` picks the shipped checkpoint trained for
+the corruption in the chain (and says which); ``weights=FILE`` loads your own
+(from ``imrestore train``).  Inference is batched, on the chosen device, and
+tiled with blending for images larger than a tile.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Optional
+
+import numpy as np
+
+from imrestore import hookimpl
+from imrestore.errors import ChainError, ImrestoreUsageError
+from imrestore.interfaces import Restorer
+from imrestore.params import param
+
+log = logging.getLogger("imrestore")
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+
+def shipped_checkpoints(network: str | None = None) -> list[tuple[Path, dict]]:
+    """The checkpoints shipped in the package, with their metadata."""
+    from imrestore.nn.checkpoint import read_metadata
+
+    out = []
+    for path in sorted(WEIGHTS_DIR.glob("*.safetensors")):
+        meta = read_metadata(path)
+        if network is None or meta.get("network") == network:
+            out.append((path, meta))
+    return out
+
+
+def _names(specs: list[str]) -> list[str]:
+    from imrestore.spec import parse_spec
+
+    return [parse_spec(s).name for s in specs]
+
+
+def in_channels(meta: dict) -> int:
+    cfg = meta.get("config", {})
+    return int(cfg.get("in_channels", cfg.get("channels", 1)) if meta.get("network") in ("n2n-unet", "edsr") else 1)
+
+
+@dataclass
+class LearnedRestorer(Restorer):
+    """Base of the network restorers (not registered itself)."""
+
+    network: ClassVar[str] = ""
+    uses_gpu = True
+    #: Activation bytes per input pixel, for the automatic tile size.
+    bytes_per_pixel: ClassVar[int] = 2000
+    fixed_size: ClassVar[tuple[int, int] | None] = None
+
+    weights: Optional[str] = param(None, help="checkpoint (.safetensors from imrestore train); default: the shipped one matching the chain")
+    device: str = param("auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    batch_size: int = param(8, min=1, max=4096, help="images or tiles per forward pass")
+    tile: int = param(0, min=0, max=65536, help="tile side in input pixels; 0 = automatic from free memory")
+    overlap: int = param(32, min=0, max=4096, help="overlap between tiles, in input pixels")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._candidates: list[tuple[Path, dict]] = []
+        self._models: dict[str, Any] = {}
+
+    def __getstate__(self):  # workers rebuild models themselves
+        state = self.__dict__.copy()
+        state["_models"] = {}
+        return state
+
+    # -- choosing weights ---------------------------------------------------
+    def prepare(self, corruptions: list) -> None:
+        """Pick the checkpoint(s) for this chain: the given file, or the shipped ones that match."""
+        if self.weights is not None:
+            from imrestore.nn.checkpoint import read_metadata
+
+            meta = read_metadata(self.weights)
+            if meta.get("network") != self.network:
+                raise ChainError(f"{self.weights} holds {meta.get('network')} weights, not {self.network}")
+            self._candidates = [(Path(self.weights), meta)]
+            return
+        chain_specs = [c.spec for c in corruptions]
+        shipped = shipped_checkpoints(self.network)
+        if not shipped:
+            raise ChainError(f"no shipped weights for {self.network}; train some with `imrestore train ... restorer:{self.network} DATA -o m.safetensors` and pass weights=m.safetensors")
+        exact = [(p, m) for p, m in shipped if m.get("corruptions") == chain_specs]
+        by_name = [(p, m) for p, m in shipped if _names(m.get("corruptions", [])) == _names(chain_specs)]
+        self._candidates = exact or by_name
+        if not self._candidates:
+            known = "; ".join(f"{p.name}: {' '.join(m.get('corruptions', []))}" for p, m in shipped)
+            chain = " ".join(chain_specs) or "no corruption"
+            raise ChainError(f"no shipped {self.network} weights match the chain ({chain}); shipped: {known}. Pass weights=FILE")
+
+    def _checkpoint_for(self, channels: int) -> tuple[Path, dict]:
+        if not self._candidates:
+            self.prepare([])
+        fits = [(p, m) for p, m in self._candidates if in_channels(m) == channels]
+        if not fits:
+            have = sorted({in_channels(m) for _, m in self._candidates})
+            raise ValueError(f"{self.network} weights take {have} channel(s), the image has {channels}")
+        return fits[0]
+
+    def _model(self, channels: int):
+        from imrestore.nn.checkpoint import load_checkpoint
+        from imrestore.nn.inference import select_device
+
+        path, meta = self._checkpoint_for(channels)
+        key = str(path)
+        if key not in self._models:
+            device = select_device(self.device)
+            model, meta = load_checkpoint(path, expect=self.network, device=device)
+            origin = "shipped" if path.parent == WEIGHTS_DIR else "given"
+            trained = " ".join(meta.get("corruptions", [])) or "?"
+            log.info(f"{self.name}: using {origin} weights {path.name} (trained for {trained} on {meta.get('data', '?')}) on {device}")
+            self._models[key] = (model, meta, device)
+        return self._models[key]
+
+    # -- inference ----------------------------------------------------------
+    def check_image(self, image: np.ndarray) -> None:
+        """Refuse what the network cannot take, with a pointer to what can."""
+
+    def restore(self, batch, degradations=None):
+        from imrestore.nn.inference import auto_tile, predict
+
+        out: list[np.ndarray | None] = [None] * len(batch)
+        by_channels: dict[int, list[int]] = {}
+        for i, im in enumerate(batch):
+            self.check_image(im)
+            by_channels.setdefault(1 if im.ndim == 2 else im.shape[2], []).append(i)
+        for channels, idx in by_channels.items():
+            model, meta, device = self._model(channels)
+            scale = int(meta.get("config", {}).get("scale", self.scale))
+            tile = None
+            if self.fixed_size is None:
+                tile = self.tile or auto_tile(device, self.bytes_per_pixel, batch=1)
+            images = [np.asarray(batch[i], np.float32) for i in idx]
+            for i, res in zip(idx, predict(model, images, device=device, batch_size=self.batch_size, tile=tile,
+                                           overlap=self.overlap, scale=scale)):
+                out[i] = res
+        return out
+
+
+@dataclass
+class ConvAERestorer(LearnedRestorer):
+    """Deep convolutional autoencoder of the MNIST experiments (28x28 grey only)."""
+
+    name = "conv-ae"
+    network = "conv-ae"
+    channels = (1,)
+    fixed_size = (28, 28)
+    tiling_safe = False
+
+    def check_image(self, image):
+        if image.shape != (28, 28):
+            raise ValueError(f"conv-ae takes 28x28 single-channel images (MNIST digits), got {'x'.join(map(str, image.shape))}; "
+                             "for other images use restorer:n2n-unet")
+
+
+@dataclass
+class SRMnistRestorer(LearnedRestorer):
+    """The lecture's MNIST x2 up-scaler (14x14 grey in, 28x28 out)."""
+
+    name = "sr-mnist"
+    network = "sr-mnist"
+    channels = (1,)
+    scale = 2
+    fixed_size = (14, 14)
+    tiling_safe = False
+
+    def check_image(self, image):
+        if image.shape != (14, 14):
+            raise ValueError(f"sr-mnist takes 14x14 single-channel images (MNIST digits down-sampled x2), got "
+                             f"{'x'.join(map(str, image.shape))}; for other images use restorer:edsr")
+
+
+@dataclass
+class N2NUNetRestorer(LearnedRestorer):
+    """The Noise2Noise U-Net (Lehtinen et al. 2018); any size, grey or RGB."""
+
+    name = "n2n-unet"
+    network = "n2n-unet"
+    channels = (1, 3)
+    bytes_per_pixel = 2400
+
+
+@dataclass
+class EDSRRestorer(LearnedRestorer):
+    """EDSR super-resolution (Lim et al. 2017), x2/x3/x4 on real images."""
+
+    name = "edsr"
+    network = "edsr"
+    channels = (1, 3)
+    scale = 2
+    bytes_per_pixel = 3000
+
+
+BUILTIN_LEARNED = (ConvAERestorer, SRMnistRestorer, N2NUNetRestorer, EDSRRestorer)
+
+
+@hookimpl
+def register_restorers(register):
+    for cls in BUILTIN_LEARNED:
+        register(cls)
