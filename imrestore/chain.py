@@ -77,7 +77,7 @@ class Chain:
     metrics: list[Metric] = field(default_factory=list)
 
     @classmethod
-    def from_specs(cls, specs: Iterable[str], metrics: Iterable[str] | None = None) -> "Chain":
+    def from_specs(cls, specs: Iterable[str], metrics: Iterable[str] | None = None, *, prepare: bool = True) -> "Chain":
         """Build and check a chain from spec strings.
 
         ``metrics=None`` means the defaults (PSNR and SSIM) when the chain
@@ -102,14 +102,15 @@ class Chain:
             metrics = DEFAULT_METRICS if corruptions else ()
         metric_objs = [build(m, kind="metric") if isinstance(m, str) else m for m in metrics]
         chain = cls(corruptions, restorer, metric_objs)
-        chain.check()
+        chain.check(prepare=prepare)
         return chain
 
-    def check(self) -> None:
+    def check(self, prepare: bool = True) -> None:
         """Fail early when the restorer needs what no corruption provides."""
         if self.restorer is None:
             return
-        self.restorer.prepare(self.corruptions)
+        if prepare:
+            self.restorer.prepare(self.corruptions)
         provided = {k for c in self.corruptions for k in c.provides}
         missing = self.restorer.missing(provided)
         if missing:

@@ -101,8 +101,13 @@ class Corruption(Plugin):
     kind: ClassVar[str] = "corruption"
     #: Keys that :meth:`forward` puts into the degradation record.
     provides: ClassVar[tuple[str, ...]] = ()
-    #: Whether the noise has zero mean (Noise2Noise with an L2 loss needs it).
-    zero_mean: ClassVar[bool] = False
+    #: Statistics of the clean value the corruption keeps ("mean", "median",
+    #: "mode"): Noise2Noise training needs the one its loss estimates.
+    preserves: ClassVar[frozenset[str]] = frozenset()
+
+    def preserved(self) -> frozenset[str]:
+        """What this corruption, with these parameters, keeps of the clean value."""
+        return self.preserves
 
     def forward(self, image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
         """Return the corrupted image and a dict describing the degradation."""

