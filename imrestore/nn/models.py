@@ -15,6 +15,17 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def mnist_decoder(bottleneck: int, k: int) -> nn.Sequential:
+    """Five transposed convolutions from ``bottleneck``x1x1 to 1x28x28 (shared by both MNIST nets)."""
+    return nn.Sequential(
+        nn.ConvTranspose2d(bottleneck, k, 4), nn.ReLU(inplace=True),   # 1 -> 4
+        nn.ConvTranspose2d(k, k, 3, stride=2), nn.ReLU(inplace=True),  # 4 -> 9
+        nn.ConvTranspose2d(k, k, 4, stride=2), nn.ReLU(inplace=True),  # 9 -> 20
+        nn.ConvTranspose2d(k, k, 5), nn.ReLU(inplace=True),            # 20 -> 24
+        nn.ConvTranspose2d(k, 1, 5),                                   # 24 -> 28
+    )
+
+
 # --------------------------------------------------------------------------- conv-ae
 @dataclass
 class ConvAEConfig:
@@ -41,13 +52,7 @@ class ConvAE(nn.Module):
             nn.Conv2d(k, k, 3, stride=2), nn.ReLU(inplace=True),   # 9 -> 4
             nn.Conv2d(k, c.embedding, 4),                          # 4 -> 1
         )
-        self.decoder = nn.Sequential(
-            nn.ConvTranspose2d(c.embedding, k, 4), nn.ReLU(inplace=True),       # 1 -> 4
-            nn.ConvTranspose2d(k, k, 3, stride=2), nn.ReLU(inplace=True),       # 4 -> 9
-            nn.ConvTranspose2d(k, k, 4, stride=2), nn.ReLU(inplace=True),       # 9 -> 20
-            nn.ConvTranspose2d(k, k, 5), nn.ReLU(inplace=True),                 # 20 -> 24
-            nn.ConvTranspose2d(k, 1, 5),                                        # 24 -> 28
-        )
+        self.decoder = mnist_decoder(c.embedding, k)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encoder(x))
@@ -78,13 +83,7 @@ class SRMnist(nn.Module):
             nn.Conv2d(k, k, 4), nn.ReLU(inplace=True),     # 6 -> 3
             nn.Conv2d(k, k, 3), nn.ReLU(inplace=True),     # 3 -> 1
         )
-        self.decoder = nn.Sequential(
-            nn.ConvTranspose2d(k, k, 4), nn.ReLU(inplace=True),             # 1 -> 4
-            nn.ConvTranspose2d(k, k, 3, stride=2), nn.ReLU(inplace=True),   # 4 -> 9
-            nn.ConvTranspose2d(k, k, 4, stride=2), nn.ReLU(inplace=True),   # 9 -> 20
-            nn.ConvTranspose2d(k, k, 5), nn.ReLU(inplace=True),             # 20 -> 24
-            nn.ConvTranspose2d(k, 1, 5),                                    # 24 -> 28
-        )
+        self.decoder = mnist_decoder(k, k)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encoder(x))

@@ -129,8 +129,17 @@ class LearnedRestorer(Restorer):
         return self._models[key]
 
     # -- inference ----------------------------------------------------------
+    #: What to use instead, for images the network cannot take.
+    alternative: ClassVar[str] = ""
+
     def check_image(self, image: np.ndarray) -> None:
-        """Refuse what the network cannot take, with a pointer to what can."""
+        """Refuse what a fixed-size network cannot take, with a pointer to what can."""
+        if self.fixed_size is not None and image.shape != self.fixed_size:
+            h, w = self.fixed_size
+            raise ValueError(f"{self.name} takes {h}x{w} single-channel images ({self.data_hint}), got "
+                             f"{'x'.join(map(str, image.shape))}; for other images use {self.alternative}")
+
+    data_hint: ClassVar[str] = ""
 
     def restore(self, batch, degradations=None):
         from imrestore.nn.inference import auto_tile, predict
@@ -162,11 +171,8 @@ class ConvAERestorer(LearnedRestorer):
     channels = (1,)
     fixed_size = (28, 28)
     tiling_safe = False
-
-    def check_image(self, image):
-        if image.shape != (28, 28):
-            raise ValueError(f"conv-ae takes 28x28 single-channel images (MNIST digits), got {'x'.join(map(str, image.shape))}; "
-                             "for other images use restorer:n2n-unet")
+    data_hint = "MNIST digits"
+    alternative = "restorer:n2n-unet"
 
 
 @dataclass
@@ -179,11 +185,8 @@ class SRMnistRestorer(LearnedRestorer):
     scale = 2
     fixed_size = (14, 14)
     tiling_safe = False
-
-    def check_image(self, image):
-        if image.shape != (14, 14):
-            raise ValueError(f"sr-mnist takes 14x14 single-channel images (MNIST digits down-sampled x2), got "
-                             f"{'x'.join(map(str, image.shape))}; for other images use restorer:edsr")
+    data_hint = "MNIST digits down-sampled x2"
+    alternative = "restorer:edsr"
 
 
 @dataclass
