@@ -30,13 +30,13 @@ DEFAULTS: dict[str, list[str]] = {
     # (--max-minutes); with a GPU, drop it and raise --epochs.
     "n2n-unet-gaussian-grey": ["gaussian:sigma=0,sigma_max=50", "restorer:n2n-unet", "skimage", "--channels", "1",
                                "--crop", "64", "--batch-size", "16", "--epochs", "100", "--steps-per-epoch", "50",
-                               "--val-fraction", "0.15", "--max-minutes", "35"],
+                               "--val-fraction", "0.15", "--max-minutes", "30"],
     "n2n-unet-gaussian-rgb": ["gaussian:sigma=0,sigma_max=50", "restorer:n2n-unet", "skimage", "--channels", "3",
                               "--crop", "64", "--batch-size", "16", "--epochs", "100", "--steps-per-epoch", "50",
-                              "--val-fraction", "0.15", "--max-minutes", "22"],
+                              "--val-fraction", "0.15", "--max-minutes", "20"],
     "edsr-x2": ["downsample:factor=2", "restorer:edsr", "skimage", "--channels", "3", "--crop", "96", "--batch-size", "16",
                 "--loss", "l1", "--lr", "5e-4", "--epochs", "100", "--steps-per-epoch", "50", "--val-fraction", "0.15",
-                "--max-minutes", "22"],
+                "--max-minutes", "20"],
 }
 
 

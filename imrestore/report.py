@@ -57,7 +57,7 @@ class Report:
         for stage in self.stages():
             for key in self.metrics:
                 values = [i.metrics.get(stage, {}).get(key) for i in self.items if i.status != "failed"]
-                values = [v for v in values if v is not None]
+                values = [v for v in values if v is not None and math.isfinite(v)]  # identical images: PSNR inf
                 if values:
                     out.setdefault(stage, {})[key] = float(np.mean(values))
                 elif any(stage in i.metrics for i in self.items):

@@ -268,6 +268,8 @@ def train(chain: Chain, data: str | Path, output: Path | str, options: TrainOpti
     step_model = torch.compile(model) if o.compile else model
     val_clean, val_noisy = _val_set(val_imgs, chain, o, None if fixed else o.val_crop)
     input_psnr = float(np.mean([_psnr(c, n) for c, n in zip(val_clean, val_noisy)])) if val_clean else None
+    if input_psnr is not None and not math.isfinite(input_psnr):
+        input_psnr = None  # the corruption changes the size (super-resolution): no input PSNR
     maker = BatchMaker(train_imgs, chain, o, crop, spe)
     loader = torch.utils.data.DataLoader(
         maker, batch_size=None, sampler=range(start_epoch * spe, o.epochs * spe), num_workers=o.workers,
@@ -345,7 +347,8 @@ def train(chain: Chain, data: str | Path, output: Path | str, options: TrainOpti
                 epochs_since_best += 1
             msg = f"epoch {epoch + 1}/{o.epochs}  loss {entry['loss']:.5f}"
             if val_psnr is not None:
-                msg += f"  val PSNR {val_psnr:.2f} dB (input {input_psnr:.2f}){'  *best' if improved else ''}"
+                msg += f"  val PSNR {val_psnr:.2f} dB" + (f" (input {input_psnr:.2f})" if input_psnr is not None else "")
+                msg += "  *best" if improved else ""
             (bar.write if bar is not None else log.info)(msg)
             if o.patience is not None and epochs_since_best >= o.patience:
                 stopped = f"early stop: no improvement for {o.patience} epochs"

@@ -62,6 +62,7 @@ class LearnedRestorer(Restorer):
     tile: int = param(0, min=0, max=65536, help="tile side in input pixels; 0 = automatic from free memory")
     overlap: int = param(32, min=0, max=4096, help="overlap between tiles, in input pixels")
     compile: bool = param(False, help="torch.compile the network (pays off on a GPU for many images)")
+    keep_known: bool = param(True, help="where the chain records which pixels it corrupted (erase, block...), keep the others as observed")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -158,6 +159,10 @@ class LearnedRestorer(Restorer):
             images = [np.asarray(batch[i], np.float32) for i in idx]
             for i, res in zip(idx, predict(model, images, device=device, batch_size=self.batch_size, tile=tile,
                                            overlap=self.overlap, scale=scale)):
+                mask = (degradations[i] if degradations else {}).get("mask")
+                if self.keep_known and mask is not None and res.shape == batch[i].shape:
+                    m = np.asarray(mask, bool)
+                    res = np.where(m[..., None] if res.ndim == 3 else m, res, batch[i]).astype(np.float32)
                 out[i] = res
         return out
 
