@@ -34,19 +34,10 @@ DEFAULTS: dict[str, list[str]] = {
     "n2n-unet-gaussian-rgb": ["gaussian:sigma=0,sigma_max=50", "restorer:n2n-unet", "skimage", "--channels", "3",
                               "--crop", "64", "--batch-size", "16", "--epochs", "100", "--steps-per-epoch", "50",
                               "--val-fraction", "0.15", "--max-minutes", "20"],
-    "edsr-x2": ["downsample:factor=2", "restorer:edsr", "skimage", "--channels", "3", "--crop", "96", "--batch-size", "16",
+    "edsr-x2": ["downsample:factor=2", "restorer:edsr", "skimage", "--channels", "3", "--net", "upsample_skip=true", "--crop", "96", "--batch-size", "16",
                 "--loss", "l1", "--lr", "5e-4", "--epochs", "100", "--steps-per-epoch", "50", "--val-fraction", "0.15",
                 "--max-minutes", "20"],
 }
-
-#: name -> a second `imrestore train` run that starts from the first one's weights
-#: (fresh Adam, lower learning rate, ending with the cosine ramp-down)
-FINE_TUNE: dict[str, list[str]] = {
-    "n2n-unet-gaussian-grey": ["gaussian:sigma=0,sigma_max=50", "restorer:n2n-unet:weights={weights}", "skimage", "--channels", "1",
-                               "--crop", "64", "--batch-size", "16", "--epochs", "20", "--steps-per-epoch", "50",
-                               "--val-fraction", "0.15", "--lr", "3e-4"],
-}
-
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -56,8 +47,6 @@ def main() -> None:
     if args.list:
         for k, v in DEFAULTS.items():
             print(f"{k}: imrestore train {' '.join(v)} -o {k}.safetensors")
-            if k in FINE_TUNE:
-                print(f"   then: imrestore train {' '.join(FINE_TUNE[k])} -o {k}.safetensors")
         return
     names = args.names or list(DEFAULTS)
     WEIGHTS.mkdir(parents=True, exist_ok=True)
@@ -68,14 +57,6 @@ def main() -> None:
         print(f"== {name}: imrestore train {' '.join(DEFAULTS[name])}", flush=True)
         t0 = time.perf_counter()
         subprocess.run(cmd, check=True)
-        if name in FINE_TUNE:
-            first = out.with_name(f"{name}.stage1.safetensors")
-            shutil.move(out, first)
-            shutil.move(out.with_name(f"{name}.log.json"), out.with_name(f"{name}.stage1.log.json"))
-            args2 = [a.replace("{weights}", str(first)) for a in FINE_TUNE[name]]
-            print(f"   fine-tune: imrestore train {' '.join(FINE_TUNE[name])}", flush=True)
-            subprocess.run([sys.executable, "-m", "imrestore.cli", "train", *args2, "-o", str(out), "-q"], check=True)
-            first.unlink()
         shutil.move(out, WEIGHTS / f"{name}.safetensors")
         out.with_name(f"{name}.last.safetensors").unlink(missing_ok=True)
         print(f"   {time.perf_counter() - t0:.0f} s -> {WEIGHTS / (name + '.safetensors')}", flush=True)

@@ -56,6 +56,15 @@ def test_edsr_baseline_defaults():
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
 
 
+def test_edsr_upsample_skip_starts_from_bicubic():
+    net = build_network("edsr", {"blocks": 1, "features": 8, "upsample_skip": True})
+    for p in net.tail[-1].parameters():
+        torch.nn.init.zeros_(p)  # the residual branch silenced
+    x = torch.rand(1, 3, 8, 8)
+    expected = torch.nn.functional.interpolate(x, scale_factor=2, mode="bicubic", align_corners=False)
+    assert torch.allclose(net(x), expected, atol=1e-6)
+
+
 def test_unknown_network_and_config_keys():
     with pytest.raises(ValueError, match="unknown network"):
         build_network("resnet")
