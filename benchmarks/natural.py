@@ -10,6 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 
+#: The photographs among the test images (cell and immunohistochemistry are microscopy).
+PHOTOS = ("camera", "china", "flower", "grace_hopper")
+
+
 def test_images(channels: int, size: int = 256) -> dict[str, np.ndarray]:
     import matplotlib.cbook as cbook
     from PIL import Image
