@@ -97,3 +97,17 @@ def test_edsr_default(tmp_path):
     img = (data.astronaut()[100:164, 200:264] / 255.0).astype(np.float32)
     out = Chain.from_specs(["downsample:factor=2", "restorer:edsr"]).apply(img, seed=0)
     assert out.restored.shape == img.shape and out.metrics["restored"]["psnr"] > 22
+
+
+def test_every_default_named_in_train_defaults_is_shipped_with_its_metadata():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("train_defaults", Path(__file__).parents[1] / "benchmarks" / "train_defaults.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    shipped_names = {p.stem: m for p, m in shipped_checkpoints()}
+    assert set(module.DEFAULTS) == set(shipped_names)
+    for name, meta in shipped_names.items():
+        assert meta["corruptions"] and meta["history"] and meta["imrestore_version"]
+        assert meta["network"] == name.rsplit("-", 2)[0] or name.startswith(meta["network"])
