@@ -24,6 +24,7 @@ array([[0.75, 0.75],
 """
 from __future__ import annotations
 
+import abc
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +37,7 @@ from .params import params_of, validate_params
 KINDS = ("corruption", "restorer", "metric", "reader", "writer")
 
 
-class Plugin:
+class Plugin(abc.ABC):
     """Common base: a name, aliases, typed parameters and a canonical spec."""
 
     kind: ClassVar[str] = ""
@@ -109,9 +110,9 @@ class Corruption(Plugin):
         """What this corruption, with these parameters, keeps of the clean value."""
         return self.preserves
 
+    @abc.abstractmethod
     def forward(self, image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
         """Return the corrupted image and a dict describing the degradation."""
-        raise NotImplementedError  # abstract: every corruption implements it
 
     def __call__(self, image: np.ndarray, rng: np.random.Generator | int | None = None) -> np.ndarray:
         rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
@@ -148,8 +149,8 @@ class Restorer(Plugin):
         return False
 
     def restore_one(self, image: np.ndarray, degradation: dict) -> np.ndarray:
-        """Restore one float32 image (``YX`` or ``YXC``)."""
-        raise NotImplementedError  # abstract: implement restore_one or restore
+        """Restore one float32 image (``YX`` or ``YXC``); override this or :meth:`restore`."""
+        raise TypeError(f"{type(self).__name__} must override restore_one (one image) or restore (a batch)")
 
     def restore(self, batch: list[np.ndarray], degradations: list[dict] | None = None) -> list[np.ndarray]:
         """Restore a batch of images; the default loops over :meth:`restore_one`."""
@@ -169,8 +170,9 @@ class Metric(Plugin):
     #: ``"reference-max"`` (fastMRI: the maximum of the reference).
     data_range_policy: ClassVar[str] = "unit"
 
+    @abc.abstractmethod
     def compute(self, reference: np.ndarray, estimate: np.ndarray) -> float:
-        raise NotImplementedError  # abstract: every metric implements it
+        """The metric between two float64 arrays of the same shape."""
 
     def __call__(self, reference: np.ndarray, estimate: np.ndarray) -> float:
         reference = np.asarray(reference, dtype=np.float64)
@@ -188,8 +190,9 @@ class Reader(Plugin):
     kind: ClassVar[str] = "reader"
     suffixes: ClassVar[tuple[str, ...]] = ()
 
+    @abc.abstractmethod
     def read(self, path: Path) -> Image:
-        raise NotImplementedError  # abstract
+        """Read one file into an :class:`Image`."""
 
 
 class Writer(Plugin):
@@ -200,5 +203,6 @@ class Writer(Plugin):
     #: Lossy formats (JPEG) are measured on the file as written.
     lossy: ClassVar[bool] = False
 
+    @abc.abstractmethod
     def write(self, image: Image, path: Path) -> None:
-        raise NotImplementedError  # abstract
+        """Write an :class:`Image` to ``path`` (the pipeline makes it atomic)."""

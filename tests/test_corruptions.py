@@ -155,3 +155,16 @@ def test_chain_records_every_degradation(camera):
     chain = Chain.from_specs(["blur:sigma=1", "gaussian:sigma=5", "erase:p=0.1"], metrics=[])
     _, degradation = chain.corrupt(camera, seed=0, key="a")
     assert {"psf", "noise_sigma", "mask", "shape"} <= set(degradation)
+
+
+def test_a_corruption_without_forward_cannot_be_built():
+    from dataclasses import dataclass
+
+    from imrestore import Corruption
+
+    @dataclass
+    class Incomplete(Corruption):
+        name = "incomplete"
+
+    with pytest.raises(TypeError, match="abstract"):
+        Incomplete()
