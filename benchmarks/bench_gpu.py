@@ -126,7 +126,6 @@ def main() -> None:
     steps = 4 if args.quick else 60
     opts = TrainOptions(epochs=1, steps_per_epoch=steps, batch_size=batch, crop=size, device=args.device, channels=3,
                         compile=not args.quick, workers=0 if args.quick else 8, val_fraction=0.05, max_val=1, val_crop=size)
-    t0 = time.perf_counter()
     log = train(chain, "skimage", tmp / "t.safetensors", opts)
     seconds = log["history"][-1]["seconds"]
     result["training_mpix_s"]["imrestore train (end to end, incl. data, compile and validation)"] = steps * mpix / seconds

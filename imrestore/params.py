@@ -24,7 +24,7 @@ import math
 import types
 import typing
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Sequence, Union
 
 from .errors import ParameterError
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from . import __version__
 from .chain import Chain, measure, metric_keys
-from .dtypes import quantize, to_unit
+from .dtypes import quantize
 from .errors import ImrestoreUsageError
 from .interfaces import Image
 from .registry import get_registry

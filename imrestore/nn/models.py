@@ -7,7 +7,7 @@ torch.Size([2, 1, 28, 28])
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import torch

@@ -23,7 +23,7 @@ import torch
 from .. import __version__
 from ..chain import Chain
 from ..errors import ChainError, ImrestoreUsageError
-from .checkpoint import load_checkpoint, read_metadata, save_checkpoint
+from .checkpoint import load_checkpoint, save_checkpoint
 from .data import load_images, split
 from .inference import predict, select_device
 from .losses import ESTIMATES, make_loss

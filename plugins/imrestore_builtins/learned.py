@@ -8,14 +8,14 @@ tiled with blending for images larger than a tile.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Optional
 
 import numpy as np
 
 from imrestore import hookimpl
-from imrestore.errors import ChainError, ImrestoreUsageError
+from imrestore.errors import ChainError
 from imrestore.interfaces import Restorer
 from imrestore.params import param
 

@@ -1,5 +1,4 @@
 """The example plugin's own tests: it registers, validates and denoises."""
-import numpy as np
 import pytest
 from skimage import data
 
