@@ -61,7 +61,7 @@ def test_report_json_and_csv(mixed_folder, tmp_path):
 
 def test_the_report_chain_rebuilds_the_same_run(mixed_folder, tmp_path):
     first = run(CHAIN, mixed_folder, tmp_path / "a", seed=3)
-    again = run(first.chain, mixed_folder, tmp_path / "b", seed=first.seed)
+    run(first.chain, mixed_folder, tmp_path / "b", seed=first.seed)
     assert (tmp_path / "a" / "astro.png").read_bytes() == (tmp_path / "b" / "astro.png").read_bytes()
 
 
