@@ -9,7 +9,9 @@ Example
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import sys
 import time
@@ -250,26 +252,31 @@ def run(
     start = time.perf_counter()
     bar = _progress_bar(len(tasks), progress)
     results: list[ItemResult | None] = [None] * len(tasks)
-    try:
-        if workers == 1 or len(tasks) == 1:
-            for t in tasks:
-                results[t.index] = process(t, chain, seed, overwrite)
-                bar.update(1)
-        else:
-            with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
-                futures = {pool.submit(_worker, (t, chain, seed, overwrite)): t for t in tasks}
-                try:
-                    for fut in as_completed(futures):
-                        results[futures[fut].index] = fut.result()
-                        bar.update(1)
-                except BaseException:
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    raise
-    finally:
-        bar.close()
-        report.items = [r for r in results if r is not None]
-        report.seconds = time.perf_counter() - start
-        report.write(folder, stem)
+    with contextlib.ExitStack() as stack:
+        if progress is True:  # log lines (which weights were picked...) above the bar, not through it
+            from tqdm.contrib.logging import logging_redirect_tqdm
+
+            stack.enter_context(logging_redirect_tqdm(loggers=[logging.getLogger("imrestore")]))
+        try:
+            if workers == 1 or len(tasks) == 1:
+                for t in tasks:
+                    results[t.index] = process(t, chain, seed, overwrite)
+                    bar.update(1)
+            else:
+                with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
+                    futures = {pool.submit(_worker, (t, chain, seed, overwrite)): t for t in tasks}
+                    try:
+                        for fut in as_completed(futures):
+                            results[futures[fut].index] = fut.result()
+                            bar.update(1)
+                    except BaseException:
+                        pool.shutdown(wait=True, cancel_futures=True)
+                        raise
+        finally:
+            bar.close()
+            report.items = [r for r in results if r is not None]
+            report.seconds = time.perf_counter() - start
+            report.write(folder, stem)
     return report
 
 
