@@ -17,7 +17,7 @@ from .chain import DEFAULT_METRICS, measure, metric_keys
 from .dtypes import quantize
 from .errors import ImrestoreUsageError
 from .interfaces import Metric
-from .pipeline import _reason, discover, read_image
+from .pipeline import error_reason, discover, read_image
 from .registry import get_registry
 from .report import ItemResult, Report
 from .spec import build
@@ -68,7 +68,7 @@ def evaluate_files(reference: Path | str, estimate: Path | str, metrics: Sequenc
                 raise ValueError(f"shapes differ: {va.shape} vs {vb.shape}")
             item.metrics["estimate"] = measure(objs, va, vb)
         except Exception as exc:
-            item.status, item.error = "failed", _reason(exc)
+            item.status, item.error = "failed", error_reason(exc)
         item.seconds = time.perf_counter() - t0
         report.items.append(item)
     report.seconds = time.perf_counter() - start

@@ -51,7 +51,7 @@ def read_image(path: Path | str) -> Image:
     try:
         return reader.read(Path(path))
     except Exception as exc:
-        raise OSError(f"cannot read {path}: {_reason(exc)}") from exc
+        raise OSError(f"cannot read {path}: {error_reason(exc)}") from exc
 
 
 def write_image(image: Image, path: Path | str) -> None:
@@ -68,7 +68,8 @@ def write_image(image: Image, path: Path | str) -> None:
         raise
 
 
-def _reason(exc: BaseException) -> str:
+def error_reason(exc: BaseException) -> str:
+    """The first line of an exception message: what reports and the CLI show."""
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
 
@@ -183,7 +184,7 @@ def process(task: Task, chain: Chain, seed: int, overwrite: bool) -> ItemResult:
                 result.metrics["restored"] = measure(chain.metrics, ref, output_values)
     except Exception as exc:
         result.status = "failed"
-        result.error = _reason(exc)
+        result.error = error_reason(exc)
         result.output = ""
     result.seconds = time.perf_counter() - start
     return result

@@ -114,14 +114,12 @@ class LearnedRestorer(Restorer):
         key = str(path)
         if key not in self._models:
             device = select_device(self.device)
+            import torch
+
             model, meta = load_checkpoint(path, expect=self.network, device=device)
             if device.type == "cuda":
-                import torch
-
                 model = model.to(memory_format=torch.channels_last)
             if self.compile:
-                import torch
-
                 model = torch.compile(model)
             origin = "shipped" if path.parent == WEIGHTS_DIR else "given"
             trained = " ".join(meta.get("corruptions", [])) or "?"
