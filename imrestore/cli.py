@@ -197,7 +197,7 @@ l0: mode). Writes WEIGHTS (best validation PSNR), WEIGHTS.last.safetensors
 @click.option("--val-fraction", default=0.2, show_default=True, type=click.FloatRange(0, 1, max_open=True), help="Held-out fraction (seeded random split).")
 @click.option("--steps-per-epoch", type=click.IntRange(min=1), help="Default: one pass over the training images (at least 512 samples).")
 @click.option("--patience", type=click.IntRange(min=1), help="Stop after this many epochs without a better validation PSNR.")
-@click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True), help="Stop at the end of the epoch that passes this time.")
+@click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True), help="A time budget: the learning-rate ramp-down follows the clock and training stops at the end of the epoch that passes it (not bit-reproducible).")
 @click.option("--max-images", type=click.IntRange(min=1), help="Use at most this many images of DATA.")
 @click.option("--channels", type=click.Choice(["1", "3"]), help="Grey or RGB network (default: what most of DATA is).")
 @click.option("--net", "net_cfg", metavar="KEY=VALUE,...", help="Network config, e.g. blocks=8,features=32 for edsr.")

@@ -71,11 +71,23 @@ def _tiny_options(**kw):
     return TrainOptions(**{**base, **kw})
 
 
-def test_training_is_reproducible_and_resume_continues_exactly(photo_dirs, tmp_path):
+def test_training_is_reproducible_and_resume_continues_exactly(photo_dirs, tmp_path, monkeypatch):
+    import imrestore.nn.training as training
+
     chain = Chain.from_specs(["gaussian:sigma=25", "restorer:n2n-unet"], metrics=[], prepare=False)
     train(chain, photo_dirs / "train", tmp_path / "a.safetensors", _tiny_options())
     train(chain, photo_dirs / "train", tmp_path / "b.safetensors", _tiny_options())
-    train(chain, photo_dirs / "train", tmp_path / "c.safetensors", _tiny_options(max_minutes=1e-9))  # "killed" after epoch 1
+    real_save = training.save_checkpoint
+
+    def killed_in_epoch_2(path, network, model, meta, **kw):
+        if meta["epoch"] == 1:
+            raise KeyboardInterrupt  # Ctrl-C before epoch 2 was saved
+        return real_save(path, network, model, meta, **kw)
+
+    monkeypatch.setattr(training, "save_checkpoint", killed_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        train(chain, photo_dirs / "train", tmp_path / "c.safetensors", _tiny_options())
+    monkeypatch.setattr(training, "save_checkpoint", real_save)
     train(chain, photo_dirs / "train", tmp_path / "c.safetensors", _tiny_options(resume=True))
     a, _ = load_checkpoint(tmp_path / "a.last.safetensors")
     b, _ = load_checkpoint(tmp_path / "b.last.safetensors")
@@ -84,6 +96,15 @@ def test_training_is_reproducible_and_resume_continues_exactly(photo_dirs, tmp_p
         assert torch.equal(v, b.state_dict()[k])
         assert torch.allclose(v, c.state_dict()[k], atol=1e-6), k
     assert [h["epoch"] for h in meta["history"]] == [1, 2]
+
+
+def test_a_time_budget_stops_at_an_epoch_end_after_the_ramp_down(photo_dirs, tmp_path):
+    chain = Chain.from_specs(["gaussian:sigma=25", "restorer:n2n-unet"], metrics=[], prepare=False)
+    log = train(chain, photo_dirs / "train", tmp_path / "t.safetensors", _tiny_options(epochs=50, max_minutes=1e-9))
+    assert [h["epoch"] for h in log["history"]] == [1]
+    assert log["stopped"].startswith("time limit")
+    _, meta = load_checkpoint(tmp_path / "t.last.safetensors")
+    assert meta["optimizer_param_groups"][0]["lr"] < 1e-5  # the cosine ramp-down ran by the clock (base 1e-3)
 
 
 def test_noisy_targets_need_noise_that_keeps_what_the_loss_estimates(photo_dirs, tmp_path):
@@ -133,3 +154,16 @@ def test_predict_batches_same_shapes_and_keeps_order():
     imgs = [np.full((8, 8), i, np.float32) for i in range(5)] + [np.ones((4, 6), np.float32)]
     out = predict(net, imgs, batch_size=2)
     assert [float(o.mean()) for o in out] == [0, 2, 4, 6, 8, 2]
+
+
+def test_super_resolution_validates_on_odd_sized_images(tmp_path):
+    """An odd crop would restore to one pixel less than the clean image: validation crops to a multiple of the factor."""
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    for i, (h, w) in enumerate([(47, 61), (53, 45)]):
+        PILImage.fromarray(data.astronaut()[:h, :w]).save(folder / f"a{i}.png")
+    chain = Chain.from_specs(["downsample:factor=2", "restorer:edsr"], metrics=[], prepare=False)
+    opts = TrainOptions(epochs=1, batch_size=2, crop=16, steps_per_epoch=2, net={"blocks": 1, "features": 8}, val_fraction=0.5)
+    log = train(chain, folder, tmp_path / "e.safetensors", opts)
+    assert np.isfinite(log["history"][0]["val_psnr"])
+    assert (tmp_path / "e.safetensors").exists()

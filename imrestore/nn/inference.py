@@ -61,33 +61,77 @@ def auto_tile(device: torch.device, bytes_per_pixel: int, multiple: int = 32, ba
     return max(multiple * 4, min(cap, side // multiple * multiple))
 
 
-def _to_tensor(images: Sequence[np.ndarray]) -> torch.Tensor:
-    arr = np.stack([im[None] if im.ndim == 2 else np.moveaxis(im, -1, 0) for im in images]).astype(np.float32)
-    return torch.from_numpy(arr)
-
-
-def _from_tensor(t: torch.Tensor, grey: bool) -> list[np.ndarray]:
-    arr = t.detach().float().cpu().numpy()
-    return [a[0] if grey else np.moveaxis(a, 0, -1) for a in arr]
-
-
 def _autocast(device: torch.device, amp: bool):
     if amp and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return nullcontext()
 
 
-def run_batches(model: torch.nn.Module, x: torch.Tensor, device: torch.device, batch_size: int, amp: bool = True,
-                channels_last: bool = True) -> torch.Tensor:
-    """Forward ``x`` (N, C, H, W) through ``model`` in batches; return a CPU float32 tensor."""
-    outs = []
+def run_batches(model: torch.nn.Module, images: Sequence[np.ndarray], device: torch.device, batch_size: int,
+                amp: bool = True, channels_last: bool = True) -> np.ndarray:
+    """Forward same-shaped ``YX``/``YXC`` float32 images through ``model`` in batches.
+
+    Returns one ``(N, Y', X', C')`` float32 array.  Images travel as stored
+    (``NHWC``): on the GPU the permuted view *is* the channels_last layout, so
+    no layout copy is made on the host.  On CUDA, batch ``k+1`` is staged in
+    pinned memory and uploaded on a copy stream while batch ``k`` computes,
+    and results come back on the same stream into one pinned array.
+    """
+    if device.type == "cuda":
+        return _run_batches_cuda(model, images, device, batch_size, amp, channels_last)
+    out: np.ndarray | None = None
+    with torch.inference_mode():
+        for i in range(0, len(images), batch_size):
+            chunk = np.stack(images[i : i + batch_size]).astype(np.float32, copy=False)
+            x = torch.from_numpy(chunk)
+            x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2).contiguous()
+            y = model(x).float().permute(0, 2, 3, 1)
+            if out is None:
+                out = np.empty((len(images), *y.shape[1:]), np.float32)
+            out[i : i + len(chunk)] = y.numpy()
+    assert out is not None
+    return out
+
+
+def _run_batches_cuda(model, images, device, batch_size, amp, channels_last) -> np.ndarray:
+    main = torch.cuda.current_stream(device)
+    copy = torch.cuda.Stream(device)
+    starts = list(range(0, len(images), batch_size))
+
+    def upload(i: int):
+        chunk = images[i : i + batch_size]
+        host = torch.empty((len(chunk), *chunk[0].shape), dtype=torch.float32, pin_memory=True)
+        np.stack(chunk, out=host.numpy())
+        with torch.cuda.stream(copy):
+            dev = host.to(device, non_blocking=True)
+            ready = torch.cuda.Event()
+            ready.record(copy)
+        return dev, ready, host
+
+    out: torch.Tensor | None = None
     with torch.inference_mode(), _autocast(device, amp):
-        for i in range(0, x.shape[0], batch_size):
-            xb = x[i : i + batch_size].to(device, non_blocking=True)
-            if device.type == "cuda" and channels_last and xb.ndim == 4:
-                xb = xb.contiguous(memory_format=torch.channels_last)
-            outs.append(model(xb).float().cpu())
-    return torch.cat(outs)
+        nxt = upload(starts[0])
+        for j, i in enumerate(starts):
+            dev, ready, _host = nxt
+            main.wait_event(ready)
+            dev.record_stream(main)
+            if j + 1 < len(starts):
+                nxt = upload(starts[j + 1])  # overlaps with this batch's compute
+            x = dev.unsqueeze(1) if dev.ndim == 3 else dev.permute(0, 3, 1, 2)
+            if not channels_last:
+                x = x.contiguous()
+            y = model(x).permute(0, 2, 3, 1).float()
+            if out is None:
+                out = torch.empty((len(images), *y.shape[1:]), dtype=torch.float32, pin_memory=True)
+            done = torch.cuda.Event()
+            done.record(main)
+            with torch.cuda.stream(copy):
+                copy.wait_event(done)
+                out[i : i + y.shape[0]].copy_(y, non_blocking=True)
+            y.record_stream(copy)
+    copy.synchronize()
+    assert out is not None
+    return out.numpy()
 
 
 def _starts(size: int, tile: int, overlap: int) -> list[int]:
@@ -127,9 +171,9 @@ def predict(model: torch.nn.Module, images: Sequence[np.ndarray], *, device: tor
         grey = len(shape) == 2
         h, w = shape[:2]
         if tile is None or (h <= tile and w <= tile):
-            out = run_batches(model, _to_tensor([images[i] for i in idx]), device, batch_size, amp)
-            for i, o in zip(idx, _from_tensor(out, grey)):
-                results[i] = o
+            out = run_batches(model, [images[i] for i in idx], device, batch_size, amp)
+            for i, o in zip(idx, out):
+                results[i] = o[..., 0] if grey else o
             continue
         for i in idx:
             results[i] = _predict_tiled(model, images[i], device, batch_size, tile, overlap, scale, amp)
@@ -144,18 +188,15 @@ def _predict_tiled(model, image, device, batch_size, tile, overlap, scale, amp) 
     boxes = [(y, x) for y in ys for x in xs]
     th, tw = min(tile, h), min(tile, w)
     channels = 1 if grey else image.shape[2]
-    acc = np.zeros((channels, h * scale, w * scale), np.float64)
-    norm = np.zeros((h * scale, w * scale), np.float64)
-    for b in range(0, len(boxes), batch_size):
-        chunk = boxes[b : b + batch_size]
-        x = _to_tensor([image[y : y + th, x0 : x0 + tw] for y, x0 in chunk])
-        out = run_batches(model, x, device, batch_size, amp).numpy()
-        for (y, x0), o in zip(chunk, out):
-            wy = _ramp(th * scale, overlap * scale, y == 0, y + th >= h)
-            wx = _ramp(tw * scale, overlap * scale, x0 == 0, x0 + tw >= w)
-            weight = np.outer(wy, wx)
-            sy, sx = y * scale, x0 * scale
-            acc[:, sy : sy + th * scale, sx : sx + tw * scale] += o * weight
-            norm[sy : sy + th * scale, sx : sx + tw * scale] += weight
+    acc = np.zeros((h * scale, w * scale, channels), np.float64)
+    norm = np.zeros((h * scale, w * scale, 1), np.float64)
+    tiles = run_batches(model, [image[y : y + th, x0 : x0 + tw] for y, x0 in boxes], device, batch_size, amp)
+    for (y, x0), o in zip(boxes, tiles):
+        wy = _ramp(th * scale, overlap * scale, y == 0, y + th >= h)
+        wx = _ramp(tw * scale, overlap * scale, x0 == 0, x0 + tw >= w)
+        weight = np.outer(wy, wx)[..., None]
+        sy, sx = y * scale, x0 * scale
+        acc[sy : sy + th * scale, sx : sx + tw * scale] += o * weight
+        norm[sy : sy + th * scale, sx : sx + tw * scale] += weight
     out = (acc / norm).astype(np.float32)
-    return out[0] if grey else np.moveaxis(out, 0, -1)
+    return out[..., 0] if grey else out

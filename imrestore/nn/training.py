@@ -142,16 +142,24 @@ class BatchMaker(torch.utils.data.Dataset):
 
 
 def _stack(arrays: list[np.ndarray]) -> torch.Tensor:
-    arr = np.stack([a[None] if a.ndim == 2 else np.moveaxis(a, -1, 0) for a in arrays]).astype(np.float32)
+    """Images as stored, ``NHWC`` (``NHW1`` for grey): the device makes the NCHW view."""
+    arr = np.stack([a[..., None] if a.ndim == 2 else a for a in arrays]).astype(np.float32, copy=False)
     return torch.from_numpy(arr)
+
+
+def _to_nchw(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """NHWC host batch -> NCHW on ``device``; on CUDA the permuted view is channels_last as is."""
+    x = batch.to(device, non_blocking=True).permute(0, 3, 1, 2)
+    return x if device.type == "cuda" else x.contiguous()
 
 
 def _val_set(images: list[np.ndarray], chain: Chain, options: TrainOptions, crop: int | None) -> tuple[list, list]:
     clean, noisy = [], []
+    factor = math.prod(int(getattr(c, "factor", 1)) for c in chain.corruptions if c.name == "downsample")
     for i, img in enumerate(images[: options.max_val]):
         if crop is not None:
             h, w = img.shape[:2]
-            c = min(crop, h, w)
+            c = min(crop, h, w) // factor * factor  # the restored size must equal the clean one
             y, x = (h - c) // 2, (w - c) // 2
             img = np.ascontiguousarray(img[y : y + c, x : x + c])
         x_, _ = chain.corrupt(img, seed=options.seed + 1, key=f"val/{i}")
@@ -249,7 +257,7 @@ def train(chain: Chain, data: str | Path, output: Path | str, options: TrainOpti
     if network == "n2n-unet" and crop % 32:
         raise ImrestoreUsageError(f"n2n-unet crops must be a multiple of 32, got {crop}")
     spe = o.steps_per_epoch or max(1, math.ceil(max(len(train_imgs), 512) / o.batch_size))
-    optimizer = torch.optim.Adam(model.parameters(), lr=o.lr, betas=(0.9, 0.99), eps=1e-8)
+    optimizer = torch.optim.Adam(model.parameters(), lr=o.lr, betas=(0.9, 0.99), eps=1e-8, fused=device.type == "cuda")
     loss_fn = make_loss(o.loss)
     history: list[dict[str, Any]] = []
     start_epoch, best = 0, -float("inf")
@@ -289,7 +297,7 @@ def train(chain: Chain, data: str | Path, output: Path | str, options: TrainOpti
         "options": {k: v for k, v in asdict(o).items()},
     }
     total_steps = o.epochs * spe
-    t_start = time.perf_counter()
+    t_start = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)  # a resumed run keeps its clock
     bar = None
     if progress:
         from tqdm import tqdm
@@ -299,15 +307,15 @@ def train(chain: Chain, data: str | Path, output: Path | str, options: TrainOpti
     epoch_loss, n_loss, epochs_since_best = 0.0, 0, 0
     stopped = None
     model.train()
+    budget_s = None if o.max_minutes is None else 60.0 * o.max_minutes
     for step, (xb, yb) in zip(range(start_epoch * spe, total_steps), loader):
         epoch, k = divmod(step, spe)
         prog = step / total_steps
+        if budget_s is not None:  # a time budget: the ramp-down follows the clock, so it happens before the stop
+            prog = min(max(prog, (time.perf_counter() - t_start) / budget_s), 1.0)
         for g in optimizer.param_groups:
             g["lr"] = _lr_at(o.lr, prog)
-        xb = xb.to(device, non_blocking=True)
-        yb = yb.to(device, non_blocking=True)
-        if device.type == "cuda":
-            xb = xb.contiguous(memory_format=torch.channels_last)
+        xb, yb = _to_nchw(xb, device), _to_nchw(yb, device)
         if amp is not None:
             with amp:
                 out = step_model(xb)
@@ -317,12 +325,12 @@ def train(chain: Chain, data: str | Path, output: Path | str, options: TrainOpti
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        epoch_loss += float(loss.detach())
+        epoch_loss = epoch_loss + loss.detach()  # stays on the device: no sync per step
         n_loss += 1
         if bar is not None:
             bar.update(1)
-            if k % 10 == 0:
-                bar.set_postfix(epoch=f"{epoch + 1}/{o.epochs}", loss=f"{epoch_loss / n_loss:.4g}")
+            if k % 25 == 0:
+                bar.set_postfix(epoch=f"{epoch + 1}/{o.epochs}", loss=f"{float(epoch_loss) / n_loss:.4g}")
         if k == spe - 1:  # end of an epoch: validate, checkpoint
             model.eval()
             val_psnr = None
@@ -331,7 +339,7 @@ def train(chain: Chain, data: str | Path, output: Path | str, options: TrainOpti
                                 tile=None if fixed else 1024, overlap=64, scale=int(net_cfg.get("scale", getattr(model, "scale", 1))))
                 val_psnr = float(np.mean([_psnr(c, p) for c, p in zip(val_clean, preds)]))
             model.train()
-            entry = {"epoch": epoch + 1, "loss": epoch_loss / n_loss, "val_psnr": val_psnr, "val_input_psnr": input_psnr,
+            entry = {"epoch": epoch + 1, "loss": float(epoch_loss) / n_loss, "val_psnr": val_psnr, "val_input_psnr": input_psnr,
                      "seconds": time.perf_counter() - t_start}
             history.append(entry)
             epoch_loss, n_loss = 0.0, 0
