@@ -56,7 +56,11 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--workers", type=int, default=12, help="data workers of the training path")
+    ap.add_argument("--no-cudnn-benchmark", action="store_true", help="leave cuDNN's autotuner off in the plain-PyTorch paths "
+                    "(imrestore turns it on for CUDA)")
+    ap.add_argument("--tag", default="", help="suffix of the result files")
     args = ap.parse_args()
+    torch.backends.cudnn.benchmark = not args.no_cudnn_benchmark
     device = torch.device(args.device)
     size = 64 if args.quick else 256
     batch = 2 if args.quick else args.batch
@@ -71,6 +75,7 @@ def main() -> None:
         reference = cpu_net.eval()(x[:2].cpu())
     result = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
               "torch": torch.__version__, "image": f"{size}x{size} RGB", "batch": batch, "command": "python benchmarks/bench_gpu.py " + " ".join(sys.argv[1:]),
+              "cudnn_benchmark_plain_paths": not args.no_cudnn_benchmark,
               "inference_mpix_s": {}, "training_mpix_s": {}, "max_abs_err_vs_cpu": {}}
     use_amp = device.type == "cuda"
 
@@ -140,7 +145,7 @@ def main() -> None:
     from imrestore.nn.training import TrainOptions, train
 
     chain = Chain.from_specs(["gaussian:sigma=25", "restorer:n2n-unet"], metrics=[], prepare=False)
-    steps = 4 if args.quick else 150
+    steps = 4 if args.quick else 300
     opts = TrainOptions(epochs=3, steps_per_epoch=steps, batch_size=batch, crop=size, device=args.device, channels=3,
                         compile=not args.quick, workers=0 if args.quick else args.workers, val_fraction=0.05, max_val=1, val_crop=size)
     log = train(chain, "skimage", tmp / "t.safetensors", opts)
@@ -148,10 +153,11 @@ def main() -> None:
     result["training_mpix_s"][f"imrestore train, steady state (epoch 3: {steps} steps incl. data workers and validation)"] = steps * mpix / (secs[2] - secs[1])
     result["training_mpix_s"]["imrestore train, whole run (incl. compilation and start-up)"] = 3 * steps * mpix / secs[2]
     result["anchors_h100_plain_pytorch"] = ANCHORS
-    name = "cpu" if device.type == "cpu" else "gpu"
+    name = ("cpu" if device.type == "cpu" else "gpu") + args.tag
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"bench_gpu_{name}.json").write_text(json.dumps(result, indent=2) + "\n")
-    lines = [f"# n2n-unet throughput on {result['device']}", "", f"`{result['command']}` — {result['image']}, batch {batch}, torch {result['torch']}.", "",
+    lines = [f"# n2n-unet throughput on {result['device']}", "", f"`{result['command']}` — {result['image']}, batch {batch}, torch {result['torch']}, "
+             f"cuDNN autotuner in the plain paths: {'on' if result['cudnn_benchmark_plain_paths'] else 'off'} (imrestore's: on).", "",
              "| path | inference MPix/s | training MPix/s | max abs err vs CPU fp32 |", "|---|---|---|---|"]
     for k in result["inference_mpix_s"]:
         tr = result["training_mpix_s"].get(k)

@@ -23,16 +23,21 @@ from ..errors import ImrestoreUsageError
 
 
 def select_device(spec: str = "auto") -> torch.device:
-    """``auto`` picks CUDA when present; ``cuda:N`` that is absent is an error."""
+    """``auto`` picks CUDA when present; ``cuda:N`` that is absent is an error.
+
+    On CUDA it also turns on cuDNN's autotuner: batches, tiles and training
+    crops have fixed shapes, so the fastest convolution algorithm is picked once.
+    """
     spec = (spec or "auto").lower()
     if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        spec = "cuda" if torch.cuda.is_available() else "cpu"
     if spec.startswith("cuda"):
         if not torch.cuda.is_available():
             raise ImrestoreUsageError(f"device {spec!r} asked for, but no CUDA GPU is available; use --device cpu or auto")
         dev = torch.device(spec)
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise ImrestoreUsageError(f"device {spec!r}: only {torch.cuda.device_count()} GPU(s)")
+        torch.backends.cudnn.benchmark = True
         return dev
     if spec == "cpu":
         return torch.device("cpu")
