@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .errors import ImrestoreUsageError
+from .errors import ImrestoreUsageError, RunStopped
 
 EXIT_OK, EXIT_ITEMS_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -89,19 +89,36 @@ def cli() -> None:
 @click.option("--save-corrupted", is_flag=True, help="Also write the corrupted images under OUTPUT/corrupted/.")
 @click.option("-j", "--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Worker processes.")
 @click.option("--overwrite", is_flag=True, help="Recompute outputs that already exist (default: keep them and resume).")
+@click.option("--dask", "use_dask", is_flag=True, help="Volumes: map the planes over a local Dask cluster of --workers processes.")
+@click.option("--scheduler", metavar="ADDRESS", help="Volumes: use the Dask scheduler at ADDRESS (tcp://host:8786), e.g. one dask-jobqueue started on Slurm.")
+@click.option("--center-crop", metavar="HxW", help="Volumes: measure the centre HxW of each plane (fastMRI: 320x320).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary table.")
-def run_cmd(specs, input_path, output_path, metrics, seed, save_corrupted, workers, overwrite, quiet):
-    """Run corruptions and a restorer over INPUT (a file or folder) into OUTPUT."""
+def run_cmd(specs, input_path, output_path, metrics, seed, save_corrupted, workers, overwrite, use_dask, scheduler,
+            center_crop, quiet):
+    """Run corruptions and a restorer over INPUT (a file, a folder or a volume) into OUTPUT."""
     from .chain import Chain
     from .pipeline import run
+    from .volumes import is_volume, run_volume
 
     metric_specs = None if not metrics else ([] if list(metrics) == ["none"] else list(metrics))
     chain = Chain.from_specs(specs, metric_specs)
-    report = run(chain, input_path, output_path, seed=seed, workers=workers, overwrite=overwrite,
-                 save_corrupted=save_corrupted, progress=not quiet, command=sys.argv[:])
+    volume = is_volume(input_path)
+    if volume:
+        if save_corrupted:
+            raise ImrestoreUsageError("--save-corrupted is for images; for a volume, run the corruptions alone into another file")
+        report = run_volume(chain, input_path, output_path, seed=seed, workers=workers, dask=use_dask, scheduler=scheduler,
+                            overwrite=overwrite, center_crop=_crop(center_crop), progress=not quiet, command=sys.argv[:])
+    else:
+        if use_dask or scheduler or center_crop:
+            raise ImrestoreUsageError(f"--dask, --scheduler and --center-crop are for volumes; {input_path} is not one")
+        report = run(chain, input_path, output_path, seed=seed, workers=workers, overwrite=overwrite,
+                     save_corrupted=save_corrupted, progress=not quiet, command=sys.argv[:])
     if not quiet:
         click.echo(report.summary())
-        click.echo(f"\nreport: {Path(report.output) if Path(report.output).is_dir() else Path(report.output).parent}")
+        if volume:
+            click.echo(f"\noutput: {report.output}\nreport: {report.output}.report.json")
+        else:
+            click.echo(f"\nreport: {Path(report.output) if Path(report.output).is_dir() else Path(report.output).parent}")
     for item in report.failed if quiet else []:
         click.echo(f"FAILED {item.path}: {item.error}", err=True)
     sys.exit(EXIT_ITEMS_FAILED if report.failed else EXIT_OK)
@@ -134,16 +151,28 @@ def plugins_cmd(name, as_json):
 @click.option("-m", "--metric", "metrics", multiple=True, metavar="SPEC", help="Metric (repeatable). Default: psnr and ssim.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write report.json and report.csv into this folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def eval_cmd(reference, estimate, metrics, output, as_json):
-    """Metrics between two files, or two folders matched by relative path.
+@click.option("--center-crop", metavar="HxW", help="Volumes: measure the centre HxW of each plane (fastMRI: 320x320).")
+def eval_cmd(reference, estimate, metrics, output, as_json, center_crop):
+    """Metrics between two files, two folders matched by relative path, or two volumes.
+
+    Volumes (TIFF stacks, HDF5 datasets as file.h5:/path, Zarr) are measured
+    fastMRI's way: the data range is the reference volume's maximum; each plane
+    is reported, and the volume's PSNR and NMSE come from the summed errors.
 
     \b
-    Example:
+    Examples:
       imrestore eval clean/ restored/ --metric psnr --metric ssim
+      imrestore eval scan.h5:/reconstruction_rss out.h5:/reconstruction_rss -m nmse -m psnr -m ssim --center-crop 320x320
     """
     from .evaluate import evaluate_files
+    from .volumes import evaluate_volumes, is_volume
 
-    report = evaluate_files(reference, estimate, list(metrics) or None)
+    if is_volume(reference) and is_volume(estimate):
+        report = evaluate_volumes(reference, estimate, list(metrics) or None, _crop(center_crop), progress=not as_json)
+    else:
+        if center_crop:
+            raise ImrestoreUsageError("--center-crop is for volumes")
+        report = evaluate_files(reference, estimate, list(metrics) or None)
     if output:
         report.write(output)
     click.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.summary())
@@ -232,6 +261,18 @@ def train_cmd(specs, data, output, targets, loss, epochs, batch_size, crop, lr, 
         click.echo(f"weights: {output}")
 
 
+def _crop(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+        if h < 1 or w < 1:
+            raise ValueError
+    except ValueError:
+        raise ImrestoreUsageError(f"--center-crop wants HxW, like 320x320, not {text!r}") from None
+    return h, w
+
+
 def _number(text: str):
     for cast in (int, float):
         try:
@@ -256,6 +297,8 @@ def main(argv: list[str] | None = None) -> None:
         _fail("aborted", 130)
     except ImrestoreUsageError as exc:
         _fail(str(exc))
+    except RunStopped as exc:
+        _fail(str(exc), EXIT_ITEMS_FAILED)
     except KeyboardInterrupt:
         _fail("interrupted; finished outputs are kept, rerun the same command to resume", 130)
     except OSError as exc:

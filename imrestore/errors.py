@@ -29,3 +29,7 @@ class ChainError(ImrestoreUsageError):
 
 class ItemError(ImrestoreError):
     """One item (file, slice) failed; the run goes on with the others."""
+
+
+class RunStopped(ImrestoreError):
+    """A volume run stopped at a plane that failed; finished planes are kept (exit code 1)."""

@@ -46,3 +46,8 @@ def register_readers(register: Register) -> None:
 @hookspec
 def register_writers(register: Register) -> None:
     """Register :class:`~imrestore.interfaces.Writer` subclasses."""
+
+
+@hookspec
+def register_volume_formats(register: Register) -> None:
+    """Register :class:`~imrestore.interfaces.VolumeFormat` subclasses (stacks, HDF5, Zarr...)."""

@@ -34,7 +34,7 @@ import numpy as np
 
 from .params import params_of, validate_params
 
-KINDS = ("corruption", "restorer", "metric", "reader", "writer")
+KINDS = ("corruption", "restorer", "metric", "reader", "writer", "volume")
 
 
 class Plugin(abc.ABC):
@@ -206,3 +206,112 @@ class Writer(Plugin):
     @abc.abstractmethod
     def write(self, image: Image, path: Path) -> None:
         """Write an :class:`Image` to ``path`` (the pipeline makes it atomic)."""
+
+
+@dataclass
+class VolumeInfo:
+    """What a volume is, plane by plane: shape, dtype, axis names and metadata.
+
+    A *plane* is what a 2-D restorer sees: the trailing ``YX`` (or ``YXS`` for
+    RGB samples) axes.  Every other axis (``Z``, ``T``, ``C``...) is iterated.
+
+    >>> info = VolumeInfo((4, 3, 8, 8), np.dtype("uint16"), "ZCYX")
+    >>> info.n_planes, info.plane_shape, info.plane_index(5)
+    (12, (8, 8), (1, 2))
+    """
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    axes: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.shape = tuple(int(n) for n in self.shape)
+        self.dtype = np.dtype(self.dtype)
+        if len(self.axes) != len(self.shape):
+            raise ValueError(f"axes {self.axes!r} do not match the shape {self.shape}")
+
+    @property
+    def plane_ndim(self) -> int:
+        return 3 if self.axes.endswith("S") else 2
+
+    @property
+    def plane_shape(self) -> tuple[int, ...]:
+        return self.shape[len(self.shape) - self.plane_ndim :]
+
+    @property
+    def n_planes(self) -> int:
+        return int(np.prod(self.shape[: len(self.shape) - self.plane_ndim], dtype=np.int64))
+
+    def plane_index(self, i: int) -> tuple[int, ...]:
+        """The index of plane ``i`` along the leading axes (C order)."""
+        lead = self.shape[: len(self.shape) - self.plane_ndim]
+        return tuple(int(v) for v in np.unravel_index(i, lead)) if lead else ()
+
+
+class VolumeSource(abc.ABC):
+    """An open volume, read one plane at a time (a context manager)."""
+
+    info: VolumeInfo
+
+    @abc.abstractmethod
+    def read_plane(self, i: int) -> np.ndarray:
+        """Plane ``i`` (C order over the leading axes) in the file's dtype."""
+
+    def close(self) -> None:
+        """Release the file."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class VolumeSink(abc.ABC):
+    """An output volume being filled plane by plane (a context manager)."""
+
+    @abc.abstractmethod
+    def write_plane(self, i: int, data: np.ndarray) -> None:
+        """Store plane ``i`` (already in the output dtype)."""
+
+    def flush(self) -> None:
+        """Make what was written durable (called before a plane is recorded as done)."""
+
+    def close(self) -> None:
+        """Release the file."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class VolumeFormat(Plugin):
+    """Reads and writes volumes of some suffixes, plane by plane.
+
+    ``open`` reads; ``create`` makes an empty output shaped like a source (same
+    shape, dtype, axes and metadata) at a temporary path that the pipeline
+    renames once every plane is in; ``reopen`` continues such a partial output.
+    ``path`` may name an inner dataset (``file.h5:/group/data``).
+    """
+
+    kind: ClassVar[str] = "volume"
+    suffixes: ClassVar[tuple[str, ...]] = ()
+
+    def accepts(self, path: Path) -> bool:
+        """Whether this file is a volume (a single-page TIFF is an image, not a volume)."""
+        return True
+
+    @abc.abstractmethod
+    def open(self, path: Path, inner: str | None = None) -> VolumeSource:
+        """Open a volume for reading."""
+
+    @abc.abstractmethod
+    def create(self, path: Path, like: VolumeInfo, source: Path | None = None, inner: str | None = None) -> VolumeSink:
+        """Create an empty output shaped like ``like``; ``source`` is the input file to mirror."""
+
+    @abc.abstractmethod
+    def reopen(self, path: Path, like: VolumeInfo, inner: str | None = None) -> VolumeSink:
+        """Continue filling a partial output made by :meth:`create`."""

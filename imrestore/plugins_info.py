@@ -17,7 +17,7 @@ def _entry_dict(e: Entry) -> dict:
         "summary": e.summary,
         "parameters": [p.as_dict() for p in params_of(e.cls)],
     }
-    if e.kind in ("reader", "writer"):
+    if e.kind in ("reader", "writer", "volume"):
         d["suffixes"] = list(e.cls.suffixes)
     if e.kind == "restorer" and e.cls.needs:
         d["needs"] = list(e.cls.needs)
@@ -35,7 +35,7 @@ def describe(name: str | None = None) -> dict:
         entries = [e for e in entries if (bare == e.name or bare in e.aliases) and spec_kind in ("", e.kind)]
         errors = [e for e in reg.errors if name in (e.plugin, e.package)]
         if not entries and not errors:
-            reg.lookup(bare, kinds=("corruption", "restorer", "metric", "reader", "writer"))
+            reg.lookup(bare, kinds=("corruption", "restorer", "metric", "reader", "writer", "volume"))
             raise SpecError(f"no plugin called {name!r}")
     else:
         errors = reg.errors
@@ -57,6 +57,8 @@ def render(info: dict, detailed: bool = False) -> str:
         alias = f" (alias {', '.join(p['aliases'])})" if p["aliases"] else ""
         origin = f"[{p['package']} {p['version']}]".replace(" ]", "]")
         lines.append(f"  {p['name']:<12} {p['summary']}{alias}  {origin}")
+        if not detailed and p["kind"] in ("reader", "writer", "volume"):
+            lines.append(f"      suffixes: {' '.join(p['suffixes'])}")
         params = p["parameters"]
         if detailed:
             for key in ("needs", "provides", "suffixes"):

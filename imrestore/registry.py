@@ -27,7 +27,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import SpecError
-from .interfaces import KINDS, Corruption, Metric, Plugin, Reader, Restorer, Writer
+from .interfaces import KINDS, Corruption, Metric, Plugin, Reader, Restorer, VolumeFormat, Writer
 
 ENTRY_POINT_GROUP = "imrestore"
 ENV_PLUGINS = "IMRESTORE_PLUGINS"
@@ -38,6 +38,7 @@ _BASES = {
     "metric": Metric,
     "reader": Reader,
     "writer": Writer,
+    "volume": VolumeFormat,
 }
 _HOOKS = {
     "corruption": "register_corruptions",
@@ -45,6 +46,7 @@ _HOOKS = {
     "metric": "register_metrics",
     "reader": "register_readers",
     "writer": "register_writers",
+    "volume": "register_volume_formats",
 }
 
 

@@ -46,6 +46,16 @@ class Report:
     versions: dict[str, str] = field(default_factory=dict)
     command: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: Volume runs: metrics of the whole volume per stage (fastMRI's way) and its shape.
+    volume: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Report":
+        """Rebuild a report from its JSON form (``to_dict``)."""
+        names = {f for f in cls.__dataclass_fields__}
+        report = cls(**{k: v for k, v in d.items() if k in names and k != "items"})
+        report.items = [ItemResult(**i) for i in d.get("items", [])]
+        return report
 
     @property
     def failed(self) -> list[ItemResult]:
@@ -118,8 +128,24 @@ class Report:
                 r = mean.get("restored", {}).get(key)
                 delta = f"{r - c:+10.4f}" if c is not None and r is not None else f"{'':>10}"
                 lines.append(f"{key:<10}{_num(c):>12}{_num(r):>12}{delta}")
+        if self.volume and self.metrics:
+            lines += ["", self.volume_summary()]
         for item in self.failed:
             lines.append(f"FAILED {item.path}: {item.error}")
+        return "\n".join(lines)
+
+    def volume_summary(self) -> str:
+        """The whole-volume metrics as a table (fastMRI: data range = volume maximum)."""
+        v = self.volume
+        stages = [s for s in STAGES if s in v]
+        crop = f", centre crop {v['center_crop'][0]}x{v['center_crop'][1]}" if v.get("center_crop") else ""
+        dr = v.get("data_range")
+        head = f"volume {'x'.join(map(str, v.get('shape', [])))} {v.get('axes', '')} {v.get('dtype', '')}"
+        head += f" (data range {dr:.4g} of the unit scale{crop})" if dr is not None else crop
+        header = f"{'volume':<10}" + "".join(f"{s:>12}" for s in stages)
+        lines = [head, header, "-" * len(header)]
+        for key in self.metrics:
+            lines.append(f"{key:<10}" + "".join(f"{_num(v[s].get(key)):>12}" for s in stages))
         return "\n".join(lines)
 
 
