@@ -1,0 +1,351 @@
+"""Volumes: format round trips, resuming, workers and Dask, damaged inputs, fastMRI-style metrics."""
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import tifffile
+import zarr
+from skimage import data
+
+import imrestore.volumes as volumes
+from imrestore.cli import main
+from imrestore.volumes import evaluate_volumes, is_volume, run_volume, split_volume_path
+
+IDENTITY = ["restorer:identity"]
+CHAIN = ["gaussian:sigma=20", "restorer:wavelet"]
+
+
+def call(capsys, *argv):
+    with pytest.raises(SystemExit) as exc:
+        main(list(argv))
+    out = capsys.readouterr()
+    return exc.value.code, out.out, out.err
+
+
+def stack(n: int = 6, shape=(48, 64), dtype=np.uint16) -> np.ndarray:
+    cam = data.camera()[100 : 100 + shape[0], 100 : 100 + shape[1]].astype(np.float64) / 255
+    planes = np.stack([np.roll(cam, 3 * i, axis=1) for i in range(n)])
+    if np.dtype(dtype).kind == "f":
+        return (planes * 7.5).astype(dtype)
+    return (planes * np.iinfo(dtype).max * 0.8).astype(dtype)
+
+
+def read_tiff(path):
+    with tifffile.TiffFile(path) as t:
+        return t.series[0].asarray(), t
+
+
+# --------------------------------------------------------------------------- round trips
+
+
+def test_imagej_hyperstack_round_trip_keeps_axes_dtype_spacing_and_resolution(tmp_path):
+    a = stack(6).reshape(3, 2, 48, 64)
+    src = tmp_path / "ij.tif"
+    tifffile.imwrite(src, a, imagej=True, metadata={"axes": "ZCYX", "spacing": 2.5, "unit": "um"}, resolution=(1 / 0.3, 1 / 0.3))
+    run_volume(IDENTITY, src, tmp_path / "out.tif")
+    with tifffile.TiffFile(tmp_path / "out.tif") as t:
+        s = t.series[0]
+        assert (s.axes, s.shape, s.dtype) == ("ZCYX", a.shape, np.uint16)
+        assert t.imagej_metadata["spacing"] == 2.5 and t.imagej_metadata["unit"] == "um"
+        assert t.pages.first.tags["XResolution"].value == (10, 3)
+        np.testing.assert_array_equal(s.asarray(), a)
+
+
+def test_ome_tiff_round_trip_keeps_the_ome_header(tmp_path):
+    a = stack(4).reshape(2, 2, 48, 64)
+    src = tmp_path / "ome.tif"
+    tifffile.imwrite(src, a, ome=True, metadata={"axes": "ZCYX", "PhysicalSizeX": 0.3, "PhysicalSizeZ": 2.5,
+                                                 "Channel": {"Name": ["dapi", "gfp"]}})
+    run_volume(IDENTITY, src, tmp_path / "out.ome.tif")
+    with tifffile.TiffFile(tmp_path / "out.ome.tif") as t:
+        assert t.is_ome and t.series[0].axes == "ZCYX"
+        pixels = next(el for el in ET.fromstring(t.ome_metadata).iter() if el.tag.endswith("Pixels"))
+        assert pixels.attrib["PhysicalSizeZ"] == "2.5"
+        names = [c.attrib["Name"] for c in pixels if c.tag.endswith("Channel")]
+        assert names == ["dapi", "gfp"]
+        np.testing.assert_array_equal(t.series[0].asarray(), a)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_plain_stack_keeps_dtype_and_values_through_identity(tmp_path, dtype):
+    a = stack(5, dtype=dtype)
+    tifffile.imwrite(tmp_path / "s.tif", a, metadata={"axes": "ZYX"})
+    run_volume(IDENTITY, tmp_path / "s.tif", tmp_path / "o.tif")
+    out, _ = read_tiff(tmp_path / "o.tif")
+    assert out.dtype == a.dtype
+    np.testing.assert_allclose(out, a, rtol=1e-6)
+
+
+def test_rgb_stack_planes_are_yxs(tmp_path):
+    a = (data.astronaut()[:32, :40][None].repeat(3, 0)).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "rgb.tif", a, photometric="rgb")
+    with volumes.open_volume(tmp_path / "rgb.tif") as src:
+        assert src.info.plane_shape == (32, 40, 3) and src.info.n_planes == 3
+    run_volume(["gaussian:sigma=5", "restorer:tv"], tmp_path / "rgb.tif", tmp_path / "o.tif")
+    out, t = read_tiff(tmp_path / "o.tif")
+    assert out.shape == a.shape and out.dtype == np.uint8
+
+
+def test_hdf5_output_mirrors_objects_and_attributes(tmp_path):
+    a = stack(6)
+    src = tmp_path / "scan.h5"
+    with h5py.File(src, "w") as f:
+        f.attrs["scanner"] = "demo"
+        g = f.create_group("acq")
+        g.attrs["te"] = 3.1
+        d = g.create_dataset("data", data=a, chunks=(2, 16, 16), compression="gzip")
+        d.attrs["axes"] = "ZYX"
+        d.attrs["voxel"] = [1.0, 0.5, 0.5]
+        f.create_dataset("meta/table", data=np.arange(5))
+    run_volume(CHAIN, f"{src}:/acq/data", tmp_path / "out.h5")
+    with h5py.File(tmp_path / "out.h5") as f:
+        assert f.attrs["scanner"] == "demo" and f["acq"].attrs["te"] == 3.1
+        np.testing.assert_array_equal(f["meta/table"][()], np.arange(5))
+        d = f["acq/data"]
+        assert d.shape == a.shape and d.dtype == a.dtype and d.compression == "gzip"
+        assert d.attrs["axes"] == "ZYX" and list(d.attrs["voxel"]) == [1.0, 0.5, 0.5]
+        assert d.chunks[0] == 1  # written plane by plane
+        assert not np.array_equal(d[()], a)  # restored, not copied
+
+
+def test_hdf5_with_several_datasets_asks_which(tmp_path):
+    with h5py.File(tmp_path / "two.h5", "w") as f:
+        f["a"] = stack(2)
+        f["b"] = stack(2)
+    with pytest.raises(ValueError, match="several datasets.*/a, /b.*two.h5:/path"):
+        run_volume(IDENTITY, tmp_path / "two.h5", tmp_path / "o.h5")
+
+
+def test_zarr_array_and_ome_zarr_round_trip(tmp_path):
+    a = stack(4)
+    z = zarr.create_array(str(tmp_path / "plain.zarr"), shape=a.shape, dtype=a.dtype, chunks=(1, 48, 64))
+    z[:] = a
+    z.attrs["axes"] = "ZYX"
+    run_volume(IDENTITY, tmp_path / "plain.zarr", tmp_path / "out.zarr")
+    out = zarr.open(str(tmp_path / "out.zarr"), mode="r")
+    np.testing.assert_array_equal(out[:], a)
+    assert out.attrs["axes"] == "ZYX"
+
+    g = zarr.open_group(str(tmp_path / "ome.zarr"), mode="w")
+    g.attrs["multiscales"] = [{"version": "0.4", "axes": [{"name": "z"}, {"name": "y"}, {"name": "x"}],
+                               "datasets": [{"path": "0"}, {"path": "1"}]}]
+    g.create_array("0", shape=a.shape, dtype=a.dtype, chunks=(1, 48, 64))[:] = a
+    g.create_array("1", shape=(4, 24, 32), dtype=a.dtype)[:] = a[:, ::2, ::2]
+    run_volume(CHAIN, tmp_path / "ome.zarr", tmp_path / "ome-out.zarr")
+    out = zarr.open_group(str(tmp_path / "ome-out.zarr"), mode="r")
+    assert [d["path"] for d in out.attrs["multiscales"][0]["datasets"]] == ["0"]
+    assert out["0"].shape == a.shape and out["0"].dtype == a.dtype
+
+
+def test_split_volume_path_and_detection(tmp_path):
+    assert split_volume_path("a/b.h5:/x/y") == (Path("a/b.h5"), "/x/y")
+    assert split_volume_path("b.zarr") == (Path("b.zarr"), None)
+    tifffile.imwrite(tmp_path / "one.tif", stack(1)[0])
+    tifffile.imwrite(tmp_path / "many.tif", stack(3), photometric="minisblack")
+    assert not is_volume(tmp_path / "one.tif")  # a single page is an image
+    assert is_volume(tmp_path / "many.tif")
+
+
+# --------------------------------------------------------------------------- resuming
+
+
+def test_a_crash_leaves_a_partial_output_and_the_rerun_equals_an_uninterrupted_run(tmp_path, monkeypatch):
+    a = stack(8)
+    tifffile.imwrite(tmp_path / "s.tif", a, metadata={"axes": "ZYX"})
+    run_volume(CHAIN, tmp_path / "s.tif", tmp_path / "full.tif")
+
+    monkeypatch.setattr(volumes, "FLUSH_EVERY_S", 0.0)
+    calls = {"n": 0}
+    real = volumes.process_plane
+
+    def crash_after_three(ctx, i):
+        calls["n"] += 1
+        if calls["n"] > 3:
+            raise KeyboardInterrupt
+        return real(ctx, i)
+
+    monkeypatch.setattr(volumes, "process_plane", crash_after_three)
+    target = tmp_path / "resumed.tif"
+    with pytest.raises(KeyboardInterrupt):
+        run_volume(CHAIN, tmp_path / "s.tif", target)
+    assert not target.exists()
+    record = json.loads((tmp_path / ".resumed.tif.imrestore-partial.json").read_text())
+    assert sorted(map(int, record["done"])) == [0, 1, 2]
+    partial, _ = read_tiff(tmp_path / ".resumed.imrestore-partial.tif")  # a valid TIFF already
+    full, _ = read_tiff(tmp_path / "full.tif")
+    np.testing.assert_array_equal(partial[:3], full[:3])
+
+    seen = []
+    monkeypatch.setattr(volumes, "process_plane", lambda ctx, i: seen.append(i) or real(ctx, i))
+    report = run_volume(CHAIN, tmp_path / "s.tif", target)
+    assert seen == [3, 4, 5, 6, 7]  # finished planes are not redone
+    assert [i.status for i in report.items] == ["skipped"] * 3 + ["written"] * 5
+    assert (tmp_path / "full.tif").read_bytes() == target.read_bytes()
+    assert not (tmp_path / ".resumed.tif.imrestore-partial.json").exists()
+    full_report = json.loads((tmp_path / "full.tif.report.json").read_text())
+    assert report.volume["restored"]["psnr"] == pytest.approx(full_report["volume"]["restored"]["psnr"])
+
+
+def test_resuming_hdf5_after_a_failed_plane(tmp_path, monkeypatch):
+    a = stack(6)
+    with h5py.File(tmp_path / "v.h5", "w") as f:
+        f["vol"] = a
+    run_volume(CHAIN, tmp_path / "v.h5", tmp_path / "full.h5")
+    monkeypatch.setattr(volumes, "FLUSH_EVERY_S", 0.0)
+    real = volumes.process_plane
+
+    def fail_at_4(ctx, i):
+        if i == 4:
+            raise RuntimeError("disk on fire")
+        return real(ctx, i)
+
+    monkeypatch.setattr(volumes, "process_plane", fail_at_4)
+    with pytest.raises(volumes.RunStopped, match="disk on fire; 4 of 6 planes are kept"):
+        run_volume(CHAIN, tmp_path / "v.h5", tmp_path / "out.h5")
+    monkeypatch.setattr(volumes, "process_plane", real)
+    run_volume(CHAIN, tmp_path / "v.h5", tmp_path / "out.h5")
+    with h5py.File(tmp_path / "full.h5") as f, h5py.File(tmp_path / "out.h5") as g:
+        np.testing.assert_array_equal(f["vol"][()], g["vol"][()])
+
+
+def test_a_partial_output_of_another_chain_is_not_mixed_in(tmp_path, monkeypatch):
+    tifffile.imwrite(tmp_path / "s.tif", stack(4), photometric="minisblack")
+    monkeypatch.setattr(volumes, "FLUSH_EVERY_S", 0.0)
+    real = volumes.process_plane
+    monkeypatch.setattr(volumes, "process_plane", lambda ctx, i: real(ctx, i) if i < 2 else (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        run_volume(CHAIN, tmp_path / "s.tif", tmp_path / "o.tif")
+    monkeypatch.setattr(volumes, "process_plane", real)
+    with pytest.raises(volumes.ImrestoreUsageError, match="partial output of another run.*chain.*--overwrite"):
+        run_volume(["gaussian:sigma=5", "restorer:wavelet"], tmp_path / "s.tif", tmp_path / "o.tif")
+    run_volume(["gaussian:sigma=5", "restorer:wavelet"], tmp_path / "s.tif", tmp_path / "o.tif", overwrite=True)
+    assert (tmp_path / "o.tif").exists()
+
+
+def test_a_finished_output_is_kept_on_rerun(tmp_path, capsys):
+    tifffile.imwrite(tmp_path / "s.tif", stack(3), photometric="minisblack")
+    out = tmp_path / "o.tif"
+    assert call(capsys, "run", *CHAIN, str(tmp_path / "s.tif"), str(out), "-q")[0] == 0
+    before = out.stat().st_mtime_ns
+    code, stdout, _ = call(capsys, "run", *CHAIN, str(tmp_path / "s.tif"), str(out))
+    assert code == 0 and "3 already done" in stdout and out.stat().st_mtime_ns == before
+    code, _, err = call(capsys, "run", "gaussian:sigma=5", str(tmp_path / "s.tif"), str(out))
+    assert code == 2 and "another run" in err
+
+
+# --------------------------------------------------------------------------- workers and Dask
+
+
+def test_worker_pool_and_dask_give_the_single_process_result(tmp_path):
+    tifffile.imwrite(tmp_path / "s.tif", stack(6), metadata={"axes": "ZYX"})
+    serial = run_volume(CHAIN, tmp_path / "s.tif", tmp_path / "serial.tif")
+    pooled = run_volume(CHAIN, tmp_path / "s.tif", tmp_path / "pool.tif", workers=2)
+    dasked = run_volume(CHAIN, tmp_path / "s.tif", tmp_path / "dask.tif", workers=2, dask=True)
+    ref = (tmp_path / "serial.tif").read_bytes()
+    assert (tmp_path / "pool.tif").read_bytes() == ref
+    assert (tmp_path / "dask.tif").read_bytes() == ref
+    assert pooled.volume["restored"] == serial.volume["restored"] == dasked.volume["restored"]
+
+
+def test_unreachable_scheduler_is_a_usage_error(tmp_path, capsys):
+    tifffile.imwrite(tmp_path / "s.tif", stack(2), photometric="minisblack")
+    code, _, err = call(capsys, "run", *CHAIN, str(tmp_path / "s.tif"), str(tmp_path / "o.tif"), "--scheduler", "tcp://127.0.0.1:9", "-q")
+    assert code == 2 and "cannot reach the Dask scheduler" in err and len(err.strip().splitlines()) == 1
+
+
+# --------------------------------------------------------------------------- damaged inputs
+
+
+def _truncate(path: Path, fraction: float = 0.6) -> None:
+    size = path.stat().st_size
+    with open(path, "r+b") as fh:
+        fh.truncate(int(size * fraction))
+
+
+@pytest.mark.parametrize("kind", ["plain", "imagej", "compressed", "hdf5", "garbage-h5"])
+def test_damaged_inputs_give_one_line_naming_the_file_and_write_nothing(tmp_path, capsys, kind):
+    a = stack(6)
+    if kind == "hdf5" or kind == "garbage-h5":
+        src = tmp_path / "bad.h5"
+        if kind == "hdf5":
+            with h5py.File(src, "w") as f:
+                f.create_dataset("x", data=a, chunks=(1, 48, 64))
+            _truncate(src, 0.5)
+        else:
+            src.write_bytes(b"not an hdf5 file" * 64)
+    else:
+        src = tmp_path / "bad.tif"
+        opts = {"plain": {"metadata": {"axes": "ZYX"}}, "imagej": {"imagej": True},
+                "compressed": {"compression": "zlib", "metadata": {"axes": "ZYX"}}}[kind]
+        tifffile.imwrite(src, a, **opts)
+        _truncate(src)
+    before = src.read_bytes()
+    code, _, err = call(capsys, "run", *CHAIN, str(src), str(tmp_path / "out" / src.name), "-q")
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and src.name in err and "Traceback" not in err
+    assert src.read_bytes() == before
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_output_equal_to_input_is_refused(tmp_path, capsys):
+    tifffile.imwrite(tmp_path / "s.tif", stack(2), photometric="minisblack")
+    code, _, err = call(capsys, "run", *CHAIN, str(tmp_path / "s.tif"), str(tmp_path / "s.tif"))
+    assert code == 2 and "is the input" in err
+
+
+def test_a_restorer_that_resizes_is_refused_for_volumes(tmp_path):
+    tifffile.imwrite(tmp_path / "s.tif", stack(2), photometric="minisblack")
+    with pytest.raises(volumes.ImrestoreUsageError, match="keep the plane shape"):
+        run_volume(["downsample:factor=2", "restorer:edsr"], tmp_path / "s.tif", tmp_path / "o.tif")
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def test_volume_metrics_follow_fastmri(tmp_path):
+    rng = np.random.default_rng(0)
+    ref = (rng.random((4, 32, 40)) * 5).astype(np.float32)
+    est = ref + rng.normal(0, 0.1, ref.shape).astype(np.float32)
+    with h5py.File(tmp_path / "ref.h5", "w") as f:
+        f["r"] = ref
+    with h5py.File(tmp_path / "est.h5", "w") as f:
+        f["r"] = est
+    report = evaluate_volumes(tmp_path / "ref.h5", tmp_path / "est.h5", ["psnr", "nmse", "ssim"])
+    r, e = ref.astype(np.float64), est.astype(np.float64)
+    vmax = r.max()
+    psnr = 10 * np.log10(vmax**2 / np.mean((r - e) ** 2))
+    nmse = np.sum((r - e) ** 2) / np.sum(r**2)
+    from skimage.metrics import structural_similarity
+
+    ssim = np.mean([structural_similarity(r[i], e[i], data_range=vmax) for i in range(4)])
+    vol = report.volume["estimate"]
+    assert vol["psnr"] == pytest.approx(psnr, abs=1e-4)
+    assert vol["nmse"] == pytest.approx(nmse, rel=1e-4)
+    assert vol["ssim"] == pytest.approx(ssim, abs=1e-4)
+    assert len(report.items) == 4 and report.items[1].path == "Z=1"
+
+
+def test_eval_cli_on_volumes_with_a_centre_crop(tmp_path, capsys):
+    a = stack(3)
+    tifffile.imwrite(tmp_path / "a.tif", a, photometric="minisblack")
+    tifffile.imwrite(tmp_path / "b.tif", (a * 0.98).astype(a.dtype), photometric="minisblack")
+    code, out, _ = call(capsys, "eval", str(tmp_path / "a.tif"), str(tmp_path / "b.tif"), "-m", "nmse", "--center-crop", "16x16", "--json")
+    assert code == 0
+    d = json.loads(out)
+    assert d["volume"]["center_crop"] == [16, 16] and d["volume"]["estimate"]["nmse"] == pytest.approx(0.0004, rel=0.05)
+    code, _, err = call(capsys, "eval", str(tmp_path / "a.tif"), str(tmp_path / "b.tif"), "--center-crop", "big")
+    assert code == 2 and "HxW" in err
+
+
+def test_cli_run_on_a_stack_reports_volume_metrics(tmp_path, capsys):
+    tifffile.imwrite(tmp_path / "s.tif", stack(4), photometric="minisblack")
+    code, out, err = call(capsys, "run", *CHAIN, str(tmp_path / "s.tif"), str(tmp_path / "out"))
+    assert code == 0 and (tmp_path / "out" / "s.tif").exists()
+    assert "volume 4x48x64 ZYX uint16" in out
+    d = json.loads((tmp_path / "out" / "s.tif.report.json").read_text())
+    assert d["volume"]["restored"]["psnr"] > d["volume"]["corrupted"]["psnr"]
