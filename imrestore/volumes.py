@@ -199,9 +199,13 @@ def measure_plane(metrics: Sequence[Metric], ref: np.ndarray, est: np.ndarray, c
 def process_plane(ctx: PlaneContext, i: int) -> PlaneResult:
     """Read, corrupt, restore and measure plane ``i``; return it in the output dtype."""
     t0 = time.perf_counter()
-    raw = _source(ctx.source).read_plane(i)
+    source = _source(ctx.source)
+    raw = source.read_plane(i)
     ref = to_unit_range(raw, ctx.value_range)
-    corrupted, degradation = ctx.chain.corrupt(ref, ctx.seed, f"{ctx.key}/{i}")
+    measured = source.read_measurements(i) if any(c.consumes for c in ctx.chain.corruptions) else {}
+    if measured:
+        measured.setdefault("value_range", ctx.value_range)
+    corrupted, degradation = ctx.chain.corrupt(ref, ctx.seed, f"{ctx.key}/{i}", measured=measured)
     restored = ctx.chain.restorer.restore([corrupted], [degradation])[0] if ctx.chain.restorer else None
     final = restored if restored is not None else corrupted
     if final.shape != ref.shape:
@@ -310,9 +314,12 @@ def volume_ranges(src: VolumeSource, need_max: bool, progress: bool = False) -> 
     """The value range mapped to [0, 1] and the volume maximum in those units (fastMRI's data range)."""
     info = src.info
     rng = default_range(info.dtype)
-    attrs = info.metadata.get("attrs", {})
+    attrs = {**info.metadata.get("file_attrs", {}), **info.metadata.get("attrs", {})}
     if rng is not None and not need_max:
         return rng, None
+    stored_max = attrs.get("max")
+    if rng is None and isinstance(stored_max, (int, float)) and stored_max > 0:  # fastMRI: the volume's maximum is stored
+        return (0.0, float(stored_max)), 1.0
     lo, hi = _scan(src, progress)
     if rng is None:
         rng = (min(0.0, lo), hi if hi > min(0.0, lo) else min(0.0, lo) + 1.0)

@@ -349,3 +349,52 @@ def test_cli_run_on_a_stack_reports_volume_metrics(tmp_path, capsys):
     assert "volume 4x48x64 ZYX uint16" in out
     d = json.loads((tmp_path / "out" / "s.tif.report.json").read_text())
     assert d["volume"]["restored"]["psnr"] > d["volume"]["corrupted"]["psnr"]
+
+
+# --------------------------------------------------------------------------- fastMRI layout
+
+
+def test_fastmri_kspace_is_masked_and_reconstructed_into_a_mirrored_file(tmp_path):
+    from imrestore.mri import write_phantom_scan
+
+    scan = write_phantom_scan(tmp_path / "scan.h5", slices=3, coils=4, shape=(64, 48), crop=(40, 40))
+    full = run_volume(["kspace:acceleration=1,center_fraction=0.5", "restorer:zerofill"], scan, tmp_path / "full.h5",
+                      metrics=["psnr", "nmse"])
+    assert full.volume["restored"]["nmse"] < 1e-10  # nothing masked: the stored reconstruction comes back
+    report = run_volume(["kspace:acceleration=4,center_fraction=0.08", "restorer:zerofill"], scan, tmp_path / "zf.h5",
+                        metrics=["psnr", "nmse", "ssim"])
+    vol = report.volume
+    assert 0.01 < vol["restored"]["nmse"] < 1 and vol["restored"] == vol["corrupted"]
+    assert vol["data_range"] == 1.0  # the stored 'max' attribute is the data range
+    with h5py.File(scan) as src, h5py.File(tmp_path / "zf.h5") as out:
+        assert dict(out.attrs) == dict(src.attrs)
+        np.testing.assert_array_equal(out["kspace"][()], src["kspace"][()])  # the measurements are kept
+        assert out["ismrmrd_header"][()] == src["ismrmrd_header"][()]
+        rec = out["reconstruction_rss"]
+        assert rec.shape == (3, 40, 40) and rec.dtype == np.float32
+        assert not np.allclose(rec[()], src["reconstruction_rss"][()])
+
+
+def test_fastmri_without_reconstruction_uses_the_rss_of_the_full_kspace(tmp_path):
+    from imrestore.mri import rss_image, write_phantom_scan
+
+    scan = write_phantom_scan(tmp_path / "scan.h5", slices=2, coils=2, shape=(32, 32), crop=(32, 32))
+    with h5py.File(scan, "r+") as f:
+        del f["reconstruction_rss"]
+        del f.attrs["max"]
+        kspace = f["kspace"][()]
+    with volumes.open_volume(scan) as src:
+        assert src.info.shape == (2, 32, 32)
+        np.testing.assert_allclose(src.read_plane(1), rss_image(kspace[1], (32, 32)), rtol=1e-5)
+    run_volume(["kspace:acceleration=2", "restorer:zerofill"], scan, tmp_path / "o.h5")
+    with h5py.File(tmp_path / "o.h5") as f:
+        assert f["reconstruction"].shape == (2, 32, 32)
+
+
+def test_training_data_can_be_a_volume(tmp_path):
+    from imrestore.nn.data import load_images
+
+    with h5py.File(tmp_path / "v.h5", "w") as f:
+        f["planes"] = stack(5)
+    imgs = load_images(f"{tmp_path / 'v.h5'}:/planes", channels=1, max_images=4)
+    assert len(imgs) == 4 and imgs[0].shape == (48, 64) and 0 <= imgs[0].min() and imgs[0].max() <= 1

@@ -65,11 +65,13 @@ def to_channels(img: np.ndarray, channels: int) -> np.ndarray:
 
 
 def load_images(source: str | Path, channels: int | None, max_images: int | None = None) -> list[np.ndarray]:
-    """Images from a built-in data set name or a folder (recursively); ``channels=None`` keeps them as stored."""
+    """Images from a built-in data set name, a folder (recursively) or a volume's planes; ``channels=None`` keeps them as stored."""
     if str(source) == "mnist":
         imgs = list(mnist()[0])
     elif str(source) == "skimage":
         imgs = list(skimage_images().values())
+    elif _is_volume(source):
+        imgs = volume_planes(source, max_images)
     else:
         from ..pipeline import discover, read_image
 
@@ -83,6 +85,22 @@ def load_images(source: str | Path, channels: int | None, max_images: int | None
     if channels is not None:
         imgs = [to_channels(im, channels) for im in imgs]
     return imgs[:max_images] if max_images else imgs
+
+
+def _is_volume(source: str | Path) -> bool:
+    from ..volumes import is_volume
+
+    return is_volume(source)
+
+
+def volume_planes(source: str | Path, max_images: int | None = None) -> list[np.ndarray]:
+    """The planes of a TIFF stack, HDF5 dataset (``file.h5:/path``) or Zarr array, in [0, 1] on one volume-wide scale."""
+    from ..volumes import open_volume, to_unit_range, volume_ranges
+
+    with open_volume(source) as src:
+        value_range, _ = volume_ranges(src, need_max=False)
+        n = min(src.info.n_planes, max_images or src.info.n_planes)
+        return [to_unit_range(src.read_plane(i), value_range) for i in range(n)]
 
 
 def split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

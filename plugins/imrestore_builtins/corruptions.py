@@ -231,7 +231,9 @@ def kspace_mask(
 class KSpace(Corruption):
     """Cartesian under-sampling of the 2-D Fourier transform (fastMRI masks).
 
-    The result is the zero-filled reconstruction (real part); with
+    On an image, the result is the zero-filled reconstruction (real part); on a
+    scan that holds k-space (fastMRI's HDF5 layout), the measured k-space is
+    masked and the result is its zero-filled root-sum-of-squares image.  With
     ``scale=true`` each kept column is divided by its sampling probability, as in
     the Noise2Noise MRI experiment, which makes the result unbiased.
     """
@@ -245,6 +247,22 @@ class KSpace(Corruption):
 
     def preserved(self):
         return frozenset({"mean"} if self.scale else set())
+
+    consumes = ("kspace",)
+
+    def forward_measured(self, image, measured, rng):
+        """Mask a scan's own centred k-space (fastMRI layout) and return its zero-filled RSS image."""
+        from imrestore.mri import rss_image
+
+        kspace = np.asarray(measured["kspace"])
+        mask, probs = kspace_mask(kspace.shape[-1], self.acceleration, self.center_fraction, self.mask, rng)
+        weights = np.where(mask, 1.0 / probs if self.scale else 1.0, 0.0)
+        masked = (kspace * weights).astype(np.complex64)
+        lo, hi = measured.get("value_range", (0.0, 1.0))
+        out = (rss_image(masked, image.shape[:2]) - lo) / (hi - lo)
+        info = {"kspace": masked, "kspace_mask": mask, "kspace_layout": "fastmri", "kspace_crop": image.shape[:2],
+                "value_range": (lo, hi)}
+        return out.astype(np.float32), info
 
     def forward(self, image, rng):
         num_cols = image.shape[1]

@@ -200,6 +200,11 @@ class ZeroFill(Restorer):
     magnitude: bool = param(False, help="return |ifft| instead of the real part")
 
     def restore_one(self, image, degradation):
+        if degradation.get("kspace_layout") == "fastmri":  # a scan's centred, multi-coil k-space
+            from imrestore.mri import rss_image
+
+            lo, hi = degradation["value_range"]
+            return ((rss_image(degradation["kspace"], degradation["kspace_crop"]) - lo) / (hi - lo)).astype(np.float32)
         rec = np.fft.ifft2(np.asarray(degradation["kspace"], np.complex128), axes=(0, 1))
         out = np.abs(rec) if self.magnitude else rec.real
         return out.astype(np.float32)

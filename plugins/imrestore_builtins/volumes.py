@@ -385,14 +385,78 @@ def _plane_chunks(info: VolumeInfo) -> tuple[int, ...]:
     return (1,) * lead + tuple(plane)
 
 
+FASTMRI_RECONSTRUCTIONS = ("/reconstruction_rss", "/reconstruction_esc")
+
+
+class FastMRISource(VolumeSource):
+    """A scan in the fastMRI layout: planes are its reconstructions, the measurements its k-space.
+
+    ``kspace`` is slices x [coils x] rows x cols, complex and centred; the
+    reference planes are ``reconstruction_rss`` (multi-coil) or
+    ``reconstruction_esc`` (single coil) where the file has one, else the
+    root-sum-of-squares image of the full k-space, centre-cropped to 320 x 320.
+    """
+
+    CROP = (320, 320)
+
+    def __init__(self, h5file, path: Path):
+        self.path = Path(path)
+        self._file = h5file
+        self._k = h5file["kspace"]
+        if self._k.ndim not in (3, 4) or self._k.dtype.kind != "c":
+            raise ValueError(f"'kspace' should be complex, slices x [coils x] rows x cols; it is {self._k.dtype} {self._k.shape}")
+        recon = next((name for name in FASTMRI_RECONSTRUCTIONS if name in h5file), None)
+        self._recon = h5file[recon] if recon else None
+        if self._recon is not None:
+            shape, dtype = self._recon.shape, self._recon.dtype
+            if shape[0] != self._k.shape[0]:
+                raise ValueError(f"{recon} has {shape[0]} slices, 'kspace' {self._k.shape[0]}")
+        else:
+            rows, cols = self._k.shape[-2:]
+            shape, dtype = (self._k.shape[0], min(rows, self.CROP[0]), min(cols, self.CROP[1])), np.dtype(np.float32)
+        attrs = {k: _attr_value(v) for k, v in (self._recon.attrs.items() if self._recon is not None else ())}
+        file_attrs = {k: _attr_value(v) for k, v in h5file.attrs.items()}
+        meta = {"format": "hdf5", "layout": "fastmri", "dataset": recon or "/reconstruction", "attrs": attrs,
+                "file_attrs": file_attrs, "compression": None}
+        self.info = VolumeInfo(shape, dtype, "ZYX", meta)
+
+    def read_plane(self, i):
+        if self._recon is not None:
+            return np.asarray(self._recon[i])
+        from imrestore.mri import rss_image
+
+        return rss_image(self._k[i], self.info.plane_shape).astype(np.float32)
+
+    def read_measurements(self, i):
+        return {"kspace": np.asarray(self._k[i])}
+
+    def close(self):
+        self._file.close()
+
+
 @dataclass
 class H5Volume(VolumeFormat):
     """HDF5 datasets (h5py): ``file.h5`` or ``file.h5:/group/data``; the output mirrors every other object and attribute."""
 
     name = "hdf5"
     suffixes = (".h5", ".hdf5", ".hdf")
+    # A file with a 'kspace' dataset is read in the fastMRI layout (FastMRISource).
 
     def open(self, path, inner=None):
+        import h5py
+
+        if inner in (None, "/kspace"):
+            try:
+                f = h5py.File(path, "r", rdcc_nbytes=64 * 2**20)
+            except Exception as exc:
+                raise ValueError(f"not a readable HDF5 file ({str(exc).splitlines()[0]})") from exc
+            try:
+                if "kspace" in f and isinstance(f["kspace"], h5py.Dataset):
+                    return FastMRISource(f, path)
+            except BaseException:
+                f.close()
+                raise
+            f.close()
         return H5Source(path, inner)
 
     def create(self, path, like, source=None, inner=None):
