@@ -75,6 +75,7 @@ def cli() -> None:
       imrestore plugins              # every corruption, restorer and metric
       imrestore run SPEC... IN OUT   # run a chain over a file or folder
       imrestore eval REF EST         # metrics between two files or folders
+      imrestore report OUT           # the run in OUT as one HTML page
       imrestore train SPEC... DATA -o WEIGHTS   # fit a network restorer
     """
 
@@ -177,6 +178,29 @@ def eval_cmd(reference, estimate, metrics, output, as_json, center_crop):
         report.write(output)
     click.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.summary())
     sys.exit(EXIT_ITEMS_FAILED if report.failed else EXIT_OK)
+
+
+@cli.command("report")
+@click.argument("run_dir", metavar="RUN", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="The HTML file (default: beside the run's report.json).")
+def report_cmd(run_dir, output):
+    """Turn a run's outputs and report into one self-contained HTML page.
+
+    RUN is the OUTPUT of `imrestore run` (or a *.report.json). The page shows
+    the chain, the mean and spread of each metric, a histogram, crops of the
+    best, median and worst items (original / corrupted / restored) and a
+    sortable table of every item; it opens in a browser without a server.
+    The crops are also written as report-examples.png.
+
+    \b
+    Example:
+      imrestore run gaussian:sigma=25 restorer:nlmeans in/ out/
+      imrestore report out/            # writes out/report.html
+    """
+    from .html_report import write_html_report
+
+    path = write_html_report(run_dir, output)
+    click.echo(f"report: {path}")
 
 
 @cli.command("demo")

@@ -46,6 +46,8 @@ class Report:
     versions: dict[str, str] = field(default_factory=dict)
     command: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: The working folder of the run: what relative input and output paths are relative to.
+    cwd: str = field(default_factory=os.getcwd)
     #: Volume runs: metrics of the whole volume per stage (fastMRI's way) and its shape.
     volume: dict[str, Any] = field(default_factory=dict)
 
@@ -115,8 +117,9 @@ class Report:
         parts = [f"{n} {labels[s]}" for s, n in counts.items() if n or s in ("written", "failed")]
         if counts["measured"]:
             parts = [p for p in parts if not p.endswith("written")]
-        lines = [f"{len(self.items)} items: {', '.join(parts)}  ({self.seconds:.1f} s)"]
-        mean = self.mean()
+        noun = "planes" if self.volume else "items"
+        lines = [f"{len(self.items)} {noun}: {', '.join(parts)}  ({self.seconds:.1f} s)"]
+        mean = {} if self.volume else self.mean()  # a volume is summed up as a whole below
         if self.metrics and "estimate" in mean:
             lines += ["", f"{'metric':<10}{'mean':>12}", "-" * 22]
             lines += [f"{k:<10}{_num(mean['estimate'].get(k)):>12}" for k in self.metrics]
@@ -141,7 +144,7 @@ class Report:
         crop = f", centre crop {v['center_crop'][0]}x{v['center_crop'][1]}" if v.get("center_crop") else ""
         dr = v.get("data_range")
         head = f"volume {'x'.join(map(str, v.get('shape', [])))} {v.get('axes', '')} {v.get('dtype', '')}"
-        head += f" (data range {dr:.4g} of the unit scale{crop})" if dr is not None else crop
+        head += f" (data range: the reference volume maximum{crop})" if dr is not None else crop
         header = f"{'volume':<10}" + "".join(f"{s:>12}" for s in stages)
         lines = [head, header, "-" * len(header)]
         for key in self.metrics:

@@ -29,9 +29,9 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -182,7 +182,7 @@ def ranged_metrics(metrics: Sequence[Metric], data_range: float | None) -> list[
     out = []
     for m in metrics:
         names = {p.name for p in params_of(m)}
-        if data_range and "data_range" in names and getattr(m, "data_range") is None:
+        if data_range and "data_range" in names and m.data_range is None:
             m = dataclasses.replace(m, data_range=float(data_range))
         out.append(m)
     return out

@@ -12,7 +12,7 @@ import tifffile
 import zarr
 from skimage import data
 
-import imrestore.volumes as volumes
+from imrestore import volumes
 from imrestore.cli import main
 from imrestore.volumes import evaluate_volumes, is_volume, run_volume, split_volume_path
 
@@ -87,7 +87,7 @@ def test_rgb_stack_planes_are_yxs(tmp_path):
     with volumes.open_volume(tmp_path / "rgb.tif") as src:
         assert src.info.plane_shape == (32, 40, 3) and src.info.n_planes == 3
     run_volume(["gaussian:sigma=5", "restorer:tv"], tmp_path / "rgb.tif", tmp_path / "o.tif")
-    out, t = read_tiff(tmp_path / "o.tif")
+    out, _ = read_tiff(tmp_path / "o.tif")
     assert out.shape == a.shape and out.dtype == np.uint8
 
 
@@ -344,7 +344,7 @@ def test_eval_cli_on_volumes_with_a_centre_crop(tmp_path, capsys):
 
 def test_cli_run_on_a_stack_reports_volume_metrics(tmp_path, capsys):
     tifffile.imwrite(tmp_path / "s.tif", stack(4), photometric="minisblack")
-    code, out, err = call(capsys, "run", *CHAIN, str(tmp_path / "s.tif"), str(tmp_path / "out"))
+    code, out, _ = call(capsys, "run", *CHAIN, str(tmp_path / "s.tif"), str(tmp_path / "out"))
     assert code == 0 and (tmp_path / "out" / "s.tif").exists()
     assert "volume 4x48x64 ZYX uint16" in out
     d = json.loads((tmp_path / "out" / "s.tif.report.json").read_text())

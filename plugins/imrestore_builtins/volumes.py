@@ -183,7 +183,7 @@ def _ome_kwargs(xml: str) -> dict:
     if pixels is None:
         return {}
     out = {k: float(v) if k.startswith("PhysicalSize") and not k.endswith("Unit") else v
-           for k, v in pixels.attrib.items() if k.startswith("PhysicalSize") or k.startswith("TimeIncrement")}
+           for k, v in pixels.attrib.items() if k.startswith(("PhysicalSize", "TimeIncrement"))}
     names = [ch.attrib.get("Name") for ch in pixels if ch.tag.endswith("Channel")]
     if names and all(names):
         out["Channel"] = {"Name": names}

@@ -1,0 +1,114 @@
+"""`imrestore report`: a self-contained HTML page of a run, checked in headless Chromium."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image as PILImage
+from skimage import data
+
+from imrestore.cli import main
+from imrestore.html_report import write_html_report
+from imrestore.pipeline import run
+from imrestore.volumes import run_volume
+
+
+def call(capsys, *argv):
+    with pytest.raises(SystemExit) as exc:
+        main(list(argv))
+    out = capsys.readouterr()
+    return exc.value.code, out.out, out.err
+
+
+@pytest.fixture
+def photo_run(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("camera", "coins", "moon", "astronaut"):
+        img = getattr(data, name)()
+        PILImage.fromarray(img[:160, :160]).save(src / f"{name}.png")
+    run(["gaussian:sigma=25", "restorer:tv"], src, tmp_path / "out")
+    return tmp_path / "out"
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+def test_report_page_is_self_contained_with_table_and_crops(photo_run):
+    page = write_html_report(photo_run)
+    assert page == photo_run / "report.html" and (photo_run / "report-examples.png").exists()
+    text = page.read_text()
+    assert "src='http" not in text and 'src="http' not in text  # nothing fetched from elsewhere
+    crops = re.findall(r"<img class='crop' alt='(\w+) ([^']+)'", text)
+    assert {label for label, _ in crops} == {"original", "corrupted", "restored"}
+    assert len(crops) == 9  # best, median, worst x three
+    assert text.count("<tr class='written'>") == 4
+    assert "gaussian:sigma=25" in text
+
+
+def test_crops_show_the_images_the_run_saw(photo_run):
+    from imrestore.html_report import _load_example, load_report
+
+    report = load_report(photo_run / "report.json")
+    idx = next(i for i, it in enumerate(report.items) if it.path == "camera.png")
+    ex = _load_example(report, idx, "best")
+    from imrestore.chain import Chain
+    from imrestore.pipeline import read_image
+
+    ref = read_image(photo_run.parent / "in" / "camera.png")
+    expected, _ = Chain.from_specs(report.chain).corrupt(ref.data, report.seed, "camera.png")
+    np.testing.assert_array_equal(ex.corrupted, expected)  # regenerated from the seed, not approximated
+    restored = read_image(photo_run / "camera.png")
+    assert ex.restored.shape == restored.data.shape
+
+
+def test_report_of_a_volume_run(tmp_path):
+    from imrestore.mri import write_phantom_scan
+
+    scan = write_phantom_scan(tmp_path / "scan.h5", slices=3, coils=2, shape=(64, 48), crop=(40, 40))
+    run_volume(["kspace:acceleration=4", "restorer:tv"], scan, tmp_path / "tv.h5", metrics=["psnr", "nmse"])
+    page = write_html_report(tmp_path / "tv.h5.report.json")
+    text = page.read_text()
+    assert "Whole volume" in text and text.count("<img class='crop'") == 9
+
+
+def test_cli_report_and_its_errors(photo_run, tmp_path, capsys):
+    code, out, _ = call(capsys, "report", str(photo_run), "-o", str(tmp_path / "r.html"))
+    assert code == 0 and (tmp_path / "r.html").exists() and "r.html" in out
+    code, _, err = call(capsys, "report", str(tmp_path / "nothing"))
+    assert code == 2 and "does not exist" in err
+    (tmp_path / "empty").mkdir()
+    code, _, err = call(capsys, "report", str(tmp_path / "empty"))
+    assert code == 2 and "no report.json" in err
+
+
+def test_report_renders_in_headless_chromium(photo_run, tmp_path):
+    browser = _chromium()
+    if browser is None:
+        if __import__("os").environ.get("CI"):
+            pytest.fail("CI must install chromium (Debian package) for this test")
+        pytest.skip("no chromium on this machine (apt-get install chromium chromium-driver)")
+    page = write_html_report(photo_run)
+    proc = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}",
+         "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    dom = proc.stdout
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    loaded = re.search(r'data-images-loaded="(\d+)"', dom)
+    assert loaded, "the page script did not run"
+    assert int(loaded.group(1)) == 10  # nine crops and the histogram, all decoded by the browser
+    assert dom.count("<tr class=\"written\">") == 4 and "<table class=\"sortable items\">" in dom
+
+
+def test_report_needs_metrics(tmp_path):
+    tifffile.imwrite(tmp_path / "a.tif", np.zeros((16, 16), np.uint8))
+    run(["restorer:identity"], tmp_path / "a.tif", tmp_path / "out")
+    with pytest.raises(Exception, match="no metrics"):
+        write_html_report(tmp_path / "out")
