@@ -1,0 +1,56 @@
+"""Shared plumbing of the lecture reproductions: arguments, where results go, quick checks.
+
+Each ``bench_repro_*.py`` script runs in a full version (the figure and numbers in
+``results/``) and a ``--quick`` one (seconds; its numbers in ``results/quick/``),
+which ``tests/test_reproductions.py`` reruns and compares within a tolerance.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def parser(doc: str) -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="a few seconds: smaller budget, numbers in results/quick/")
+    ap.add_argument("--out", type=Path, help="write here instead of benchmarks/results (tests)")
+    return ap
+
+
+def out_dir(args) -> Path:
+    base = args.out or RESULTS
+    folder = base / "quick" if args.quick else base
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def save(args, name: str, result: dict, md_lines: list[str]) -> Path:
+    """Write NAME.json (with the command and the machine) and NAME.md."""
+    folder = out_dir(args)
+    command = f"python benchmarks/{Path(sys.argv[0]).name}" + (" --quick" if args.quick else "")
+    result = {"command": command, "quick": bool(args.quick), "machine": f"{platform.machine()}, Python {platform.python_version()}", **result}
+    (folder / f"{name}.json").write_text(json.dumps(_plain(result), indent=2) + "\n")
+    (folder / f"{name}.md").write_text("\n".join(md_lines) + "\n")
+    return folder / f"{name}.json"
+
+
+def _plain(obj):
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _plain(obj.tolist())
+    if isinstance(obj, np.generic):
+        return _plain(obj.item())
+        return obj.item()
+    if isinstance(obj, float):
+        return round(obj, 6)
+    return obj
