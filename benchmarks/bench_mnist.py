@@ -6,7 +6,8 @@ classical restorer for that corruption; the x2 up-scaler with bilinear and
 bicubic interpolation.  The held-out digits are the ones `imrestore train`
 kept out (seeded permutation, val fraction 0.2, seed 0).
 
-Run:  python benchmarks/bench_mnist.py      -> benchmarks/results/bench_mnist.{json,md,png}
+Run:  python benchmarks/bench_mnist.py [--quick]   -> benchmarks/results/bench_mnist.{json,md,png}
+(lecture results 3 and, for MNIST, 6; --quick: 60 digits, results/quick/)
 """
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from imrestore.chain import Chain
-from imrestore.nn.data import mnist, split
+sys.path.insert(0, str(Path(__file__).parent))
+from repro import out_dir, parser  # noqa: E402
 
-RESULTS = Path(__file__).parent / "results"
+from imrestore.chain import Chain  # noqa: E402
+from imrestore.nn.data import mnist, split  # noqa: E402
 
 CASES = [
     ("erase p=0.9", ["erase:p=0.9"], ["restorer:conv-ae", "restorer:inpaint"]),
@@ -29,11 +31,16 @@ CASES = [
 ]
 
 
-def main(n: int | None = None) -> dict:
+def main() -> dict:
+    args = parser(__doc__).parse_args()
+    results = out_dir(args)
+    n = 60 if args.quick else None
     digits, _ = mnist()
     _, val = split(len(digits), 0.2, 0)
-    held_out = {f"digit{i}": digits[i] for i in val[:n]}
-    result: dict = {"command": "python benchmarks/bench_mnist.py", "n_digits": len(held_out), "cases": {}}
+    idx = val if n is None else np.sort(np.random.default_rng(1).choice(val, n, replace=False))  # val is sorted by class
+    held_out = {f"digit{i}": digits[i] for i in idx}
+    command = "python benchmarks/bench_mnist.py" + (" --quick" if args.quick else "")
+    result: dict = {"command": command, "quick": args.quick, "n_digits": len(held_out), "cases": {}}
     figure_rows = []
     for title, corruptions, restorers in CASES:
         entry = {}
@@ -47,13 +54,15 @@ def main(n: int | None = None) -> dict:
             c_mse = mean["corrupted"]["mse"]
             entry["corrupted"] = {"psnr": mean["corrupted"]["psnr"], "ssim": mean["corrupted"]["ssim"],
                                   "psnr_of_mean_mse": None if c_mse is None else 10 * np.log10(1 / c_mse)}
+            keys = list(held_out)[:: max(1, len(held_out) // 12)][:12]  # one of each class, as in the lecture
             if r == restorers[0]:
-                keys = list(held_out)[:: max(1, len(held_out) // 12)][:12]  # one of each class, as in the lecture
-                figure_rows.append((title, [held_out[k] for k in keys], [outs[k].corrupted for k in keys], [outs[k].restored for k in keys]))
+                rows = [("original", [held_out[k] for k in keys]), ("corrupted", [outs[k].corrupted for k in keys])]
+                figure_rows.append((title, rows))
+            if r == restorers[0] or r.endswith("bilinear"):
+                figure_rows[-1][1].append((r.split(":")[-1].replace("order=", ""), [outs[k].restored for k in keys]))
         result["cases"][title] = entry
         print(title, json.dumps(entry), flush=True)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "bench_mnist.json").write_text(json.dumps(result, indent=2) + "\n")
+    (results / "bench_mnist.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = ["# MNIST: learned vs classical restorers", "", f"`{result['command']}` — {result['n_digits']} held-out digits, seed 0. "
              "Each cell: mean PSNR dB / mean SSIM / PSNR of the mean MSE (the fair column where a restorer is exact on some digits: "
              "their infinite PSNR is left out of the mean PSNR).", "",
@@ -70,8 +79,8 @@ def main(n: int | None = None) -> dict:
         lines.append(f"| {title} | {cor} | {learned}: {cell(entry[learned])} | {cl} |")
     lines += ["", "Seed's anchors (by the book, 30 epochs): plain conv-AE 17.85 dB / 0.751; erase p=0.9 13.31 / 0.391; "
               "up-scaler 19.23 / 0.815 vs bicubic 20.67 / 0.852.", "", "![rows original / corrupted / restored](bench_mnist.png)"]
-    (RESULTS / "bench_mnist.md").write_text("\n".join(lines) + "\n")
-    _figure(figure_rows, RESULTS / "bench_mnist.png")
+    (results / "bench_mnist.md").write_text("\n".join(lines) + "\n")
+    _figure(figure_rows, results / "bench_mnist.png")
     return result
 
 
@@ -81,21 +90,25 @@ def _figure(rows, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(3 * len(rows), 12, figsize=(12, 3.1 * len(rows)))
-    for r, (title, orig, cor, res) in enumerate(rows):
-        for j in range(12):
-            for k, (imgs, label) in enumerate(((orig, "original"), (cor, "corrupted"), (res, "restored"))):
-                ax = axes[3 * r + k, j]
+    n_rows = sum(len(r[1]) for r in rows)
+    fig, axes = plt.subplots(n_rows, 12, figsize=(12, 1.05 * n_rows))
+    row = 0
+    for title, panels in rows:
+        for k, (label, imgs) in enumerate(panels):
+            for j in range(min(12, len(imgs))):
+                ax = axes[row, j]
                 ax.imshow(np.clip(imgs[j], 0, 1), cmap="gray_r", vmin=0, vmax=1)
                 ax.set_xticks([])
                 ax.set_yticks([])
                 if j == 0:
                     ax.set_ylabel(label, fontsize=7)
-        axes[3 * r, 0].set_title(title, fontsize=9, loc="left")
+            if k == 0:
+                axes[row, 0].set_title(title, fontsize=9, loc="left")
+            row += 1
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else None)
+    main()

@@ -72,6 +72,10 @@ def _autocast(device: torch.device, amp: bool):
     return nullcontext()
 
 
+#: Largest batch, in pixels, that the CPU path forms (see run_batches).
+CPU_BATCH_PIXELS = 1 << 18
+
+
 def run_batches(model: torch.nn.Module, images: Sequence[np.ndarray], device: torch.device, batch_size: int,
                 amp: bool = True, channels_last: bool = True) -> np.ndarray:
     """Forward same-shaped ``YX``/``YXC`` float32 images through ``model`` in batches.
@@ -85,6 +89,10 @@ def run_batches(model: torch.nn.Module, images: Sequence[np.ndarray], device: to
     if device.type == "cuda":
         return _run_batches_cuda(model, images, device, batch_size, amp, channels_last)
     out: np.ndarray | None = None
+    # On a CPU, batching large images only makes the activations fall out of the caches:
+    # keep a batch under ~256k pixels (one 512x512 image, hundreds of MNIST digits).
+    h, w = images[0].shape[:2] if len(images) else (1, 1)
+    batch_size = max(1, min(batch_size, CPU_BATCH_PIXELS // max(h * w, 1)))
     with torch.inference_mode():
         for i in range(0, len(images), batch_size):
             chunk = np.stack(images[i : i + batch_size]).astype(np.float32, copy=False)

@@ -436,7 +436,7 @@ class FastMRISource(VolumeSource):
 
 @dataclass
 class H5Volume(VolumeFormat):
-    """HDF5 datasets (h5py): ``file.h5`` or ``file.h5:/group/data``; the output mirrors every other object and attribute."""
+    """HDF5 datasets (h5py): file.h5 or file.h5:/group/data; the output mirrors every other object and attribute."""
 
     name = "hdf5"
     suffixes = (".h5", ".hdf5", ".hdf")
