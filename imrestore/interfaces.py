@@ -235,7 +235,7 @@ class VolumeInfo:
 
     def __post_init__(self) -> None:
         self.shape = tuple(int(n) for n in self.shape)
-        self.dtype = np.dtype(self.dtype)
+        self.dtype = np.dtype(self.dtype).newbyteorder("=")  # planes are handed out in native byte order
         if len(self.axes) != len(self.shape):
             raise ValueError(f"axes {self.axes!r} do not match the shape {self.shape}")
 

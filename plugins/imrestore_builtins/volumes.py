@@ -6,7 +6,7 @@ in any order (worker pools, Dask) and a stopped run can be continued.
 
 >>> import numpy as np, tempfile, pathlib, tifffile
 >>> p = pathlib.Path(tempfile.mkdtemp()) / "stack.tif"
->>> tifffile.imwrite(p, np.zeros((3, 8, 8), np.uint16), metadata={"axes": "ZYX"})
+>>> tifffile.imwrite(p, np.zeros((3, 8, 8), np.uint16), photometric="minisblack", metadata={"axes": "ZYX"})
 >>> with TiffVolume().open(p) as src:
 ...     src.info.axes, src.info.n_planes, src.read_plane(2).dtype
 ('ZYX', 3, dtype('uint16'))
@@ -104,6 +104,8 @@ class TiffSource(VolumeSource):
             self.info = VolumeInfo(series.shape, series.dtype, _plain_axes(series), meta)
             self._offset = series.dataoffset
             self._file_dtype = np.dtype(series.dtype).newbyteorder(self._tif.byteorder)
+            if self._file_dtype == self.info.dtype:  # the same bytes: hand out the native dtype object
+                self._file_dtype = self.info.dtype
             self._plane_nbytes = int(np.prod(self.info.plane_shape)) * self.info.dtype.itemsize
             size = os.path.getsize(self.path)
             if self._offset is not None and self._offset + self._plane_nbytes * self.info.n_planes > size:
