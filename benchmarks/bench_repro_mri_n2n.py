@@ -19,7 +19,7 @@ import numpy as np
 import tifffile
 
 sys.path.insert(0, str(Path(__file__).parent))
-from repro import out_dir, parser, save  # noqa: E402
+from repro import image_row, out_dir, parser, save  # noqa: E402
 
 from imrestore.chain import Chain  # noqa: E402
 from imrestore.nn.training import TrainOptions, train  # noqa: E402
@@ -103,23 +103,10 @@ def main() -> None:
 
 
 def figure(clean, outs, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    panels = [("clean", clean, None), ("input (10 % of the spectrum)", outs["noisy"].corrupted, outs["noisy"].metrics["corrupted"]["psnr"]),
-              ("noisy targets", outs["noisy"].restored, outs["noisy"].metrics["restored"]["psnr"]),
-              ("clean targets", outs["clean"].restored, outs["clean"].metrics["restored"]["psnr"])]
-    fig, axes = plt.subplots(1, 4, figsize=(12, 3.4))
-    for ax, (title, im, psnr) in zip(axes, panels):
-        ax.imshow(np.clip(im, 0, 1), cmap="gray", vmin=0, vmax=1)
-        ax.set_title(title + (f"\n{psnr:.2f} dB" if psnr is not None else "\n"), fontsize=10)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    noisy, clean_t = outs["noisy"], outs["clean"]
+    image_row([("clean\n", clean), (f"input (10 % of the spectrum)\n{noisy.metrics['corrupted']['psnr']:.2f} dB", noisy.corrupted),
+               (f"noisy targets\n{noisy.metrics['restored']['psnr']:.2f} dB", noisy.restored),
+               (f"clean targets\n{clean_t.metrics['restored']['psnr']:.2f} dB", clean_t.restored)], path, width=3.0, height=3.4)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from repro import out_dir, parser, save  # noqa: E402
+from repro import image_row, out_dir, parser, save  # noqa: E402
 
 import imrestore  # noqa: E402
 from imrestore.nn.data import mnist, split  # noqa: E402
@@ -75,22 +75,8 @@ def main() -> None:
 
 
 def figure(original, ex, m7, m9, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    panels = [("original 7", original), ("masked", ex["masked"]), (f"reconstruction (alpha {ex['alpha7']:.2f})", ex["restored"]),
-              ("mean 7", m7), ("mean 9", m9), ("(mean 7 + mean 9) / 2", (m7 + m9) / 2)]
-    fig, axes = plt.subplots(1, len(panels), figsize=(2.2 * len(panels), 2.6))
-    for ax, (title, im) in zip(axes, panels):
-        ax.imshow(np.clip(im, 0, 1), cmap="gray", vmin=0, vmax=1)
-        ax.set_title(title, fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    image_row([("original 7", original), ("masked", ex["masked"]), (f"reconstruction (alpha {ex['alpha7']:.2f})", ex["restored"]),
+               ("mean 7", m7), ("mean 9", m9), ("(mean 7 + mean 9) / 2", (m7 + m9) / 2)], path, width=2.2, height=2.6)
 
 
 if __name__ == "__main__":

@@ -132,7 +132,7 @@ def figure(models, data, near, x_tilde, posterior_mean, phi_x, path: Path) -> No
         g = g[dmin < 0.35]  # "not too far" from the data
         out = phi(models[name], g)
         ax.scatter(pts[:, 0], pts[:, 1], s=3, c="tab:blue", alpha=0.5)
-        ax.quiver(g[:, 0], g[:, 1], out[:, 0] - g[:, 0], out[:, 1] - g[:, 1], angles="xy", scale_units="xy", scale=1, width=0.003, color="k")
+        ax.quiver(g[:, 0], g[:, 1], out[:, 0] - g[:, 0], out[:, 1] - g[:, 1], angles="xy", scale_units="xy", scale=1, width=0.004, headwidth=4, headlength=5, color="k")
         ax.set_title(f"{name}: arrows x -> phi(x)")
         ax.set_aspect("equal")
         ax.set_xlim(-1.5, 1.5)

@@ -54,3 +54,22 @@ def _plain(obj):
     if isinstance(obj, float):
         return round(obj, 6)
     return obj
+
+
+def image_row(panels: list[tuple[str, np.ndarray]], path: Path, width: float = 2.4, height: float = 2.8) -> Path:
+    """Grey images in [0, 1] side by side, each under its title, saved as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(width * len(panels), height))
+    for ax, (title, im) in zip(np.atleast_1d(axes), panels):
+        ax.imshow(np.clip(im, 0, 1), cmap="gray", vmin=0, vmax=1)
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -251,7 +251,7 @@ def run(
         command=command or [],
     )
     start = time.perf_counter()
-    bar = _progress_bar(len(tasks), progress)
+    bar = progress_bar(len(tasks), progress)
     results: list[ItemResult | None] = [None] * len(tasks)
     with contextlib.ExitStack() as stack:
         if progress is True:  # log lines (which weights were picked...) above the bar, not through it
@@ -289,11 +289,12 @@ class _NoBar:
         pass
 
 
-def _progress_bar(total: int, progress: bool | Callable):
+def progress_bar(total: int, progress: bool | Callable, unit: str = "img", initial: int = 0, desc: str | None = None, leave: bool = True):
+    """A tqdm bar on stderr, a caller's own bar (``progress`` callable), or nothing."""
     if callable(progress):
         return progress(total)
     if not progress:
         return _NoBar()
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="img", file=sys.stderr, dynamic_ncols=True, leave=True)
+    return tqdm(total=total, initial=initial, unit=unit, desc=desc, file=sys.stderr, dynamic_ncols=True, leave=leave)

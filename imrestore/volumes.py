@@ -591,23 +591,12 @@ def evaluate_volumes(reference: str | Path, estimate: str | Path, metrics: Seque
 # --------------------------------------------------------------------------- progress
 
 
-class _NoBar:
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 def _bar(total: int, initial: int, progress: bool | Callable, unit: str):
-    if callable(progress):
-        return progress(total)
-    if not progress:
-        return _NoBar()
-    from tqdm import tqdm
+    from .pipeline import progress_bar
 
-    desc = "scanning" if unit == "scanning" else None
-    return tqdm(total=total, initial=initial, unit="plane", desc=desc, file=sys.stderr, dynamic_ncols=True, leave=unit != "scanning")
+    if unit == "scanning":
+        return progress_bar(total, progress, unit="plane", desc="scanning", leave=False)
+    return progress_bar(total, progress, unit="plane", initial=initial)
 
 
 @contextlib.contextmanager

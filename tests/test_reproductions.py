@@ -56,3 +56,14 @@ def test_quick_reproduction_matches_its_committed_numbers(tmp_path, script, name
     off = {k: (old[k], new[k]) for k in old
            if not (math.isclose(old[k], new[k], rel_tol=0.03, abs_tol=0.01) or (math.isnan(old[k]) and math.isnan(new[k])))}
     assert not off, f"numbers moved beyond the tolerance: {off}"
+
+
+def test_benchmarks_readme_quotes_the_committed_json():
+    sys.path.insert(0, str(BENCH))
+    try:
+        import readme_table
+    finally:
+        sys.path.remove(str(BENCH))
+    readme = (BENCH / "README.md").read_text()
+    assert readme_table.BEGIN in readme, "run python benchmarks/readme_table.py"
+    assert readme_table.render(readme) == readme, "benchmarks/README.md is stale: run python benchmarks/readme_table.py"
