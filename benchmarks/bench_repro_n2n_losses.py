@@ -84,18 +84,20 @@ def figure(shown, path: Path) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    fig, axes = plt.subplots(2, len(shown), figsize=(2.6 * len(shown), 5.6))
-    for j, ((corruption, targets, loss), (clean, out)) in enumerate(shown.items()):
-        crop = (slice(64, 192), slice(64, 192))
-        for i, (im, label) in enumerate(((out.corrupted, f"input {out.metrics['corrupted']['psnr']:.1f} dB"),
-                                         (out.restored, f"{loss}, {targets} targets {out.metrics['restored']['psnr']:.1f} dB"))):
+    fig, axes = plt.subplots(2, len(shown), figsize=(2.5 * len(shown), 5.6))
+    crop = (slice(64, 192), slice(64, 192))
+    for j, ((corruption, targets, loss), (_, out)) in enumerate(shown.items()):
+        axes[0, j].set_title(f"{corruption}\n{loss}, {targets} targets", fontsize=9)
+        for i, (im, psnr) in enumerate(((out.corrupted, out.metrics["corrupted"]["psnr"]), (out.restored, out.metrics["restored"]["psnr"]))):
             ax = axes[i, j]
             ax.imshow(np.clip(im[crop], 0, 1), cmap="gray", vmin=0, vmax=1)
-            ax.set_title(label if i else f"{corruption}\n{label}", fontsize=8)
+            ax.set_xlabel(f"{psnr:.2f} dB", fontsize=9)
             ax.set_xticks([])
             ax.set_yticks([])
+    axes[0, 0].set_ylabel("input")
+    axes[1, 0].set_ylabel("restored")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=90, bbox_inches="tight")
     plt.close(fig)
 
 

@@ -1,6 +1,7 @@
 """x2 super-resolution of held-out natural RGB images: shipped edsr vs bicubic and bilinear.
 
-Run:  python benchmarks/bench_sr.py   -> benchmarks/results/bench_sr.{json,md}
+Run:  python benchmarks/bench_sr.py   -> benchmarks/results/bench_sr.{json,md,png}
+(the figure: 96x96 crops of the photographs, original / low-resolution input / bicubic / edsr)
 """
 from __future__ import annotations
 
@@ -19,8 +20,10 @@ RESULTS = Path(__file__).parent / "results"
 def main() -> None:
     images = test_images(channels=3)
     result = {"command": "python benchmarks/bench_sr.py", "images": list(images), "size": "256x256 RGB centre crops, 2x2 average pooling", "restorers": {}}
+    shown = {}
     for r in ("restorer:edsr", "restorer:interp:order=bicubic", "restorer:interp:order=bilinear"):
-        _, report = Chain.from_specs(["downsample:factor=2", r]).run_arrays(images, seed=0)
+        outs, report = Chain.from_specs(["downsample:factor=2", r]).run_arrays(images, seed=0)
+        shown[r.split(":", 1)[1]] = outs
         mean = report.mean()["restored"]
         result["restorers"][r.split(":", 1)[1]] = {"psnr": mean["psnr"], "ssim": mean["ssim"],
                                                    "per_image_psnr": {i.path: i.metrics["restored"]["psnr"] for i in report.items}}
@@ -38,7 +41,36 @@ def main() -> None:
         lines.append(f"| {k} | {v['psnr']:.2f} | {v['ssim']:.3f} | {v['psnr_photos']:.2f} |")
     lines += ["", f"edsr minus bicubic: {gain:+.2f} dB over all six, {result['edsr_minus_bicubic_db_photos']:+.2f} dB over the photographs "
               f"({', '.join(PHOTOS)}) (target: at least +1 dB).", "", "Anchors: bilinear 26.93, bicubic 28.17 (22 grey images); EDSR x2 Set5 38.11 vs bicubic 33.66 (published, fully trained)."]
+    lines += ["", "![crops: original / input / bicubic / edsr](bench_sr.png)"]
     (RESULTS / "bench_sr.md").write_text("\n".join(lines) + "\n")
+    figure(images, shown, RESULTS / "bench_sr.png")
+
+
+def figure(images, shown, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, axes = plt.subplots(len(PHOTOS), 4, figsize=(10, 2.6 * len(PHOTOS)))
+    for r, name in enumerate(PHOTOS):
+        c = (slice(80, 176), slice(80, 176))
+        low = shown["edsr"][name].corrupted
+        cols = [("original", images[name][c]), ("input (x2 smaller, nearest)", np.repeat(np.repeat(low[40:88, 40:88], 2, 0), 2, 1))]
+        for key, label in (("interp:order=bicubic", "bicubic"), ("edsr", "edsr")):
+            out = shown[key][name]
+            cols.append((f"{label} {out.metrics['restored']['psnr']:.2f} dB", out.restored[c]))
+        for k, (title, im) in enumerate(cols):
+            ax = axes[r, k]
+            ax.imshow(np.clip(im, 0, 1), interpolation="nearest")
+            ax.set_title(title, fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[r, 0].set_ylabel(name, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

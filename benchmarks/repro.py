@@ -70,6 +70,6 @@ def image_row(panels: list[tuple[str, np.ndarray]], path: Path, width: float = 2
         ax.set_xticks([])
         ax.set_yticks([])
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
     return path

@@ -234,8 +234,11 @@ def _histogram(report: Report, key: str) -> str | None:
     if not series:
         return None
     fig, ax = plt.subplots(figsize=(6.4, 2.6))
+    everything = np.concatenate([np.asarray(v, float) for v in series.values()])
+    n = max(len(v) for v in series.values())
+    edges = np.histogram_bin_edges(everything, bins=min(40, max(10, 2 * n)))  # one set of bins for every stage
     for stage, vals in series.items():
-        ax.hist(vals, bins=min(30, max(5, len(vals))), alpha=0.6, label=f"{stage} (mean {np.mean(vals):.3g})")
+        ax.hist(vals, bins=edges, alpha=0.6, label=f"{stage} (mean {np.mean(vals):.3g})")
     ax.set_xlabel(key)
     ax.set_ylabel("items")
     ax.legend(frameon=False, fontsize=8)
@@ -322,7 +325,8 @@ def render_html(report: Report, examples: list[Example], stage: str, key: str, h
                  f"Seed {report.seed}; {len(report.items)} items ({', '.join(f'{n} {s}' for s, n in counts.items() if n)}); "
                  f"{report.seconds:.1f} s; imrestore {e(report.versions.get('imrestore', '?'))}</p>")
     if report.command:
-        parts.append(f"<p>Command: <code>{e(' '.join(report.command))}</code></p>")
+        command = [Path(report.command[0]).name, *report.command[1:]]  # `imrestore ...`, not the interpreter's path
+        parts.append(f"<p>Command: <code>{e(' '.join(command))}</code></p>")
     # summary: mean and spread
     parts.append("<h2>Summary</h2><table class='summary'><thead><tr><th>metric</th>" +
                  "".join(f"<th>{e(s)} mean &plusmn; sd</th><th>{e(s)} min&ndash;max</th>" for s in report.stages()) + "</tr></thead><tbody>")
