@@ -398,3 +398,21 @@ def test_training_data_can_be_a_volume(tmp_path):
         f["planes"] = stack(5)
     imgs = load_images(f"{tmp_path / 'v.h5'}:/planes", channels=1, max_images=4)
     assert len(imgs) == 4 and imgs[0].shape == (48, 64) and 0 <= imgs[0].min() and imgs[0].max() <= 1
+
+
+def test_fastmri_single_coil_with_reconstruction_esc(tmp_path):
+    from imrestore.mri import rss_image, write_phantom_scan
+
+    multi = write_phantom_scan(tmp_path / "multi.h5", slices=2, coils=1, shape=(48, 48), crop=(32, 32))
+    with h5py.File(multi) as f:
+        kspace = f["kspace"][:, 0]  # slices x rows x cols: the single-coil layout
+    esc = np.stack([rss_image(k, (32, 32)) for k in kspace]).astype(np.float32)
+    with h5py.File(tmp_path / "single.h5", "w") as f:
+        f["kspace"] = kspace
+        f["reconstruction_esc"] = esc
+        f.attrs.update({"max": float(esc.max()), "norm": float(np.linalg.norm(esc)), "acquisition": "CORPD_FBK"})
+    report = run_volume(["kspace:acceleration=1,center_fraction=0.5", "restorer:zerofill"], tmp_path / "single.h5",
+                        tmp_path / "o.h5", metrics=["nmse"])
+    assert report.volume["restored"]["nmse"] < 1e-10
+    with h5py.File(tmp_path / "o.h5") as f:
+        assert f["reconstruction_esc"].shape == (2, 32, 32) and f.attrs["acquisition"] == "CORPD_FBK"
