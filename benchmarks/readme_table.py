@@ -25,8 +25,8 @@ def rows() -> list[str]:
     t = _load("repro_toy2d")
     rect, circ, post = t["toys"]["rectangle"], t["toys"]["open circle"], t["posterior"]
     out.append(f"| 1 | 2-D denoiser pulls points back to the support | [png](results/repro_toy2d.png) | mean distance to the support "
-               f"{rect['mean_distance_noisy']:.4f} → {rect['mean_distance_denoised']:.4f} (rectangle), "
-               f"{circ['mean_distance_noisy']:.4f} → {circ['mean_distance_denoised']:.4f} (open circle) | arrows back onto the support "
+               f"{rect['mean_distance_noisy']:.3g} → {rect['mean_distance_denoised']:.3g} (rectangle), "
+               f"{circ['mean_distance_noisy']:.3g} → {circ['mean_distance_denoised']:.3g} (open circle) | arrows back onto the support "
                f"(lecture figure) | `{t['command']}` |")
     out.append(f"| 2 | the posterior mean can lie off the support | [png](results/repro_toy2d.png) | E[X\\|X̃] in the opening, "
                f"{post['posterior_mean_distance_to_support']:.3f} from the support; φ(x̃) {post['phi_to_posterior_mean']:.3f} from it | "
@@ -52,7 +52,7 @@ def rows() -> list[str]:
     mn = m.get("x2 down-sampling", {})
     sr_text = (f"natural ×2 (6 held-out images): edsr {sr['restorers']['edsr']['psnr']:.2f} vs bicubic "
                f"{sr['restorers']['interp:order=bicubic']['psnr']:.2f} dB; ")
-    out.append(f"| 6 | learned up-scaling beats interpolation | [png](results/bench_mnist.png) | {sr_text}MNIST ×2: sr-mnist "
+    out.append(f"| 6 | learned up-scaling beats interpolation | [natural](results/bench_sr.png), [MNIST](results/bench_mnist.png) | {sr_text}MNIST ×2: sr-mnist "
                f"{mn['sr-mnist']['psnr']:.2f} vs bilinear {mn['interp:order=bilinear']['psnr']:.2f} dB | seed: up-scaler 19.23 vs bicubic 20.67; "
                "EDSR Set5 38.11 vs 33.66 | `python benchmarks/bench_sr.py`, `python benchmarks/bench_mnist.py` |")
     r = _load("repro_mri_n2n")["psnr"]
