@@ -148,7 +148,8 @@ class TiffReader(Reader):
             page = tif.pages.first
             axes = series.axes
             if len([a for a in axes if a not in "YXS"]) and np.prod([s for a, s in zip(axes, series.shape) if a not in "YXS"]) > 1:
-                raise ValueError(f"a stack with axes {axes} and shape {series.shape}; only 2-D images are supported here")
+                raise ValueError(f"a stack with axes {axes} and shape {series.shape}: give the file itself as INPUT "
+                                 "to process it plane by plane (imrestore run SPEC... stack.tif out.tif)")
             raw = series.asarray()
             kept = "".join(a for a in axes if a in "YXS")
             raw = raw.reshape([s for a, s in zip(axes, series.shape) if a in "YXS"])
