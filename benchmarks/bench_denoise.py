@@ -16,7 +16,7 @@ from natural import PHOTOS, test_images  # noqa: E402
 from imrestore.chain import Chain  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
-RESTORERS = ["restorer:n2n-unet", "restorer:bm3d", "restorer:nlmeans", "restorer:tv", "restorer:wavelet"]
+RESTORERS = ["restorer:n2n-unet", "restorer:n2n-unet:ensemble=true", "restorer:bm3d", "restorer:nlmeans", "restorer:tv", "restorer:wavelet"]
 
 
 def main() -> None:
@@ -29,14 +29,14 @@ def main() -> None:
             _, report = Chain.from_specs([f"gaussian:sigma={sigma}", r]).run_arrays(images, seed=0)
             mean = report.mean()
             row["input"] = {"psnr": mean["corrupted"]["psnr"], "ssim": mean["corrupted"]["ssim"]}
-            row[r.split(":")[1]] = {"psnr": mean["restored"]["psnr"], "ssim": mean["restored"]["ssim"],
+            row[r.split(":", 1)[1]] = {"psnr": mean["restored"]["psnr"], "ssim": mean["restored"]["ssim"],
                                     "per_image_psnr": {i.path: i.metrics["restored"]["psnr"] for i in report.items},
                                     "seconds": time.perf_counter() - t0}
             print(sigma, r, round(mean["restored"]["psnr"], 2), flush=True)
         result["sigma"][str(sigma)] = row
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "bench_denoise.json").write_text(json.dumps(result, indent=2) + "\n")
-    names = ["input"] + [r.split(":")[1] for r in RESTORERS]
+    names = ["input"] + [r.split(":", 1)[1] for r in RESTORERS]
     lines = ["# Gaussian denoising, held-out natural grey images", "", f"`{result['command']}` — {len(images)} images ({', '.join(images)}), "
              f"{result['size']}, seed 0; mean PSNR dB / SSIM.", "", "| sigma | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
     for sigma, row in result["sigma"].items():

@@ -111,3 +111,21 @@ def test_every_default_named_in_train_defaults_is_shipped_with_its_metadata():
     for name, meta in shipped_names.items():
         assert meta["corruptions"] and meta["history"] and meta["imrestore_version"]
         assert meta["network"] == name.rsplit("-", 2)[0] or name.startswith(meta["network"])
+
+
+def test_self_ensemble_keeps_shape_and_helps_a_little():
+    import numpy as np
+    from skimage import data
+
+    import imrestore
+
+    clean = (data.camera()[100:164, 60:140] / 255.0).astype(np.float32)  # not square: rotations change the shape
+    noisy = imrestore.build("gaussian:sigma=25")(clean, 0)
+    plain = imrestore.build("restorer:n2n-unet")
+    plain.prepare([imrestore.build("gaussian:sigma=25")])
+    ens = imrestore.build("restorer:n2n-unet:ensemble=true")
+    ens.prepare([imrestore.build("gaussian:sigma=25")])
+    a, b = plain(noisy), ens(noisy)
+    assert b.shape == clean.shape and b.dtype == np.float32
+    mse = lambda x: float(np.mean((x - clean) ** 2))  # noqa: E731
+    assert mse(b) < mse(a) * 1.02 and not np.allclose(a, b)
