@@ -22,6 +22,8 @@ Examples:
   imrestore run blur:sigma=2 gaussian:sigma=2.55 restorer:deconv in/ out/
   imrestore run downsample:factor=2 restorer:interp:order=bicubic photo.png out/
   imrestore run erase:p=0.5 inpaint in/ out/ --metric psnr --metric nmse
+  imrestore run gaussian:sigma=10 restorer:wavelet stack.ome.tif restored.ome.tif --dask -j 4
+  imrestore run kspace:acceleration=4 restorer:zerofill scan.h5 zf.h5 -m nmse -m psnr -m ssim
 
 \b
 A SPEC is [kind:]name[:key=value,...]; kind is corruption, restorer or
@@ -32,6 +34,13 @@ tree (names, formats, dtypes); existing outputs are kept unless --overwrite,
 so rerunning a stopped command resumes it. OUTPUT/report.json and
 OUTPUT/report.csv hold per-item and mean metrics of the corrupted and the
 restored images against the input.
+
+\b
+A volume (a TIFF stack, file.h5[:/dataset], a .zarr store) is processed
+plane by plane with bounded memory into a file of the same shape, dtype,
+axes and metadata; a stopped run resumes where it stopped. Metrics are
+fastMRI's (data range = volume maximum), per plane and for the volume.
+`imrestore report OUTPUT` makes an HTML page of any run.
 """
 
 
