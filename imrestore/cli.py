@@ -327,8 +327,8 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        _fail("aborted", 130)
+    except click.exceptions.Abort:  # click's form of Ctrl-C
+        _fail("interrupted; finished outputs are kept, rerun the same command to resume", 130)
     except ImrestoreUsageError as exc:
         _fail(str(exc))
     except RunStopped as exc:
