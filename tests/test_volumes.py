@@ -416,3 +416,15 @@ def test_fastmri_single_coil_with_reconstruction_esc(tmp_path):
     assert report.volume["restored"]["nmse"] < 1e-10
     with h5py.File(tmp_path / "o.h5") as f:
         assert f["reconstruction_esc"].shape == (2, 32, 32) and f.attrs["acquisition"] == "CORPD_FBK"
+
+
+def test_ctrl_c_in_the_cli_says_how_to_resume(tmp_path, capsys, monkeypatch):
+    tifffile.imwrite(tmp_path / "s.tif", stack(4), photometric="minisblack")
+    monkeypatch.setattr(volumes, "FLUSH_EVERY_S", 0.0)
+    real = volumes.process_plane
+    monkeypatch.setattr(volumes, "process_plane", lambda ctx, i: real(ctx, i) if i < 2 else (_ for _ in ()).throw(KeyboardInterrupt))
+    code, _, err = call(capsys, "run", *CHAIN, str(tmp_path / "s.tif"), str(tmp_path / "o.tif"), "-q")
+    assert code == 130 and "rerun the same command to resume" in err
+    monkeypatch.setattr(volumes, "process_plane", real)
+    code, out, _ = call(capsys, "run", *CHAIN, str(tmp_path / "s.tif"), str(tmp_path / "o.tif"))
+    assert code == 0 and "2 written, 2 already done" in out
