@@ -144,6 +144,11 @@ class Restorer(Plugin):
     uses_gpu: ClassVar[bool] = False
     #: Degradation keys this restorer needs, unless a parameter supplies them.
     needs: ClassVar[tuple[str, ...]] = ()
+    #: 3 for restorers that work on ZYX blocks: volume runs give them slabs of
+    #: ``slab_depth`` planes with ``slab_halo`` extra planes on each side.
+    spatial_ndim: ClassVar[int] = 2
+    slab_depth: ClassVar[int] = 16
+    slab_halo: ClassVar[int] = 4
 
     def prepare(self, corruptions: list["Corruption"]) -> None:
         """Called once the chain is known (e.g. to pick weights trained for it)."""

@@ -196,17 +196,19 @@ def measure_plane(metrics: Sequence[Metric], ref: np.ndarray, est: np.ndarray, c
     return values, [float(np.vdot(diff, diff)), float(np.vdot(ref, ref)), float(ref.size)]
 
 
-def process_plane(ctx: PlaneContext, i: int) -> PlaneResult:
-    """Read, corrupt, restore and measure plane ``i``; return it in the output dtype."""
-    t0 = time.perf_counter()
+def _corrupt_plane(ctx: PlaneContext, i: int) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Plane ``i`` in [0, 1] units, its corrupted version and the degradation record."""
     source = _source(ctx.source)
-    raw = source.read_plane(i)
-    ref = to_unit_range(raw, ctx.value_range)
+    ref = to_unit_range(source.read_plane(i), ctx.value_range)
     measured = source.read_measurements(i) if any(c.consumes for c in ctx.chain.corruptions) else {}
     if measured:
         measured.setdefault("value_range", ctx.value_range)
     corrupted, degradation = ctx.chain.corrupt(ref, ctx.seed, f"{ctx.key}/{i}", measured=measured)
-    restored = ctx.chain.restorer.restore([corrupted], [degradation])[0] if ctx.chain.restorer else None
+    return ref, corrupted, degradation
+
+
+def _finish_plane(ctx: PlaneContext, i: int, ref, corrupted, restored, t0: float) -> PlaneResult:
+    """Convert to the output dtype and measure, as written."""
     final = restored if restored is not None else corrupted
     if final.shape != ref.shape:
         raise ValueError(f"the chain changed the plane shape {ref.shape} to {final.shape}; volume runs keep the shape")
@@ -224,12 +226,66 @@ def process_plane(ctx: PlaneContext, i: int) -> PlaneResult:
     return PlaneResult(i, out, time.perf_counter() - t0, metrics, sums)
 
 
+def process_plane(ctx: PlaneContext, i: int) -> PlaneResult:
+    """Read, corrupt, restore and measure plane ``i``; return it in the output dtype."""
+    t0 = time.perf_counter()
+    ref, corrupted, degradation = _corrupt_plane(ctx, i)
+    restored = ctx.chain.restorer.restore([corrupted], [degradation])[0] if ctx.chain.restorer else None
+    return _finish_plane(ctx, i, ref, corrupted, restored, t0)
+
+
+def process_slab(ctx: PlaneContext, planes: Sequence[int], halo: Sequence[int]) -> list[PlaneResult]:
+    """A 3-D restorer on a block of consecutive Z planes plus ``halo`` planes on each side.
+
+    Every plane is corrupted on its own (seeded by its index, as in the 2-D
+    path); the restorer sees the stacked ZYX block; the planes of ``planes`` are
+    kept.  The slab grid is fixed, so a resumed run recomputes whole slabs and
+    gets the same bytes.
+    """
+    t0 = time.perf_counter()
+    block = sorted(set(planes) | set(halo))
+    parts = {i: _corrupt_plane(ctx, i) for i in block}
+    stacked = np.stack([parts[i][1] for i in block])
+    restored = ctx.chain.restorer.restore([stacked], [parts[block[0]][2]])[0]
+    per_plane = (time.perf_counter() - t0) / len(planes)
+    return [_finish_plane(ctx, i, parts[i][0], parts[i][1], restored[block.index(i)], time.perf_counter() - per_plane)
+            for i in planes]
+
+
+def work_units(info: VolumeInfo, todo: Sequence[int], restorer) -> list[tuple[list[int], list[int]]]:
+    """What each job does: one plane for 2-D restorers; fixed slabs of Z planes (and their halo) for 3-D ones."""
+    if restorer is None or getattr(restorer, "spatial_ndim", 2) != 3:
+        return [([i], []) for i in todo]
+    lead = info.shape[: len(info.shape) - info.plane_ndim]
+    nz = lead[-1] if lead else 1
+    depth, halo = max(1, restorer.slab_depth), max(0, restorer.slab_halo)
+    wanted = set(todo)
+    units = []
+    for base in range(0, info.n_planes, nz):  # each outer index (T, C...) on its own
+        for start in range(0, nz, depth):
+            planes = [base + z for z in range(start, min(start + depth, nz))]
+            if wanted.intersection(planes):
+                around = [base + z for z in range(max(0, start - halo), min(nz, start + depth + halo))]
+                units.append((planes, [i for i in around if i not in planes]))
+    return units
+
+
+def process_unit(ctx: PlaneContext, unit: tuple[list[int], list[int]]) -> list[PlaneResult]:
+    planes, halo = unit
+    if ctx.chain.restorer is not None and getattr(ctx.chain.restorer, "spatial_ndim", 2) == 3:
+        return process_slab(ctx, planes, halo)
+    return [process_plane(ctx, i) for i in planes]
+
+
 # --------------------------------------------------------------------------- executors
 
 
-def _serial(ctx: PlaneContext, todo: Sequence[int]) -> Iterator[PlaneResult]:
-    for i in todo:
-        yield process_plane(ctx, i)
+Unit = tuple[list[int], list[int]]
+
+
+def _serial(ctx: PlaneContext, units: Sequence[Unit]) -> Iterator[list[PlaneResult]]:
+    for unit in units:
+        yield process_unit(ctx, unit)
 
 
 _CTX: PlaneContext | None = None
@@ -240,19 +296,19 @@ def _init_worker(ctx: PlaneContext) -> None:
     _CTX = ctx
 
 
-def _pool_job(i: int) -> PlaneResult:
+def _pool_job(unit: Unit) -> list[PlaneResult]:
     assert _CTX is not None
-    return process_plane(_CTX, i)
+    return process_unit(_CTX, unit)
 
 
-def _pool(ctx: PlaneContext, todo: Sequence[int], workers: int) -> Iterator[PlaneResult]:
+def _pool(ctx: PlaneContext, units: Sequence[Unit], workers: int) -> Iterator[list[PlaneResult]]:
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(ctx,)) as pool:
-        pending, queue = set(), list(todo)
+        pending, queue = set(), list(units)
         try:
             while queue or pending:
-                while queue and len(pending) < 2 * workers:  # bounded: at most two planes per worker in flight
+                while queue and len(pending) < 2 * workers:  # bounded: at most two units per worker in flight
                     pending.add(pool.submit(_pool_job, queue.pop(0)))
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
@@ -262,7 +318,7 @@ def _pool(ctx: PlaneContext, todo: Sequence[int], workers: int) -> Iterator[Plan
             raise
 
 
-def _dask(ctx: PlaneContext, todo: Sequence[int], workers: int, scheduler: str | None) -> Iterator[PlaneResult]:
+def _dask(ctx: PlaneContext, units: Sequence[Unit], workers: int, scheduler: str | None) -> Iterator[list[PlaneResult]]:
     try:
         from dask.distributed import Client, LocalCluster, as_completed
     except ImportError:
@@ -279,14 +335,14 @@ def _dask(ctx: PlaneContext, todo: Sequence[int], workers: int, scheduler: str |
             client = stack.enter_context(Client(cluster))
         n = max(1, len(client.scheduler_info(n_workers=-1).get("workers", {})) if scheduler else workers)
         ctx_future = client.scatter(ctx, broadcast=True, hash=False)
-        queue = list(todo)
-        first = [client.submit(process_plane, ctx_future, queue.pop(0), pure=False) for _ in range(min(len(queue), 2 * n))]
+        queue = list(units)
+        first = [client.submit(process_unit, ctx_future, queue.pop(0), pure=False) for _ in range(min(len(queue), 2 * n))]
         stream = as_completed(first)
         for fut in stream:
             result = fut.result()
             fut.release()
             if queue:
-                stream.add(client.submit(process_plane, ctx_future, queue.pop(0), pure=False))
+                stream.add(client.submit(process_unit, ctx_future, queue.pop(0), pure=False))
             yield result
 
 
@@ -432,12 +488,13 @@ def run_volume(
         start = time.perf_counter()
         if workers < 1:
             raise ImrestoreUsageError(f"--workers must be at least 1, got {workers}")
+        units = work_units(info, todo, chain.restorer)
         if dask or scheduler:
-            results = _dask(ctx, todo, workers, scheduler)
-        elif workers > 1 and len(todo) > 1:
-            results = _pool(ctx, todo, workers)
+            results = _dask(ctx, units, workers, scheduler)
+        elif workers > 1 and len(units) > 1:
+            results = _pool(ctx, units, workers)
         else:
-            results = _serial(ctx, todo)
+            results = _serial(ctx, units)
         bar = _bar(info.n_planes, info.n_planes - len(todo), progress, "planes")
         unflushed: dict[str, dict] = {}
         last_flush = time.monotonic()
@@ -450,10 +507,13 @@ def run_volume(
 
         try:
             with _log_above(progress):
-                for res in results:
-                    sink.write_plane(res.index, res.data)
-                    unflushed[str(res.index)] = {"seconds": res.seconds, "metrics": res.metrics, "sums": res.sums}
-                    bar.update(1)
+                for batch in results:
+                    for res in batch:
+                        if str(res.index) in done:  # a slab recomputed around unfinished planes: same bytes
+                            continue
+                        sink.write_plane(res.index, res.data)
+                        unflushed[str(res.index)] = {"seconds": res.seconds, "metrics": res.metrics, "sums": res.sums}
+                        bar.update(1)
                     if time.monotonic() - last_flush > FLUSH_EVERY_S:
                         flush()
                         last_flush = time.monotonic()

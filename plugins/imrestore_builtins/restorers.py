@@ -84,6 +84,28 @@ class NLMeans(Restorer):
 
 
 @dataclass
+class TotalVariation3D(Restorer):
+    """3-D total-variation denoising (Chambolle) of ZYX volumes, in overlapping slabs of planes.
+
+    On a volume, neighbouring planes help each other: noise is independent
+    from plane to plane, structures are not.  On a single image it is 2-D TV.
+    """
+
+    name = "tv3d"
+    channels = (1,)
+    spatial_ndim = 3
+    slab_depth = 16
+    slab_halo = 4
+    weight: Optional[float] = param(None, min=0, min_exclusive=True, max=100, help="TV weight; default: the noise sigma in [0, 1] units")
+    sigma: Optional[float] = param(None, min=0, max=255, help="noise sigma (0-255 scale); default: from the chain, else estimated on the middle plane")
+
+    def restore_one(self, image, degradation):
+        middle = image if image.ndim == 2 else image[image.shape[0] // 2]
+        weight = self.weight if self.weight is not None else max(noise_sigma(middle, degradation, self.sigma), 1e-3)
+        return restoration.denoise_tv_chambolle(image, weight=weight).astype(np.float32)  # every axis: Z too
+
+
+@dataclass
 class Wavelet(Restorer):
     """Wavelet shrinkage denoising (BayesShrink, soft thresholds)."""
 
@@ -210,7 +232,7 @@ class ZeroFill(Restorer):
         return out.astype(np.float32)
 
 
-BUILTIN_RESTORERS = (Identity, TotalVariation, NLMeans, Wavelet, RichardsonLucy, Interpolate, Biharmonic, ZeroFill)
+BUILTIN_RESTORERS = (Identity, TotalVariation, TotalVariation3D, NLMeans, Wavelet, RichardsonLucy, Interpolate, Biharmonic, ZeroFill)
 
 
 @hookimpl
