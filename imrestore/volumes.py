@@ -439,7 +439,7 @@ def run_volume(
         chain = Chain.from_specs(chain, metrics)
     if chain.restorer is not None and chain.restorer.scale != 1:
         raise ImrestoreUsageError(f"{chain.restorer.name} changes the image size (x{chain.restorer.scale}); volume runs keep the plane shape")
-    src_path, _ = split_volume_path(input_path)
+    src_path, src_inner = split_volume_path(input_path)
     source = open_volume(input_path)
     try:
         info = source.info
@@ -453,7 +453,8 @@ def run_volume(
         previous = target.report_folder / f"{target.report_stem}.json"
         if target.path.exists() and not overwrite:
             return _already_done(previous, target, chain, seed)
-        identity = {"chain": chain.specs, "seed": seed, "input": str(Path(src_path).resolve()), "input_file": _identity(src_path),
+        identity = {"chain": chain.specs, "seed": seed, "input": str(Path(src_path).resolve()) + (f":{src_inner}" if src_inner else ""),
+                    "input_file": _identity(src_path),
                     "shape": list(info.shape), "dtype": info.dtype.str, "output_format": target.fmt.name,
                     "center_crop": list(center_crop) if center_crop else None}
         record = _load_record(target, identity) if not overwrite else None
