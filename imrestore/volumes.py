@@ -199,7 +199,8 @@ def measure_plane(metrics: Sequence[Metric], ref: np.ndarray, est: np.ndarray, c
 def _corrupt_plane(ctx: PlaneContext, i: int) -> tuple[np.ndarray, np.ndarray, dict]:
     """Plane ``i`` in [0, 1] units, its corrupted version and the degradation record."""
     source = _source(ctx.source)
-    ref = to_unit_range(source.read_plane(i), ctx.value_range)
+    raw = _READ_AHEAD.pop((ctx.source, i), None)
+    ref = to_unit_range(source.read_plane(i) if raw is None else raw, ctx.value_range)
     measured = source.read_measurements(i) if any(c.consumes for c in ctx.chain.corruptions) else {}
     if measured:
         measured.setdefault("value_range", ctx.value_range)
@@ -282,10 +283,90 @@ def process_unit(ctx: PlaneContext, unit: tuple[list[int], list[int]]) -> list[P
 
 Unit = tuple[list[int], list[int]]
 
+#: Planes read ahead by the serial path's reader thread, by (source, index).
+_READ_AHEAD: dict[tuple[str, int], np.ndarray] = {}
+
 
 def _serial(ctx: PlaneContext, units: Sequence[Unit]) -> Iterator[list[PlaneResult]]:
-    for unit in units:
-        yield process_unit(ctx, unit)
+    """One process; a reader thread fetches the next unit's planes while this one computes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if not units:
+        return
+    source = _source(ctx.source)  # opened here, not raced by the reader thread
+
+    def fetch(unit: Unit) -> dict[int, np.ndarray]:
+        return {i: source.read_plane(i) for i in sorted({*unit[0], *unit[1]})}
+
+    with ThreadPoolExecutor(1, thread_name_prefix="imrestore-reader") as reader:
+        ahead = reader.submit(fetch, units[0])
+        try:
+            for k, unit in enumerate(units):
+                planes = ahead.result()
+                if k + 1 < len(units):
+                    ahead = reader.submit(fetch, units[k + 1])
+                _READ_AHEAD.update({(ctx.source, i): p for i, p in planes.items()})
+                try:
+                    yield process_unit(ctx, unit)
+                finally:
+                    for i in planes:
+                        _READ_AHEAD.pop((ctx.source, i), None)
+        finally:
+            ahead.cancel()
+
+
+class PlaneWriter:
+    """Writes planes, flushes and records them on one background thread, in order.
+
+    File I/O then overlaps the next plane's work.  A plane is added to the
+    record only by the flush that follows its write, so the record never
+    claims a plane that is not in the file.  At most a few writes wait in line
+    (bounded memory); a write that fails raises in the caller.
+    """
+
+    def __init__(self, sink, record: dict, record_path: Path, max_pending: int = 3):
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.sink, self.record, self.record_path = sink, record, record_path
+        self.unflushed: dict[str, dict] = {}
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="imrestore-writer")
+        self.pending: deque = deque()
+        self.max_pending = max_pending
+
+    def _submit(self, fn, *args) -> None:
+        self.pending.append(self.pool.submit(fn, *args))
+        while len(self.pending) > self.max_pending or (self.pending and self.pending[0].done()):
+            self.pending.popleft().result()
+
+    def _write(self, index: int, data: np.ndarray, entry: dict) -> None:
+        self.sink.write_plane(index, data)
+        self.unflushed[str(index)] = entry
+
+    def _flush(self) -> None:
+        self.sink.flush()
+        self.record["done"].update(self.unflushed)
+        self.unflushed.clear()
+        atomic_write_text(self.record_path, json.dumps(self.record))
+
+    def write(self, index: int, data: np.ndarray, entry: dict) -> None:
+        self._submit(self._write, index, data, entry)
+
+    def flush(self) -> None:
+        self._submit(self._flush)
+
+    def close(self) -> None:
+        """Wait for every write, flush and record them; raise the first error."""
+        error = None
+        while self.pending:
+            try:
+                self.pending.popleft().result()
+            except Exception as exc:  # noqa: BLE001 - finish the others, then raise the first
+                error = error or exc
+        self.pool.shutdown(wait=True)
+        self._flush()
+        if error is not None:
+            raise error
 
 
 _CTX: PlaneContext | None = None
@@ -497,31 +578,24 @@ def run_volume(
         else:
             results = _serial(ctx, units)
         bar = _bar(info.n_planes, info.n_planes - len(todo), progress, "planes")
-        unflushed: dict[str, dict] = {}
+        writer = PlaneWriter(sink, record, target.record)
+        finished_before = set(done)
         last_flush = time.monotonic()
-
-        def flush() -> None:
-            sink.flush()
-            done.update(unflushed)
-            unflushed.clear()
-            atomic_write_text(target.record, json.dumps(record))
-
         try:
             with _log_above(progress):
                 for batch in results:
                     for res in batch:
-                        if str(res.index) in done:  # a slab recomputed around unfinished planes: same bytes
+                        if str(res.index) in finished_before:  # a slab recomputed around unfinished planes: same bytes
                             continue
-                        sink.write_plane(res.index, res.data)
-                        unflushed[str(res.index)] = {"seconds": res.seconds, "metrics": res.metrics, "sums": res.sums}
+                        writer.write(res.index, res.data, {"seconds": res.seconds, "metrics": res.metrics, "sums": res.sums})
                         bar.update(1)
                     if time.monotonic() - last_flush > FLUSH_EVERY_S:
-                        flush()
+                        writer.flush()
                         last_flush = time.monotonic()
-            flush()
+            writer.close()
         except BaseException as exc:
             with contextlib.suppress(Exception):
-                flush()
+                writer.close()  # what was written is flushed and recorded
             if isinstance(exc, Exception) and not isinstance(exc, ImrestoreUsageError):
                 n_done = len(done)
                 raise RunStopped(f"{src_path}: {_reason(exc)}; {n_done} of {info.n_planes} planes are kept in {target.partial.name}, "
