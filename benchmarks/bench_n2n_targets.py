@@ -4,8 +4,8 @@ Both runs see the same crops in the same order (the batches are a function of th
 seed); only the target differs: the clean crop, or a second independent
 Gaussian draw (sigma 25).  Evaluated on held-out natural grey images.
 
-Run:  python benchmarks/bench_n2n_targets.py [--steps 600] [--minutes M]
-      -> benchmarks/results/bench_n2n_targets.{json,md}
+Run:  python benchmarks/bench_n2n_targets.py [--steps 600]
+      -> benchmarks/results/bench_n2n_targets.{json,md,png}
 """
 from __future__ import annotations
 
@@ -32,12 +32,14 @@ def main() -> None:
     images = test_images(channels=1)
     result = {"command": "python benchmarks/bench_n2n_targets.py " + " ".join(sys.argv[1:]), "steps": args.steps,
               "batch": 16, "crop": 64, "data": "skimage (grey)", "test_images": list(images), "targets": {}}
+    shown = {}
     for targets in ("clean", "noisy"):
         chain = Chain.from_specs(["gaussian:sigma=25", "restorer:n2n-unet"], metrics=[], prepare=False)
         opts = TrainOptions(targets=targets, epochs=max(1, args.steps // 50), steps_per_epoch=50, batch_size=16, crop=64,
                             channels=1, val_fraction=0.15, seed=0)
         log = train(chain, "skimage", tmp / f"{targets}.safetensors", opts)
-        _, report = Chain.from_specs(["gaussian:sigma=25", f"restorer:n2n-unet:weights={tmp / (targets + '.safetensors')}"]).run_arrays(images, seed=0)
+        outs, report = Chain.from_specs(["gaussian:sigma=25", f"restorer:n2n-unet:weights={tmp / (targets + '.safetensors')}"]).run_arrays(images, seed=0)
+        shown[targets] = outs["camera"]
         mean = report.mean()
         result["targets"][targets] = {"psnr": mean["restored"]["psnr"], "ssim": mean["restored"]["ssim"], "input_psnr": mean["corrupted"]["psnr"],
                                       "train_seconds": log["history"][-1]["seconds"], "val_history": [h["val_psnr"] for h in log["history"]]}
@@ -53,7 +55,16 @@ def main() -> None:
              f"| clean | {t['clean']['psnr']:.2f} | {t['clean']['ssim']:.3f} |",
              f"| noisy (Noise2Noise) | {t['noisy']['psnr']:.2f} | {t['noisy']['ssim']:.3f} |", "",
              f"noisy minus clean: {diff:+.2f} dB (paper, Kodak, fully trained: 32.39 vs 32.38; target: within 0.1 dB)."]
+    lines += ["", "![camera: noisy input, clean targets, noisy targets](bench_n2n_targets.png)"]
     (RESULTS / "bench_n2n_targets.md").write_text("\n".join(lines) + "\n")
+    from repro import image_row
+
+    crop = (slice(64, 192), slice(64, 192))
+    image_row([("clean", images["camera"][crop]),
+               (f"noisy input {shown['clean'].metrics['corrupted']['psnr']:.2f} dB", shown["clean"].corrupted[crop]),
+               (f"clean targets {shown['clean'].metrics['restored']['psnr']:.2f} dB", shown["clean"].restored[crop]),
+               (f"noisy targets {shown['noisy'].metrics['restored']['psnr']:.2f} dB", shown["noisy"].restored[crop])],
+              RESULTS / "bench_n2n_targets.png", width=3.0, height=3.2)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ def rows() -> list[str]:
     losses = {(r["corruption"], r["targets"], r["loss"]): r for r in _load("repro_n2n_losses")["runs"]}
     imp = [losses[("impulse:p=0.7", "noisy", k)]["psnr"] for k in ("l2", "l1", "l0")] + [losses[("impulse:p=0.7", "clean", "l2")]["psnr"]]
     sp = [losses[("saltpepper:p=0.25", "noisy", k)]["psnr"] for k in ("l2", "l1")]
-    out.append(f"| 5 | Noise2Noise: noisy targets as good as clean; the loss must match the noise | [png](results/repro_n2n_losses.png) | "
+    out.append(f"| 5 | Noise2Noise: noisy targets as good as clean; the loss must match the noise | [targets](results/bench_n2n_targets.png), [losses](results/repro_n2n_losses.png) | "
                f"Gaussian σ=25 noisy {n2['targets']['noisy']['psnr']:.2f} vs clean {n2['targets']['clean']['psnr']:.2f} dB; "
                f"salt-and-pepper L2 {sp[0]:.2f} vs L1 {sp[1]:.2f}; impulse 70 % L2 {imp[0]:.2f}, L1 {imp[1]:.2f}, L0 {imp[2]:.2f}, clean {imp[3]:.2f} | "
                "32.39 vs 32.38; impulse L2 13.02, L1 16.36, L0 28.43, clean 28.86 | `python benchmarks/bench_n2n_targets.py --steps 400`, "
