@@ -68,15 +68,14 @@ def generate(work: Path, n: int) -> tuple[Path, Path]:
 def in_memory_seconds_per_plane(sample: list[int]) -> float:
     """The bar: the same chain on planes already in memory (median seconds per plane)."""
     from imrestore.chain import Chain
-    from imrestore.dtypes import from_unit
-    from imrestore.volumes import to_unit_range
+    from imrestore.dtypes import from_unit, to_unit
 
     chain = Chain.from_specs(CHAIN, metrics=[])
     arrays = {i: plane(i) for i in sample}
     times = []
     for i in sample:
         t0 = time.perf_counter()
-        ref = to_unit_range(arrays[i], (0.0, 65535.0))
+        ref, _ = to_unit(arrays[i], (0.0, 65535.0))
         corrupted, deg = chain.corrupt(ref, 0, f"stack/{i}")
         restored = chain.restorer.restore([corrupted], [deg])[0]
         from_unit(restored, np.uint16, (0.0, 65535.0))

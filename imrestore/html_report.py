@@ -142,12 +142,13 @@ def _load_example(report: Report, index: int, rank: str) -> Example:
 
 
 def _volume_example(report: Report, index: int, rank: str, chain) -> Example:
-    from .volumes import open_volume, split_volume_path, to_unit_range, volume_ranges
+    from .dtypes import to_unit
+    from .volumes import open_volume, split_volume_path, volume_ranges
 
     item = report.items[index]
     with open_volume(report.input) as src:
         value_range, _ = volume_ranges(src, need_max=False)
-        ref = to_unit_range(src.read_plane(index), value_range)
+        ref, _ = to_unit(src.read_plane(index), value_range)
         corrupted = None
         if chain is not None and chain.corruptions:
             measured = src.read_measurements(index) if any(c.consumes for c in chain.corruptions) else {}
@@ -156,7 +157,7 @@ def _volume_example(report: Report, index: int, rank: str, chain) -> Example:
             name = split_volume_path(report.input)[0].name
             corrupted, _ = chain.corrupt(ref, report.seed, f"{name}/{index}", measured=measured)
     with open_volume(report.output) as est:
-        restored = to_unit_range(est.read_plane(index), value_range)
+        restored, _ = to_unit(est.read_plane(index), value_range)
     if chain is not None and chain.restorer is None:
         corrupted, restored = restored, None
     return Example(rank, item.path, item.metrics, ref, corrupted, restored)

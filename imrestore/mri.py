@@ -29,11 +29,19 @@ def ifft2c(kspace: np.ndarray) -> np.ndarray:
     return np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(kspace, axes=axes), axes=axes, norm="ortho"), axes=axes)
 
 
-def center_crop(a: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """The centre ``shape`` of the last two axes (fastMRI's ``center_crop``)."""
-    h, w = min(shape[0], a.shape[-2]), min(shape[1], a.shape[-1])
-    top, left = (a.shape[-2] - h) // 2, (a.shape[-1] - w) // 2
-    return a[..., top : top + h, left : left + w]
+def center_crop(a: np.ndarray, shape: tuple[int, int], axes: tuple[int, int] = (-2, -1)) -> np.ndarray:
+    """The centre ``shape`` of two axes, the last two by default (fastMRI's ``center_crop``).
+
+    >>> center_crop(np.arange(16).reshape(4, 4), (2, 2)).tolist()
+    [[5, 6], [9, 10]]
+    """
+    index = [slice(None)] * a.ndim
+    for axis, size in zip(axes, shape):
+        n = a.shape[axis]
+        keep = min(size, n)
+        start = (n - keep) // 2
+        index[axis] = slice(start, start + keep)
+    return a[tuple(index)]
 
 
 def rss_image(kspace: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -37,9 +37,10 @@ import numpy as np
 
 from . import __version__
 from .chain import Chain, metric_keys
-from .dtypes import default_range, from_unit
+from .dtypes import default_range, from_unit, to_unit
 from .errors import ImrestoreUsageError, RunStopped
 from .interfaces import Metric, VolumeFormat, VolumeInfo, VolumeSource
+from .mri import center_crop
 from .params import params_of
 from .registry import get_registry
 from .report import ItemResult, Report, atomic_write_text
@@ -159,24 +160,6 @@ def close_sources() -> None:
     _OPEN.clear()
 
 
-def to_unit_range(plane: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
-    lo, hi = value_range
-    out = plane.astype(np.float32)
-    if lo:
-        out -= np.float32(lo)
-    out /= np.float32(hi - lo)
-    return out
-
-
-def crop_center(a: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
-    """The centre ``size`` (rows, cols) of a plane, as fastMRI crops before measuring."""
-    if size is None:
-        return a
-    h, w = min(size[0], a.shape[0]), min(size[1], a.shape[1])
-    top, left = (a.shape[0] - h) // 2, (a.shape[1] - w) // 2
-    return a[top : top + h, left : left + w]
-
-
 def ranged_metrics(metrics: Sequence[Metric], data_range: float | None) -> list[Metric]:
     """The metrics with ``data_range`` set to the volume maximum where they take one."""
     out = []
@@ -190,7 +173,8 @@ def ranged_metrics(metrics: Sequence[Metric], data_range: float | None) -> list[
 
 def measure_plane(metrics: Sequence[Metric], ref: np.ndarray, est: np.ndarray, crop) -> tuple[dict, list[float]]:
     """Per-plane metric values and the sums that volume PSNR/NMSE are made of."""
-    ref, est = crop_center(ref, crop), crop_center(est, crop)
+    if crop is not None:  # fastMRI crops before measuring
+        ref, est = center_crop(ref, crop, axes=(0, 1)), center_crop(est, crop, axes=(0, 1))
     values = {k: m(ref, est) for k, m in zip(metric_keys(metrics), metrics)}
     diff = ref - est
     return values, [float(np.vdot(diff, diff)), float(np.vdot(ref, ref)), float(ref.size)]
@@ -200,7 +184,7 @@ def _corrupt_plane(ctx: PlaneContext, i: int) -> tuple[np.ndarray, np.ndarray, d
     """Plane ``i`` in [0, 1] units, its corrupted version and the degradation record."""
     source = _source(ctx.source)
     raw = _READ_AHEAD.pop((ctx.source, i), None)
-    ref = to_unit_range(source.read_plane(i) if raw is None else raw, ctx.value_range)
+    ref, _ = to_unit(source.read_plane(i) if raw is None else raw, ctx.value_range)
     measured = source.read_measurements(i) if any(c.consumes for c in ctx.chain.corruptions) else {}
     if measured:
         measured.setdefault("value_range", ctx.value_range)
@@ -222,7 +206,7 @@ def _finish_plane(ctx: PlaneContext, i: int, ref, corrupted, restored, t0: float
         stages = [("corrupted", corrupted)] + ([("restored", None)] if restored is not None else [])
         for stage, data in stages:
             written = out if data is None else from_unit(data, ctx.dtype, ctx.value_range)
-            est = to_unit_range(written, ctx.value_range).astype(np.float64)
+            est = to_unit(written, ctx.value_range)[0].astype(np.float64)
             metrics[stage], sums[stage] = measure_plane(mets, ref64, est, ctx.center_crop)
     return PlaneResult(i, out, time.perf_counter() - t0, metrics, sums)
 
@@ -255,7 +239,7 @@ def process_slab(ctx: PlaneContext, planes: Sequence[int], halo: Sequence[int]) 
 
 def work_units(info: VolumeInfo, todo: Sequence[int], restorer) -> list[tuple[list[int], list[int]]]:
     """What each job does: one plane for 2-D restorers; fixed slabs of Z planes (and their halo) for 3-D ones."""
-    if restorer is None or getattr(restorer, "spatial_ndim", 2) != 3:
+    if restorer is None or restorer.spatial_ndim != 3:
         return [([i], []) for i in todo]
     lead = info.shape[: len(info.shape) - info.plane_ndim]
     nz = lead[-1] if lead else 1
@@ -273,7 +257,7 @@ def work_units(info: VolumeInfo, todo: Sequence[int], restorer) -> list[tuple[li
 
 def process_unit(ctx: PlaneContext, unit: tuple[list[int], list[int]]) -> list[PlaneResult]:
     planes, halo = unit
-    if ctx.chain.restorer is not None and getattr(ctx.chain.restorer, "spatial_ndim", 2) == 3:
+    if ctx.chain.restorer is not None and ctx.chain.restorer.spatial_ndim == 3:
         return process_slab(ctx, planes, halo)
     return [process_plane(ctx, i) for i in planes]
 
@@ -710,8 +694,8 @@ def evaluate_volumes(reference: str | Path, estimate: str | Path, metrics: Seque
         t_start = time.perf_counter()
         for i in range(info.n_planes):
             t0 = time.perf_counter()
-            ref = to_unit_range(ref_src.read_plane(i), value_range).astype(np.float64)
-            est = to_unit_range(est_src.read_plane(i), est_range).astype(np.float64)
+            ref = to_unit(ref_src.read_plane(i), value_range)[0].astype(np.float64)
+            est = to_unit(est_src.read_plane(i), est_range)[0].astype(np.float64)
             values, s = measure_plane(mets, ref, est, center_crop)
             sums.append({"estimate": s})
             report.items.append(ItemResult(path=plane_label(info, i), status="measured", output=str(estimate),

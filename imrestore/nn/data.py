@@ -95,12 +95,13 @@ def _is_volume(source: str | Path) -> bool:
 
 def volume_planes(source: str | Path, max_images: int | None = None) -> list[np.ndarray]:
     """The planes of a TIFF stack, HDF5 dataset (``file.h5:/path``) or Zarr array, in [0, 1] on one volume-wide scale."""
-    from ..volumes import open_volume, to_unit_range, volume_ranges
+    from ..dtypes import to_unit
+    from ..volumes import open_volume, volume_ranges
 
     with open_volume(source) as src:
         value_range, _ = volume_ranges(src, need_max=False)
         n = min(src.info.n_planes, max_images or src.info.n_planes)
-        return [to_unit_range(src.read_plane(i), value_range) for i in range(n)]
+        return [to_unit(src.read_plane(i), value_range)[0] for i in range(n)]
 
 
 def split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -111,7 +111,6 @@ class TiffSource(VolumeSource):
             if self._offset is not None and self._offset + self._plane_nbytes * self.info.n_planes > size:
                 raise ValueError(f"truncated: the data need {self._offset + self._plane_nbytes * self.info.n_planes} bytes, the file has {size}")
             self._fd = os.open(self.path, os.O_RDONLY) if self._offset is not None else None
-            self._pages_per_plane = None
             if self._fd is None:
                 n_pages = len(series.pages)
                 if n_pages % self.info.n_planes and self.info.n_planes % n_pages:
