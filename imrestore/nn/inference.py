@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..errors import ImrestoreUsageError
+from .allocator import tune_cpu_allocator
 
 
 def select_device(spec: str = "auto") -> torch.device:
@@ -27,6 +28,7 @@ def select_device(spec: str = "auto") -> torch.device:
 
     On CUDA it also turns on cuDNN's autotuner: batches, tiles and training
     crops have fixed shapes, so the fastest convolution algorithm is picked once.
+    On the CPU it keeps large activations on the heap (see ``allocator``).
     """
     spec = (spec or "auto").lower()
     if spec == "auto":
@@ -40,6 +42,7 @@ def select_device(spec: str = "auto") -> torch.device:
         torch.backends.cudnn.benchmark = True
         return dev
     if spec == "cpu":
+        tune_cpu_allocator()
         return torch.device("cpu")
     raise ImrestoreUsageError(f"unknown device {spec!r}; expected auto, cpu, cuda or cuda:N")
 
