@@ -1,7 +1,8 @@
 """x2 super-resolution of held-out natural RGB images: shipped edsr vs bicubic and bilinear.
 
-Run:  python benchmarks/bench_sr.py   -> benchmarks/results/bench_sr.{json,md,png}
+Run:  python benchmarks/bench_sr.py [--quick]  -> benchmarks/results/bench_sr.{json,md,png}
 (the figure: 96x96 crops of the photographs, original / low-resolution input / bicubic / edsr)
+--quick: the two sample photographs of scikit-learn only, numbers in results/quick/ (checked by the tests).
 """
 from __future__ import annotations
 
@@ -11,15 +12,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from natural import PHOTOS, test_images  # noqa: E402
+from repro import out_dir, parser  # noqa: E402
 
 from imrestore.chain import Chain  # noqa: E402
 
-RESULTS = Path(__file__).parent / "results"
+QUICK_IMAGES = ("china", "flower")
 
 
 def main() -> None:
+    args = parser(__doc__).parse_args()
     images = test_images(channels=3)
-    result = {"command": "python benchmarks/bench_sr.py", "images": list(images), "size": "256x256 RGB centre crops, 2x2 average pooling", "restorers": {}}
+    if args.quick:
+        images = {k: images[k] for k in QUICK_IMAGES}
+    photos = [k for k in PHOTOS if k in images]
+    result = {"command": "python benchmarks/bench_sr.py" + (" --quick" if args.quick else ""), "quick": args.quick, "images": list(images), "size": "256x256 RGB centre crops, 2x2 average pooling", "restorers": {}}
     shown = {}
     for r in ("restorer:edsr", "restorer:interp:order=bicubic", "restorer:interp:order=bilinear"):
         outs, report = Chain.from_specs(["downsample:factor=2", r]).run_arrays(images, seed=0)
@@ -29,32 +35,32 @@ def main() -> None:
                                                    "per_image_psnr": {i.path: i.metrics["restored"]["psnr"] for i in report.items}}
         print(r, round(mean["psnr"], 2), flush=True)
     for v in result["restorers"].values():
-        v["psnr_photos"] = sum(v["per_image_psnr"][k] for k in PHOTOS) / len(PHOTOS)
+        v["psnr_photos"] = sum(v["per_image_psnr"][k] for k in photos) / len(photos)
     gain = result["restorers"]["edsr"]["psnr"] - result["restorers"]["interp:order=bicubic"]["psnr"]
     result["edsr_minus_bicubic_db"] = gain
     result["edsr_minus_bicubic_db_photos"] = result["restorers"]["edsr"]["psnr_photos"] - result["restorers"]["interp:order=bicubic"]["psnr_photos"]
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "bench_sr.json").write_text(json.dumps(result, indent=2) + "\n")
+    folder = out_dir(args)
+    (folder / "bench_sr.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = ["# x2 super-resolution, held-out natural RGB images", "", f"`{result['command']}` — {len(images)} images ({', '.join(images)}), {result['size']}, mean PSNR dB / SSIM.", "",
-             "| restorer | PSNR (all 6) | SSIM (all 6) | PSNR (4 photographs) |", "|---|---|---|---|"]
+             f"| restorer | PSNR ({len(images)} images) | SSIM ({len(images)} images) | PSNR ({len(photos)} photographs) |", "|---|---|---|---|"]
     for k, v in result["restorers"].items():
         lines.append(f"| {k} | {v['psnr']:.2f} | {v['ssim']:.3f} | {v['psnr_photos']:.2f} |")
-    lines += ["", f"edsr minus bicubic: {gain:+.2f} dB over all six, {result['edsr_minus_bicubic_db_photos']:+.2f} dB over the photographs "
-              f"({', '.join(PHOTOS)}) (target: at least +1 dB).", "", "Anchors: bilinear 26.93, bicubic 28.17 (22 grey images); EDSR x2 Set5 38.11 vs bicubic 33.66 (published, fully trained)."]
+    lines += ["", f"edsr minus bicubic: {gain:+.2f} dB over the {len(images)} images, {result['edsr_minus_bicubic_db_photos']:+.2f} dB over the photographs "
+              f"({', '.join(photos)}) (target: at least +1 dB).", "", "Anchors: bilinear 26.93, bicubic 28.17 (22 grey images); EDSR x2 Set5 38.11 vs bicubic 33.66 (published, fully trained)."]
     lines += ["", "![crops: original / input / bicubic / edsr](bench_sr.png)"]
-    (RESULTS / "bench_sr.md").write_text("\n".join(lines) + "\n")
-    figure(images, shown, RESULTS / "bench_sr.png")
+    (folder / "bench_sr.md").write_text("\n".join(lines) + "\n")
+    figure(images, shown, photos, folder / "bench_sr.png")
 
 
-def figure(images, shown, path: Path) -> None:
+def figure(images, shown, photos, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
-    fig, axes = plt.subplots(len(PHOTOS), 4, figsize=(10, 2.6 * len(PHOTOS)))
-    for r, name in enumerate(PHOTOS):
+    fig, axes = plt.subplots(len(photos), 4, figsize=(10, 2.6 * len(photos)), squeeze=False)
+    for r, name in enumerate(photos):
         c = (slice(80, 176), slice(80, 176))
         low = shown["edsr"][name].corrupted
         cols = [("original", images[name][c]), ("input (x2 smaller, nearest)", np.repeat(np.repeat(low[40:88, 40:88], 2, 0), 2, 1))]

@@ -18,12 +18,17 @@ import pytest
 
 BENCH = Path(__file__).parents[1] / "benchmarks"
 QUICK = BENCH / "results" / "quick"
-IGNORED = {"command", "machine", "seconds", "train_seconds", "quick"}
+#: Not compared: provenance, timings, and differences of two compared numbers (near zero, so
+#: a tolerance on them would be far tighter than on their terms).
+IGNORED = {"command", "machine", "seconds", "train_seconds", "quick", "noisy_minus_clean_db", "edsr_minus_bicubic_db",
+           "edsr_minus_bicubic_db_photos"}
 SCRIPTS = [
     ("bench_repro_toy2d.py", "repro_toy2d"),
     ("bench_mnist.py", "bench_mnist"),
     ("bench_repro_seven_nine.py", "repro_seven_nine"),
     ("bench_repro_n2n_losses.py", "repro_n2n_losses"),
+    ("bench_n2n_targets.py", "bench_n2n_targets"),
+    ("bench_sr.py", "bench_sr"),
     ("bench_repro_mri_n2n.py", "repro_mri_n2n"),
     ("bench_repro_sdae.py", "repro_sdae"),
 ]
