@@ -192,7 +192,8 @@ def eval_cmd(reference, estimate, metrics, output, as_json, center_crop):
 @cli.command("report")
 @click.argument("run_dir", metavar="RUN", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="The HTML file (default: beside the run's report.json).")
-def report_cmd(run_dir, output):
+@click.option("--by", "by", metavar="METRIC", help="The metric that picks the best, median and worst items and draws the histogram (default: psnr).")
+def report_cmd(run_dir, output, by):
     """Turn a run's outputs and report into one self-contained HTML page.
 
     RUN is the OUTPUT of `imrestore run` (or a *.report.json). The page shows
@@ -205,10 +206,11 @@ def report_cmd(run_dir, output):
     Example:
       imrestore run gaussian:sigma=25 restorer:nlmeans in/ out/
       imrestore report out/            # writes out/report.html
+      imrestore report out/ --by ssim  # best/median/worst by SSIM
     """
     from .html_report import write_html_report
 
-    path = write_html_report(run_dir, output)
+    path = write_html_report(run_dir, output, by)
     click.echo(f"report: {path}")
 
 

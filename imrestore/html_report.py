@@ -68,13 +68,18 @@ def load_report(path: Path) -> Report:
         raise ImrestoreUsageError(f"cannot read the report {path}: {exc}") from exc
 
 
-def main_metric(report: Report) -> tuple[str, str, bool]:
-    """The stage and metric that rank items (restored PSNR where there is one) and whether higher is better."""
+def main_metric(report: Report, by: str | None = None) -> tuple[str, str, bool]:
+    """The stage and metric that rank items and whether higher is better.
+
+    ``by`` names the metric; by default restored PSNR where there is one, else the first metric.
+    """
     stages = report.stages()
     stage = next((s for s in ("restored", "estimate", "corrupted") if s in stages), None)
     if stage is None or not report.metrics:
         raise ImrestoreUsageError("the run has no metrics to rank its items by; rerun it with --metric")
-    key = "psnr" if "psnr" in report.metrics else report.metrics[0]
+    if by is not None and by not in report.metrics:
+        raise ImrestoreUsageError(f"the run has no metric {by!r} to rank by; it has {', '.join(report.metrics)}")
+    key = by or ("psnr" if "psnr" in report.metrics else report.metrics[0])
     higher = True
     try:
         from .spec import build
@@ -391,11 +396,14 @@ def _absolute(report: Report) -> Report:
     return report
 
 
-def write_html_report(run: Path | str, output: Path | str | None = None) -> Path:
-    """Write ``report.html`` (and ``report-examples.png``) for the run in ``run``; return the HTML path."""
+def write_html_report(run: Path | str, output: Path | str | None = None, by: str | None = None) -> Path:
+    """Write ``report.html`` (and ``report-examples.png``) for the run in ``run``; return the HTML path.
+
+    ``by`` is the metric that picks the best, median and worst items (default: PSNR).
+    """
     path = find_report(Path(run))
     report = _absolute(load_report(path))
-    stage, key, higher = main_metric(report)
+    stage, key, higher = main_metric(report, by)
     examples = []
     for rank, index in rank_items(report, stage, key, higher):
         try:

@@ -112,3 +112,17 @@ def test_report_needs_metrics(tmp_path):
     run(["restorer:identity"], tmp_path / "a.tif", tmp_path / "out")
     with pytest.raises(Exception, match="no metrics"):
         write_html_report(tmp_path / "out")
+
+
+def test_report_ranks_by_the_metric_asked_for(photo_run, tmp_path, capsys):
+    from imrestore.html_report import load_report
+
+    report = load_report(photo_run / "report.json")
+    ssim = {it.path: it.metrics["restored"]["ssim"] for it in report.items}
+    code, _, _ = call(capsys, "report", str(photo_run), "--by", "ssim", "-o", str(tmp_path / "by-ssim.html"))
+    assert code == 0
+    heads = re.findall(r"<h3>(\w+): ([^ ]+) \((\w+) ", (tmp_path / "by-ssim.html").read_text())
+    assert [(rank, key) for rank, _, key in heads] == [("best", "ssim"), ("median", "ssim"), ("worst", "ssim")]
+    assert heads[0][1] == max(ssim, key=ssim.get) and heads[-1][1] == min(ssim, key=ssim.get)
+    code, _, err = call(capsys, "report", str(photo_run), "--by", "lpips")
+    assert code == 2 and "no metric 'lpips'" in err and "psnr, ssim" in err
