@@ -107,6 +107,15 @@ def test_a_time_budget_stops_at_an_epoch_end_after_the_ramp_down(photo_dirs, tmp
     assert meta["optimizer_param_groups"][0]["lr"] < 1e-5  # the cosine ramp-down ran by the clock (base 1e-3)
 
 
+def test_a_time_budget_sizes_the_progress_bar_to_where_the_clock_stops(photo_dirs, tmp_path, capsys):
+    chain = Chain.from_specs(["gaussian:sigma=25", "restorer:n2n-unet"], metrics=[], prepare=False)
+    opts = _tiny_options(epochs=50, max_minutes=1e-9)
+    train(chain, photo_dirs / "train", tmp_path / "t.safetensors", opts, progress=True)
+    last = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
+    spe = opts.steps_per_epoch
+    assert "100%" in last and f"{spe}/{spe}" in last  # one epoch, not the 50 the budget cut short
+
+
 def test_noisy_targets_need_noise_that_keeps_what_the_loss_estimates(photo_dirs, tmp_path):
     chain = Chain.from_specs(["impulse:p=0.7", "restorer:n2n-unet"], metrics=[], prepare=False)
     with pytest.raises(ChainError, match="needs noise whose mean is the clean image, but impulse keeps only its mode; use --loss l0"):

@@ -330,6 +330,11 @@ def train(chain: Chain, data: str | Path, output: Path | str, options: TrainOpti
         if bar is not None:
             bar.update(1)
             if k % 25 == 0:
+                if budget_s is not None:  # the clock ends the run (at the end of the epoch that passes the budget):
+                    spent = time.perf_counter() - t_start  # the bar's total is where that will be at this pace
+                    if spent > 0:
+                        ends = -(-int(bar.n * budget_s / spent) // spe) * spe
+                        bar.total = max(-(-bar.n // spe) * spe, min(total_steps, ends))
                 bar.set_postfix(epoch=f"{epoch + 1}/{o.epochs}", loss=f"{float(epoch_loss) / n_loss:.4g}")
         if k == spe - 1:  # end of an epoch: validate, checkpoint
             model.eval()
