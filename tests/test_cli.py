@@ -1,8 +1,6 @@
 """The command line: exit codes, one-line errors, tables and JSON."""
 import json
-import os
 import subprocess
-import sys
 
 import pytest
 

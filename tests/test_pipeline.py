@@ -7,7 +7,6 @@ import tifffile
 from PIL import Image as PILImage
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from imrestore.chain import Chain
 from imrestore.errors import ImrestoreUsageError
 from imrestore.pipeline import run
 

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 import pytest
 
-import imrestore
 from imrestore import Restorer, hookimpl
 from imrestore.errors import SpecError
 from imrestore.registry import Registry
