@@ -316,6 +316,10 @@ class VolumeFormat(Plugin):
 
     kind: ClassVar[str] = "volume"
     suffixes: ClassVar[tuple[str, ...]] = ()
+    #: Whether several processes may write different planes of one partial output at once
+    #: (each plane in its own chunks or byte range).  Then parallel runs (-j N, Dask) have
+    #: each worker write its planes itself instead of sending them to the main process.
+    parallel_writes: ClassVar[bool] = False
 
     def accepts(self, path: Path) -> bool:
         """Whether this file is a volume (a single-page TIFF is an image, not a volume)."""

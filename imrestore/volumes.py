@@ -131,12 +131,23 @@ class PlaneContext:
     value_range: tuple[float, float]
     data_range: float | None  # fastMRI: the reference volume's maximum, in [0, 1] units
     center_crop: tuple[int, int] | None = None
+    output: DirectOutput | None = None  # set when workers write their planes themselves
+
+
+@dataclass
+class DirectOutput:
+    """The partial output that parallel workers write into (formats with ``parallel_writes``)."""
+
+    fmt: VolumeFormat
+    path: Path
+    info: VolumeInfo
+    inner: str | None
 
 
 @dataclass
 class PlaneResult:
     index: int
-    data: np.ndarray
+    data: np.ndarray | None  # None once a worker wrote it into the output
     seconds: float
     metrics: dict[str, dict[str, float | None]]
     sums: dict[str, list[float]]  # stage -> [squared error, squared reference, pixels]
@@ -261,6 +272,25 @@ def process_unit(ctx: PlaneContext, unit: tuple[list[int], list[int]]) -> list[P
     return [process_plane(ctx, i) for i in planes]
 
 
+def process_and_write(ctx: PlaneContext, unit: tuple[list[int], list[int]]) -> list[PlaneResult]:
+    """A parallel worker's job: process a unit and, where the format allows, write its planes itself.
+
+    The output is opened for each unit and closed after it (a plane takes far
+    longer to compute than that), so no worker keeps a handle on a file that
+    the main process renames at the end.  The main process flushes and records
+    the planes after they come back, as for the planes it writes.
+    """
+    results = process_unit(ctx, unit)
+    if ctx.output is not None:
+        out = ctx.output
+        with out.fmt.reopen(out.path, out.info, out.inner) as sink:
+            for res in results:
+                sink.write_plane(res.index, res.data)
+        for res in results:
+            res.data = None  # nothing to send back
+    return results
+
+
 # --------------------------------------------------------------------------- executors
 
 
@@ -322,8 +352,9 @@ class PlaneWriter:
         while len(self.pending) > self.max_pending or (self.pending and self.pending[0].done()):
             self.pending.popleft().result()
 
-    def _write(self, index: int, data: np.ndarray, entry: dict) -> None:
-        self.sink.write_plane(index, data)
+    def _write(self, index: int, data: np.ndarray | None, entry: dict) -> None:
+        if data is not None:  # None: a worker wrote it already
+            self.sink.write_plane(index, data)
         self.unflushed[str(index)] = entry
 
     def _flush(self) -> None:
@@ -362,7 +393,7 @@ def _init_worker(ctx: PlaneContext) -> None:
 
 def _pool_job(unit: Unit) -> list[PlaneResult]:
     assert _CTX is not None
-    return process_unit(_CTX, unit)
+    return process_and_write(_CTX, unit)
 
 
 def _pool(ctx: PlaneContext, units: Sequence[Unit], workers: int) -> Iterator[list[PlaneResult]]:
@@ -400,13 +431,13 @@ def _dask(ctx: PlaneContext, units: Sequence[Unit], workers: int, scheduler: str
         n = max(1, len(client.scheduler_info(n_workers=-1).get("workers", {})) if scheduler else workers)
         ctx_future = client.scatter(ctx, broadcast=True, hash=False)
         queue = list(units)
-        first = [client.submit(process_unit, ctx_future, queue.pop(0), pure=False) for _ in range(min(len(queue), 2 * n))]
+        first = [client.submit(process_and_write, ctx_future, queue.pop(0), pure=False) for _ in range(min(len(queue), 2 * n))]
         stream = as_completed(first)
         for fut in stream:
             result = fut.result()
             fut.release()
             if queue:
-                stream.add(client.submit(process_unit, ctx_future, queue.pop(0), pure=False))
+                stream.add(client.submit(process_and_write, ctx_future, queue.pop(0), pure=False))
             yield result
 
 
@@ -554,6 +585,9 @@ def run_volume(
         if workers < 1:
             raise ImrestoreUsageError(f"--workers must be at least 1, got {workers}")
         units = work_units(info, todo, chain.restorer)
+        parallel = bool(dask or scheduler) or (workers > 1 and len(units) > 1)
+        if parallel and target.fmt.parallel_writes:
+            ctx.output = DirectOutput(target.fmt, target.partial, out_info, target.inner)
         if dask or scheduler:
             results = _dask(ctx, units, workers, scheduler)
         elif workers > 1 and len(units) > 1:

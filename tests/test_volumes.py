@@ -252,6 +252,26 @@ def test_worker_pool_and_dask_give_the_single_process_result(tmp_path):
     assert pooled.volume["restored"] == serial.volume["restored"] == dasked.volume["restored"]
 
 
+@pytest.mark.parametrize("suffix,direct", [(".tif", True), (".zarr", True), (".h5", False)])
+def test_parallel_workers_write_their_planes_where_the_format_allows(tmp_path, monkeypatch, suffix, direct):
+    tifffile.imwrite(tmp_path / "s.tif", stack(6), metadata={"axes": "ZYX"})
+    run_volume(CHAIN, tmp_path / "s.tif", tmp_path / f"serial{suffix}")
+    sent = []
+    real = volumes.PlaneWriter._write
+
+    def spy(self, index, data, entry):
+        sent.append(data is not None)
+        return real(self, index, data, entry)
+
+    monkeypatch.setattr(volumes.PlaneWriter, "_write", spy)
+    run_volume(CHAIN, tmp_path / "s.tif", tmp_path / f"pool{suffix}", workers=2)
+    assert len(sent) == 6 and not any(sent) if direct else all(sent)  # TIFF, Zarr: no plane travelled back
+    with volumes.open_volume(tmp_path / f"serial{suffix}") as a, volumes.open_volume(tmp_path / f"pool{suffix}") as b:
+        assert b.info.axes == "ZYX" and b.info.dtype == np.uint16  # a TIFF converted to each format
+        for i in range(6):
+            np.testing.assert_array_equal(a.read_plane(i), b.read_plane(i))
+
+
 def test_unreachable_scheduler_is_a_usage_error(tmp_path, capsys):
     tifffile.imwrite(tmp_path / "s.tif", stack(2), photometric="minisblack")
     code, _, err = call(capsys, "run", *CHAIN, str(tmp_path / "s.tif"), str(tmp_path / "o.tif"), "--scheduler", "tcp://127.0.0.1:9", "-q")

@@ -197,6 +197,7 @@ class TiffVolume(VolumeFormat):
 
     name = "tiff-stack"
     suffixes = (".tif", ".tiff")
+    parallel_writes = True  # planes are disjoint byte ranges of one pre-allocated block (os.pwrite)
 
     def accepts(self, path):
         with _tifffile_complaints() as complaints:
@@ -465,8 +466,9 @@ class H5Volume(VolumeFormat):
 
         meta = like.metadata
         target = inner or meta.get("dataset", "/data")
+        mirror = source is not None and h5py.is_hdf5(source)  # a TIFF or Zarr input has no groups to mirror
         with h5py.File(path, "w") as out:
-            if source is not None:
+            if mirror:
                 with h5py.File(source, "r") as src:
                     for k, v in src.attrs.items():
                         out.attrs[k] = v
@@ -486,6 +488,8 @@ class H5Volume(VolumeFormat):
             ds = out.create_dataset(target, shape=like.shape, dtype=like.dtype, chunks=_plane_chunks(like), **opts)
             for k, v in meta.get("attrs", {}).items():
                 ds.attrs[k] = v
+            if not mirror:
+                ds.attrs["axes"] = like.axes
         return H5Sink(path, target, like)
 
     def reopen(self, path, like, inner=None):
@@ -574,6 +578,7 @@ class ZarrVolume(VolumeFormat):
 
     name = "zarr"
     suffixes = (".zarr",)
+    parallel_writes = True  # every chunk lies within one plane (_plane_chunks)
 
     def open(self, path, inner=None):
         return ZarrSource(path, inner)
