@@ -13,7 +13,11 @@ import zarr
 from skimage import data
 
 from imrestore import volumes
+from imrestore.volumes import executors as vexec
+from imrestore.volumes import planes as vplanes
+from imrestore.volumes import run as vrun
 from imrestore.cli import main
+from imrestore.errors import ImrestoreUsageError, RunStopped
 from imrestore.volumes import evaluate_volumes, is_volume, run_volume, split_volume_path
 
 IDENTITY = ["restorer:identity"]
@@ -159,9 +163,9 @@ def test_a_crash_leaves_a_partial_output_and_the_rerun_equals_an_uninterrupted_r
     tifffile.imwrite(tmp_path / "s.tif", a, metadata={"axes": "ZYX"})
     run_volume(CHAIN, tmp_path / "s.tif", tmp_path / "full.tif")
 
-    monkeypatch.setattr(volumes, "FLUSH_EVERY_S", 0.0)
+    monkeypatch.setattr(vrun, "FLUSH_EVERY_S", 0.0)
     calls = {"n": 0}
-    real = volumes.process_plane
+    real = vplanes.process_plane
 
     def crash_after_three(ctx, i):
         calls["n"] += 1
@@ -169,7 +173,7 @@ def test_a_crash_leaves_a_partial_output_and_the_rerun_equals_an_uninterrupted_r
             raise KeyboardInterrupt
         return real(ctx, i)
 
-    monkeypatch.setattr(volumes, "process_plane", crash_after_three)
+    monkeypatch.setattr(vplanes, "process_plane", crash_after_three)
     target = tmp_path / "resumed.tif"
     with pytest.raises(KeyboardInterrupt):
         run_volume(CHAIN, tmp_path / "s.tif", target)
@@ -181,7 +185,7 @@ def test_a_crash_leaves_a_partial_output_and_the_rerun_equals_an_uninterrupted_r
     np.testing.assert_array_equal(partial[:3], full[:3])
 
     seen = []
-    monkeypatch.setattr(volumes, "process_plane", lambda ctx, i: seen.append(i) or real(ctx, i))
+    monkeypatch.setattr(vplanes, "process_plane", lambda ctx, i: seen.append(i) or real(ctx, i))
     report = run_volume(CHAIN, tmp_path / "s.tif", target)
     assert seen == [3, 4, 5, 6, 7]  # finished planes are not redone
     assert [i.status for i in report.items] == ["skipped"] * 3 + ["written"] * 5
@@ -196,18 +200,18 @@ def test_resuming_hdf5_after_a_failed_plane(tmp_path, monkeypatch):
     with h5py.File(tmp_path / "v.h5", "w") as f:
         f["vol"] = a
     run_volume(CHAIN, tmp_path / "v.h5", tmp_path / "full.h5")
-    monkeypatch.setattr(volumes, "FLUSH_EVERY_S", 0.0)
-    real = volumes.process_plane
+    monkeypatch.setattr(vrun, "FLUSH_EVERY_S", 0.0)
+    real = vplanes.process_plane
 
     def fail_at_4(ctx, i):
         if i == 4:
             raise RuntimeError("disk on fire")
         return real(ctx, i)
 
-    monkeypatch.setattr(volumes, "process_plane", fail_at_4)
-    with pytest.raises(volumes.RunStopped, match="disk on fire; 4 of 6 planes are kept"):
+    monkeypatch.setattr(vplanes, "process_plane", fail_at_4)
+    with pytest.raises(RunStopped, match="disk on fire; 4 of 6 planes are kept"):
         run_volume(CHAIN, tmp_path / "v.h5", tmp_path / "out.h5")
-    monkeypatch.setattr(volumes, "process_plane", real)
+    monkeypatch.setattr(vplanes, "process_plane", real)
     run_volume(CHAIN, tmp_path / "v.h5", tmp_path / "out.h5")
     with h5py.File(tmp_path / "full.h5") as f, h5py.File(tmp_path / "out.h5") as g:
         np.testing.assert_array_equal(f["vol"][()], g["vol"][()])
@@ -215,13 +219,13 @@ def test_resuming_hdf5_after_a_failed_plane(tmp_path, monkeypatch):
 
 def test_a_partial_output_of_another_chain_is_not_mixed_in(tmp_path, monkeypatch):
     tifffile.imwrite(tmp_path / "s.tif", stack(4), photometric="minisblack")
-    monkeypatch.setattr(volumes, "FLUSH_EVERY_S", 0.0)
-    real = volumes.process_plane
-    monkeypatch.setattr(volumes, "process_plane", lambda ctx, i: real(ctx, i) if i < 2 else (_ for _ in ()).throw(KeyboardInterrupt))
+    monkeypatch.setattr(vrun, "FLUSH_EVERY_S", 0.0)
+    real = vplanes.process_plane
+    monkeypatch.setattr(vplanes, "process_plane", lambda ctx, i: real(ctx, i) if i < 2 else (_ for _ in ()).throw(KeyboardInterrupt))
     with pytest.raises(KeyboardInterrupt):
         run_volume(CHAIN, tmp_path / "s.tif", tmp_path / "o.tif")
-    monkeypatch.setattr(volumes, "process_plane", real)
-    with pytest.raises(volumes.ImrestoreUsageError, match="partial output of another run.*chain.*--overwrite"):
+    monkeypatch.setattr(vplanes, "process_plane", real)
+    with pytest.raises(ImrestoreUsageError, match="partial output of another run.*chain.*--overwrite"):
         run_volume(["gaussian:sigma=5", "restorer:wavelet"], tmp_path / "s.tif", tmp_path / "o.tif")
     run_volume(["gaussian:sigma=5", "restorer:wavelet"], tmp_path / "s.tif", tmp_path / "o.tif", overwrite=True)
     assert (tmp_path / "o.tif").exists()
@@ -257,13 +261,13 @@ def test_parallel_workers_write_their_planes_where_the_format_allows(tmp_path, m
     tifffile.imwrite(tmp_path / "s.tif", stack(6), metadata={"axes": "ZYX"})
     run_volume(CHAIN, tmp_path / "s.tif", tmp_path / f"serial{suffix}")
     sent = []
-    real = volumes.PlaneWriter._write
+    real = vexec.PlaneWriter._write
 
     def spy(self, index, data, entry):
         sent.append(data is not None)
         return real(self, index, data, entry)
 
-    monkeypatch.setattr(volumes.PlaneWriter, "_write", spy)
+    monkeypatch.setattr(vexec.PlaneWriter, "_write", spy)
     run_volume(CHAIN, tmp_path / "s.tif", tmp_path / f"pool{suffix}", workers=2)
     assert len(sent) == 6 and not any(sent) if direct else all(sent)  # TIFF, Zarr: no plane travelled back
     with volumes.open_volume(tmp_path / f"serial{suffix}") as a, volumes.open_volume(tmp_path / f"pool{suffix}") as b:
@@ -320,7 +324,7 @@ def test_output_equal_to_input_is_refused(tmp_path, capsys):
 
 def test_a_restorer_that_resizes_is_refused_for_volumes(tmp_path):
     tifffile.imwrite(tmp_path / "s.tif", stack(2), photometric="minisblack")
-    with pytest.raises(volumes.ImrestoreUsageError, match="keep the plane shape"):
+    with pytest.raises(ImrestoreUsageError, match="keep the plane shape"):
         run_volume(["downsample:factor=2", "restorer:edsr"], tmp_path / "s.tif", tmp_path / "o.tif")
 
 
@@ -440,12 +444,12 @@ def test_fastmri_single_coil_with_reconstruction_esc(tmp_path):
 
 def test_ctrl_c_in_the_cli_says_how_to_resume(tmp_path, capsys, monkeypatch):
     tifffile.imwrite(tmp_path / "s.tif", stack(4), photometric="minisblack")
-    monkeypatch.setattr(volumes, "FLUSH_EVERY_S", 0.0)
-    real = volumes.process_plane
-    monkeypatch.setattr(volumes, "process_plane", lambda ctx, i: real(ctx, i) if i < 2 else (_ for _ in ()).throw(KeyboardInterrupt))
+    monkeypatch.setattr(vrun, "FLUSH_EVERY_S", 0.0)
+    real = vplanes.process_plane
+    monkeypatch.setattr(vplanes, "process_plane", lambda ctx, i: real(ctx, i) if i < 2 else (_ for _ in ()).throw(KeyboardInterrupt))
     code, _, err = call(capsys, "run", *CHAIN, str(tmp_path / "s.tif"), str(tmp_path / "o.tif"), "-q")
     assert code == 130 and "rerun the same command to resume" in err
-    monkeypatch.setattr(volumes, "process_plane", real)
+    monkeypatch.setattr(vplanes, "process_plane", real)
     code, out, _ = call(capsys, "run", *CHAIN, str(tmp_path / "s.tif"), str(tmp_path / "o.tif"))
     assert code == 0 and "2 written, 2 already done" in out
 
@@ -477,8 +481,8 @@ def test_3d_slabs_resume_and_parallel_runs_give_the_same_bytes(tmp_path, monkeyp
     run_volume(chain, tmp_path / "z.tif", tmp_path / "full.tif")
     run_volume(chain, tmp_path / "z.tif", tmp_path / "pool.tif", workers=2)
     assert (tmp_path / "pool.tif").read_bytes() == (tmp_path / "full.tif").read_bytes()
-    monkeypatch.setattr(volumes, "FLUSH_EVERY_S", 0.0)
-    real = volumes.process_slab
+    monkeypatch.setattr(vrun, "FLUSH_EVERY_S", 0.0)
+    real = vplanes.process_slab
     calls = []
 
     def crash_on_second(ctx, planes, halo):
@@ -487,10 +491,10 @@ def test_3d_slabs_resume_and_parallel_runs_give_the_same_bytes(tmp_path, monkeyp
             raise KeyboardInterrupt
         return real(ctx, planes, halo)
 
-    monkeypatch.setattr(volumes, "process_slab", crash_on_second)
+    monkeypatch.setattr(vplanes, "process_slab", crash_on_second)
     with pytest.raises(KeyboardInterrupt):
         run_volume(chain, tmp_path / "z.tif", tmp_path / "resumed.tif")
-    monkeypatch.setattr(volumes, "process_slab", real)
+    monkeypatch.setattr(vplanes, "process_slab", real)
     report = run_volume(chain, tmp_path / "z.tif", tmp_path / "resumed.tif")
     assert sum(i.status == "skipped" for i in report.items) == 16  # the first slab of 16 planes was kept
     assert (tmp_path / "resumed.tif").read_bytes() == (tmp_path / "full.tif").read_bytes()

@@ -1,0 +1,176 @@
+"""The work of one plane (or one slab of planes for 3-D restorers): read, corrupt, restore, measure, write."""
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..chain import Chain
+from ..dtypes import from_unit, to_unit
+from ..interfaces import VolumeFormat, VolumeInfo, VolumeSource
+from .formats import open_volume
+from .measure import measure_plane, ranged_metrics
+
+Unit = tuple[list[int], list[int]]
+
+#: Planes read ahead by the serial path's reader thread, by (source, index).
+_READ_AHEAD: dict[tuple[str, int], np.ndarray] = {}
+
+
+# --------------------------------------------------------------------------- the work of one plane
+
+
+@dataclass
+class PlaneContext:
+    """Everything a worker needs to process any plane (sent once to each worker)."""
+
+    chain: Chain
+    seed: int
+    source: str  # the input as given (file[:inner])
+    key: str  # seeds the corruptions: volume name
+    dtype: np.dtype
+    value_range: tuple[float, float]
+    data_range: float | None  # fastMRI: the reference volume's maximum, in [0, 1] units
+    center_crop: tuple[int, int] | None = None
+    output: DirectOutput | None = None  # set when workers write their planes themselves
+
+
+@dataclass
+class DirectOutput:
+    """The partial output that parallel workers write into (formats with ``parallel_writes``)."""
+
+    fmt: VolumeFormat
+    path: Path
+    info: VolumeInfo
+    inner: str | None
+
+
+@dataclass
+class PlaneResult:
+    index: int
+    data: np.ndarray | None  # None once a worker wrote it into the output
+    seconds: float
+    metrics: dict[str, dict[str, float | None]]
+    sums: dict[str, list[float]]  # stage -> [squared error, squared reference, pixels]
+
+
+_OPEN: dict[str, VolumeSource] = {}
+
+
+def _source(text: str) -> VolumeSource:
+    """One open source per worker process and input."""
+    src = _OPEN.get(text)
+    if src is None:
+        src = _OPEN[text] = open_volume(text)
+    return src
+
+
+def close_sources() -> None:
+    for src in _OPEN.values():
+        src.close()
+    _OPEN.clear()
+
+
+def _corrupt_plane(ctx: PlaneContext, i: int) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Plane ``i`` in [0, 1] units, its corrupted version and the degradation record."""
+    source = _source(ctx.source)
+    raw = _READ_AHEAD.pop((ctx.source, i), None)
+    ref, _ = to_unit(source.read_plane(i) if raw is None else raw, ctx.value_range)
+    measured = source.read_measurements(i) if any(c.consumes for c in ctx.chain.corruptions) else {}
+    if measured:
+        measured.setdefault("value_range", ctx.value_range)
+    corrupted, degradation = ctx.chain.corrupt(ref, ctx.seed, f"{ctx.key}/{i}", measured=measured)
+    return ref, corrupted, degradation
+
+
+def _finish_plane(ctx: PlaneContext, i: int, ref, corrupted, restored, t0: float) -> PlaneResult:
+    """Convert to the output dtype and measure, as written."""
+    final = restored if restored is not None else corrupted
+    if final.shape != ref.shape:
+        raise ValueError(f"the chain changed the plane shape {ref.shape} to {final.shape}; volume runs keep the shape")
+    out = from_unit(final, ctx.dtype, ctx.value_range)
+    metrics: dict = {}
+    sums: dict = {}
+    if ctx.chain.metrics:
+        mets = ranged_metrics(ctx.chain.metrics, ctx.data_range)
+        ref64 = ref.astype(np.float64)
+        stages = [("corrupted", corrupted)] + ([("restored", None)] if restored is not None else [])
+        for stage, data in stages:
+            written = out if data is None else from_unit(data, ctx.dtype, ctx.value_range)
+            est = to_unit(written, ctx.value_range)[0].astype(np.float64)
+            metrics[stage], sums[stage] = measure_plane(mets, ref64, est, ctx.center_crop)
+    return PlaneResult(i, out, time.perf_counter() - t0, metrics, sums)
+
+
+def process_plane(ctx: PlaneContext, i: int) -> PlaneResult:
+    """Read, corrupt, restore and measure plane ``i``; return it in the output dtype."""
+    t0 = time.perf_counter()
+    ref, corrupted, degradation = _corrupt_plane(ctx, i)
+    restored = ctx.chain.restorer.restore([corrupted], [degradation])[0] if ctx.chain.restorer else None
+    return _finish_plane(ctx, i, ref, corrupted, restored, t0)
+
+
+def process_slab(ctx: PlaneContext, planes: Sequence[int], halo: Sequence[int]) -> list[PlaneResult]:
+    """A 3-D restorer on a block of consecutive Z planes plus ``halo`` planes on each side.
+
+    Every plane is corrupted on its own (seeded by its index, as in the 2-D
+    path); the restorer sees the stacked ZYX block; the planes of ``planes`` are
+    kept.  The slab grid is fixed, so a resumed run recomputes whole slabs and
+    gets the same bytes.
+    """
+    t0 = time.perf_counter()
+    block = sorted(set(planes) | set(halo))
+    parts = {i: _corrupt_plane(ctx, i) for i in block}
+    stacked = np.stack([parts[i][1] for i in block])
+    restored = ctx.chain.restorer.restore([stacked], [parts[block[0]][2]])[0]
+    per_plane = (time.perf_counter() - t0) / len(planes)
+    return [_finish_plane(ctx, i, parts[i][0], parts[i][1], restored[block.index(i)], time.perf_counter() - per_plane)
+            for i in planes]
+
+
+def work_units(info: VolumeInfo, todo: Sequence[int], restorer) -> list[tuple[list[int], list[int]]]:
+    """What each job does: one plane for 2-D restorers; fixed slabs of Z planes (and their halo) for 3-D ones."""
+    if restorer is None or restorer.spatial_ndim != 3:
+        return [([i], []) for i in todo]
+    lead = info.shape[: len(info.shape) - info.plane_ndim]
+    nz = lead[-1] if lead else 1
+    depth, halo = max(1, restorer.slab_depth), max(0, restorer.slab_halo)
+    wanted = set(todo)
+    units = []
+    for base in range(0, info.n_planes, nz):  # each outer index (T, C...) on its own
+        for start in range(0, nz, depth):
+            planes = [base + z for z in range(start, min(start + depth, nz))]
+            if wanted.intersection(planes):
+                around = [base + z for z in range(max(0, start - halo), min(nz, start + depth + halo))]
+                units.append((planes, [i for i in around if i not in planes]))
+    return units
+
+
+def process_unit(ctx: PlaneContext, unit: tuple[list[int], list[int]]) -> list[PlaneResult]:
+    planes, halo = unit
+    if ctx.chain.restorer is not None and ctx.chain.restorer.spatial_ndim == 3:
+        return process_slab(ctx, planes, halo)
+    return [process_plane(ctx, i) for i in planes]
+
+
+def process_and_write(ctx: PlaneContext, unit: tuple[list[int], list[int]]) -> list[PlaneResult]:
+    """A parallel worker's job: process a unit and, where the format allows, write its planes itself.
+
+    The output is opened for each unit and closed after it (a plane takes far
+    longer to compute than that), so no worker keeps a handle on a file that
+    the main process renames at the end.  The main process flushes and records
+    the planes after they come back, as for the planes it writes.
+    """
+    results = process_unit(ctx, unit)
+    if ctx.output is not None:
+        out = ctx.output
+        with out.fmt.reopen(out.path, out.info, out.inner) as sink:
+            for res in results:
+                sink.write_plane(res.index, res.data)
+        for res in results:
+            res.data = None  # nothing to send back
+    return results
+
