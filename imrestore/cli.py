@@ -262,6 +262,8 @@ l0: mode). Writes WEIGHTS (best validation PSNR), WEIGHTS.last.safetensors
 @click.option("--val-fraction", default=0.2, show_default=True, type=click.FloatRange(0, 1, max_open=True), help="Held-out fraction (seeded random split).")
 @click.option("--steps-per-epoch", type=click.IntRange(min=1), help="Default: one pass over the training images (at least 512 samples).")
 @click.option("--patience", type=click.IntRange(min=1), help="Stop after this many epochs without a better validation PSNR.")
+@click.option("--keep", type=click.Choice(["best", "last"]), default="best", show_default=True,
+              help="Which weights WEIGHTS holds: the epoch with the best validation PSNR, or the last one (when the validation images must not choose).")
 @click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True), help="A time budget: the learning-rate ramp-down follows the clock and training stops at the end of the epoch that passes it (not bit-reproducible).")
 @click.option("--max-images", type=click.IntRange(min=1), help="Use at most this many images of DATA.")
 @click.option("--channels", type=click.Choice(["1", "3"]), help="Grey or RGB network (default: what most of DATA is).")
@@ -273,7 +275,7 @@ l0: mode). Writes WEIGHTS (best validation PSNR), WEIGHTS.last.safetensors
 @click.option("--workers", default=0, show_default=True, type=click.IntRange(min=0), help="Data-loading worker processes (use some on a GPU).")
 @click.option("--resume", is_flag=True, help="Continue from WEIGHTS.last.safetensors.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def train_cmd(specs, data, output, targets, loss, epochs, batch_size, crop, lr, val_fraction, steps_per_epoch, patience,
+def train_cmd(specs, data, output, targets, loss, epochs, batch_size, crop, lr, val_fraction, steps_per_epoch, patience, keep,
               max_minutes, max_images, channels, net_cfg, no_flips, seed, device, compile_, workers, resume, quiet):
     """Train a restorer network on corruptions of DATA."""
     from .chain import Chain
@@ -287,11 +289,13 @@ def train_cmd(specs, data, output, targets, loss, epochs, batch_size, crop, lr, 
                            val_fraction=val_fraction, seed=seed, device=device, compile=compile_, patience=patience,
                            steps_per_epoch=steps_per_epoch, flips=False if no_flips else None, max_images=max_images,
                            channels=int(channels) if channels else None, net=net, workers=workers, resume=resume,
-                           max_minutes=max_minutes)
+                           max_minutes=max_minutes, keep=keep)
     result = train(chain, data, output, options, progress=not quiet)
     best = result.get("best_val_psnr")
     last = result["history"][-1] if result["history"] else {}
-    if best is not None and last.get("val_input_psnr") is not None:
+    if keep == "last" and last.get("val_psnr") is not None:
+        click.echo(f"last validation PSNR {last['val_psnr']:.2f} dB (best {best:.2f}); weights of the last epoch: {output}")
+    elif best is not None and last.get("val_input_psnr") is not None:
         click.echo(f"best validation PSNR {best:.2f} dB (input {last['val_input_psnr']:.2f} dB); weights: {output}")
     else:
         click.echo(f"weights: {output}")

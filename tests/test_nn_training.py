@@ -10,7 +10,7 @@ from skimage import data, transform
 import imrestore
 from imrestore.chain import Chain
 from imrestore.cli import main
-from imrestore.errors import ChainError
+from imrestore.errors import ChainError, ImrestoreUsageError
 from imrestore.nn.checkpoint import load_checkpoint, read_metadata
 from imrestore.nn.inference import predict
 from imrestore.nn.training import TrainOptions, train
@@ -107,11 +107,23 @@ def test_a_time_budget_stops_at_an_epoch_end_after_the_ramp_down(photo_dirs, tmp
     assert meta["optimizer_param_groups"][0]["lr"] < 1e-5  # the cosine ramp-down ran by the clock (base 1e-3)
 
 
+def test_keep_last_ships_the_last_epoch_not_the_one_validation_chose(photo_dirs, tmp_path):
+    chain = Chain.from_specs(["gaussian:sigma=25", "restorer:n2n-unet"], metrics=[], prepare=False)
+    train(chain, photo_dirs / "train", tmp_path / "t.safetensors", _tiny_options(epochs=3, keep="last"))
+    out, meta = load_checkpoint(tmp_path / "t.safetensors")
+    last, _ = load_checkpoint(tmp_path / "t.last.safetensors")
+    assert meta["epochs"] == 3
+    for (k, a), (_, b) in zip(out.state_dict().items(), last.state_dict().items()):
+        assert torch.equal(a, b), k
+    with pytest.raises(ImrestoreUsageError, match="--keep must be best or last"):
+        TrainOptions(keep="worst").validate()
+
+
 def test_a_time_budget_sizes_the_progress_bar_to_where_the_clock_stops(photo_dirs, tmp_path, capsys):
     chain = Chain.from_specs(["gaussian:sigma=25", "restorer:n2n-unet"], metrics=[], prepare=False)
     opts = _tiny_options(epochs=50, max_minutes=1e-9)
     train(chain, photo_dirs / "train", tmp_path / "t.safetensors", opts, progress=True)
-    last = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
+    last = [line for line in capsys.readouterr().err.replace("\r", "\n").splitlines() if "step" in line][-1]
     spe = opts.steps_per_epoch
     assert "100%" in last and f"{spe}/{spe}" in last  # one epoch, not the 50 the budget cut short
 

@@ -57,6 +57,7 @@ class TrainOptions:
     workers: int = 0
     resume: bool = False
     max_minutes: float | None = None
+    keep: str = "best"  # which weights the output holds: best validation PSNR, or the last epoch
 
     def validate(self) -> None:
         if self.targets not in ("clean", "noisy"):
@@ -68,6 +69,8 @@ class TrainOptions:
                 raise ImrestoreUsageError(f"--{name.replace('_', '-')} must be at least 1")
         if not 0 <= self.val_fraction < 1:
             raise ImrestoreUsageError("--val-fraction must be in [0, 1)")
+        if self.keep not in ("best", "last"):
+            raise ImrestoreUsageError(f"--keep must be best or last, got {self.keep!r}")
 
 
 def check_targets(chain: Chain, options: TrainOptions) -> None:
@@ -355,9 +358,10 @@ def train(chain: Chain, data: str | Path, output: Path | str, options: TrainOpti
             if improved:
                 best = val_psnr if val_psnr is not None else best
                 epochs_since_best = 0
-                save_checkpoint(output, network, model, {**meta, "val_psnr": val_psnr, "val_input_psnr": input_psnr})
             else:
                 epochs_since_best += 1
+            if improved or o.keep == "last":
+                save_checkpoint(output, network, model, {**meta, "val_psnr": val_psnr, "val_input_psnr": input_psnr})
             msg = f"epoch {epoch + 1}/{o.epochs}  loss {entry['loss']:.5f}"
             if val_psnr is not None:
                 msg += f"  val PSNR {val_psnr:.2f} dB" + (f" (input {input_psnr:.2f})" if input_psnr is not None else "")
