@@ -9,6 +9,7 @@ import numpy as np
 from imrestore.interfaces import VolumeFormat, VolumeInfo, VolumeSink, VolumeSource
 
 from .common import _attr_value, _axes_attr, _plane_chunks
+from .hdf5_raw import RawPlanes
 
 # --------------------------------------------------------------------------- HDF5
 
@@ -59,6 +60,7 @@ class H5Source(VolumeSource):
             if ds.dtype.kind not in "biuf":
                 raise ValueError(f"{self.inner} holds {ds.dtype} values, not numbers")
             self.info = VolumeInfo(ds.shape, ds.dtype, _axes_attr(ds, ds.shape), meta)
+            self._raw = RawPlanes.of(self.path, ds, self.info.plane_ndim)  # reads that release the GIL
         except BaseException:
             self._file.close()
             raise
@@ -66,15 +68,21 @@ class H5Source(VolumeSource):
     def read_plane(self, i):
         idx = self.info.plane_index(i)
         try:
+            if self._raw is not None:
+                return self._raw.read(i)
             return np.asarray(self._ds[idx] if idx else self._ds[()])
         except Exception as exc:
             raise ValueError(f"cannot read plane {i} of {self.inner}: {str(exc).splitlines()[0]}") from exc
 
     def close(self):
+        if self._raw is not None:
+            self._raw.close()
         self._file.close()
 
 
 class H5Sink(VolumeSink):
+    """Fills one dataset; an uncompressed one made by ``create`` is written as raw bytes (no GIL held)."""
+
     def __init__(self, path: Path, inner: str, info: VolumeInfo):
         import h5py
 
@@ -84,8 +92,12 @@ class H5Sink(VolumeSink):
         if tuple(self._ds.shape) != info.shape:
             self._file.close()
             raise ValueError(f"{path} is not a partial output of this volume")
+        self._raw = RawPlanes.of(path, self._ds, info.plane_ndim, writable=True)
 
     def write_plane(self, i, data):
+        if self._raw is not None:
+            self._raw.write(i, data)
+            return
         idx = self.info.plane_index(i)
         if idx:
             self._ds[idx] = data
@@ -93,9 +105,14 @@ class H5Sink(VolumeSink):
             self._ds[()] = data
 
     def flush(self):
+        if self._raw is not None:
+            self._raw.sync()
         self._file.flush()
 
     def close(self):
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
         self._file.close()
 
 
@@ -197,6 +214,10 @@ class H5Volume(VolumeFormat):
                 if meta["compression"] == "gzip":
                     opts["compression_opts"] = meta.get("compression_opts")
                 opts["shuffle"] = bool(meta.get("shuffle"))
+            else:  # every chunk gets its place now, so planes can be written as raw bytes (hdf5_raw)
+                dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+                dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+                opts.update(dcpl=dcpl, fill_time="never")
             ds = out.create_dataset(target, shape=like.shape, dtype=like.dtype, chunks=_plane_chunks(like), **opts)
             for k, v in meta.get("attrs", {}).items():
                 ds.attrs[k] = v
