@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # One session on a GPU machine (about 9 minutes on an H100): install imrestore without
-# network, run benchmarks/bench_gpu.py alone, then train the three natural-image
-# defaults (benchmarks/train_defaults.py --gpu) side by side on the same GPU.
+# network, run benchmarks/bench_gpu.py alone, then train the natural-image defaults
+# named in $NAMES (benchmarks/train_defaults.py --gpu) side by side on the same GPU
+# (then run benchmarks/bench_denoise.py / bench_sr.py here on the weights that come back).
 # Everything lands in $OUT (default /tmp/imrestore-gpu): console.log, results.tar
-# (bench JSON/MD and training logs) and the three weight files.
+# (bench JSON/MD and training logs) and the weight files.
 #
-#   bash benchmarks/gpu_session.sh
+#   bash benchmarks/gpu_session.sh                       # all three defaults, 4 minutes each
+#   NAMES=n2n-unet-gaussian-grey bash benchmarks/gpu_session.sh   # only the grey U-Net
+#   SKIP_BENCH=1 ...                                     # no bench_gpu.py (training only)
 set -u
 OUT=${OUT:-/tmp/imrestore-gpu}
 mkdir -p "$OUT"
@@ -19,11 +22,13 @@ PY=${PYTHON:-python3}
   $PY -m imrestore.cli plugins | head -40
 } >"$LOG" 2>&1
 
-echo "== bench_gpu $(date -u +%T)" >>"$LOG"
-timeout "${BENCH_TIMEOUT:-240}" $PY benchmarks/bench_gpu.py >>"$LOG" 2>&1
-echo "bench_gpu rc=$? $(date -u +%T)" >>"$LOG"
+if [ -z "${SKIP_BENCH:-}" ]; then
+  echo "== bench_gpu $(date -u +%T)" >>"$LOG"
+  timeout "${BENCH_TIMEOUT:-240}" $PY benchmarks/bench_gpu.py >>"$LOG" 2>&1
+  echo "bench_gpu rc=$? $(date -u +%T)" >>"$LOG"
+fi
 
-names="n2n-unet-gaussian-grey n2n-unet-gaussian-rgb edsr-x2"
+names=${NAMES:-"n2n-unet-gaussian-grey n2n-unet-gaussian-rgb edsr-x2"}
 for n in $names; do
   timeout "${TRAIN_TIMEOUT:-290}" $PY benchmarks/train_defaults.py --gpu "$n" >"benchmarks/results/training/$n.stdout.txt" 2>&1 &
 done
