@@ -119,6 +119,16 @@ def test_keep_last_ships_the_last_epoch_not_the_one_validation_chose(photo_dirs,
         TrainOptions(keep="worst").validate()
 
 
+def test_a_fine_tune_records_the_weights_it_started_from(n2n_weights, photo_dirs, tmp_path):
+    import hashlib
+
+    chain = Chain.from_specs(["gaussian:sigma=25", f"restorer:n2n-unet:weights={n2n_weights}"], metrics=[], prepare=False)
+    train(chain, photo_dirs / "train", tmp_path / "ft.safetensors", _tiny_options(epochs=1, net={}))
+    init = read_metadata(tmp_path / "ft.safetensors")["init_weights"]
+    assert init["file"] == n2n_weights.name and init["sha256"] == hashlib.sha256(n2n_weights.read_bytes()).hexdigest()
+    assert init["epochs"] == read_metadata(n2n_weights)["epochs"]
+
+
 def test_a_time_budget_sizes_the_progress_bar_to_where_the_clock_stops(photo_dirs, tmp_path, capsys):
     chain = Chain.from_specs(["gaussian:sigma=25", "restorer:n2n-unet"], metrics=[], prepare=False)
     opts = _tiny_options(epochs=50, max_minutes=1e-9)

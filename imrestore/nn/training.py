@@ -23,7 +23,7 @@ import torch
 from .. import __version__
 from ..chain import Chain
 from ..errors import ChainError, ImrestoreUsageError
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from .data import load_images, split
 from .inference import predict, select_device
 from .losses import ESTIMATES, make_loss
@@ -196,6 +196,16 @@ def _load_opt(opt: torch.optim.Optimizer, extra: dict[str, torch.Tensor], groups
     opt.load_state_dict({"state": state, "param_groups": groups})
 
 
+def _sha256(path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def _lr_at(base: float, progress: float) -> float:
     """Constant, then a cosine ramp-down over the last 30 % of training."""
     if progress < 0.7:
@@ -247,6 +257,11 @@ def train(chain: Chain, data: str | Path, output: Path | str, options: TrainOpti
             raise ChainError("edsr learns super-resolution: put downsample:factor=N in the chain")
         net_cfg.setdefault("scale", factor)
     restorer_weights = getattr(chain.restorer, "weights", None)
+    init = None  # where a fine-tune started from: recorded in the new checkpoint
+    if restorer_weights:
+        init_meta = read_metadata(restorer_weights)
+        init = {"file": Path(restorer_weights).name, "sha256": _sha256(restorer_weights),
+                "epochs": init_meta.get("epochs"), "options": init_meta.get("options"), "init_weights": init_meta.get("init_weights")}
     if restorer_weights and not o.resume:
         model, _ = load_checkpoint(restorer_weights, expect=network)
     else:
@@ -298,6 +313,7 @@ def train(chain: Chain, data: str | Path, output: Path | str, options: TrainOpti
         "channels": channels,
         "crop": crop,
         "options": {k: v for k, v in asdict(o).items()},
+        **({"init_weights": init} if init else {}),
     }
     total_steps = o.epochs * spe
     t_start = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)  # a resumed run keeps its clock
