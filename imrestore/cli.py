@@ -277,7 +277,22 @@ l0: mode). Writes WEIGHTS (best validation PSNR), WEIGHTS.last.safetensors
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def train_cmd(specs, data, output, targets, loss, epochs, batch_size, crop, lr, val_fraction, steps_per_epoch, patience, keep,
               max_minutes, max_images, channels, net_cfg, no_flips, seed, device, compile_, workers, resume, quiet):
-    """Train a restorer network on corruptions of DATA."""
+    """Train a restorer network on corruptions of DATA.
+
+    The corruption specs define the degradation, the restorer spec the network
+    (restorer:NAME:weights=FILE starts from FILE: a fine-tune). DATA is a folder
+    of images, a TIFF/HDF5/Zarr volume, `mnist` (5,000 digits) or `skimage`
+    (scikit-image's sample images). A seeded split is held out for validation.
+    Beside WEIGHTS (NAME.safetensors) go NAME.last.safetensors, the state that
+    --resume continues from, and NAME.log.json, the history (written at the end).
+
+    \b
+    Examples:
+      imrestore train blur:sigma=4 restorer:conv-ae mnist -o blur.safetensors
+      imrestore train gaussian:sigma=25 restorer:n2n-unet --targets noisy photos/ -o n2n.safetensors
+      imrestore run gaussian:sigma=25 restorer:n2n-unet:weights=n2n.safetensors test/ out/
+      imrestore train downsample:factor=2 restorer:edsr skimage --channels 3 --device cuda --compile -o sr.safetensors
+    """
     from .chain import Chain
     from .nn.training import TrainOptions, train
     from .spec import parse_spec
