@@ -284,7 +284,7 @@ def train_cmd(specs, data, output, targets, loss, epochs, batch_size, crop, lr, 
     of images, a TIFF/HDF5/Zarr volume, `mnist` (5,000 digits) or `skimage`
     (scikit-image's sample images). A seeded split is held out for validation.
     Beside WEIGHTS (NAME.safetensors) go NAME.last.safetensors, the state that
-    --resume continues from, and NAME.log.json, the history (written at the end).
+    --resume continues from, and NAME.log.json, the history (after every epoch).
 
     \b
     Examples:

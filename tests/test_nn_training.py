@@ -87,6 +87,8 @@ def test_training_is_reproducible_and_resume_continues_exactly(photo_dirs, tmp_p
     monkeypatch.setattr(training, "save_checkpoint", killed_in_epoch_2)
     with pytest.raises(KeyboardInterrupt):
         train(chain, photo_dirs / "train", tmp_path / "c.safetensors", _tiny_options())
+    stopped_log = json.loads((tmp_path / "c.log.json").read_text())  # the history so far survives the stop
+    assert [h["epoch"] for h in stopped_log["history"]] == [1] and stopped_log["finished"] is False
     monkeypatch.setattr(training, "save_checkpoint", real_save)
     train(chain, photo_dirs / "train", tmp_path / "c.safetensors", _tiny_options(resume=True))
     a, _ = load_checkpoint(tmp_path / "a.last.safetensors")

@@ -23,6 +23,7 @@ import torch
 from .. import __version__
 from ..chain import Chain
 from ..errors import ChainError, ImrestoreUsageError
+from ..report import atomic_write_text
 from .checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from .data import load_images, split
 from .inference import predict, select_device
@@ -315,6 +316,14 @@ def train(chain: Chain, data: str | Path, output: Path | str, options: TrainOpti
         "options": {k: v for k, v in asdict(o).items()},
         **({"init_weights": init} if init else {}),
     }
+    def write_log(stopped: str | None, finished: bool = True) -> dict[str, Any]:
+        """The log beside the weights: rewritten after every epoch, so a stopped run leaves its history too."""
+        result = {"weights": str(output), "network": network, **meta_base, "history": history,
+                  "best_val_psnr": best if history else None, "stopped": stopped, "finished": finished,
+                  "device": str(device), "imrestore_version": __version__}
+        atomic_write_text(log_path, json.dumps(result, indent=2, default=str) + "\n")
+        return result
+
     total_steps = o.epochs * spe
     t_start = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)  # a resumed run keeps its clock
     bar = None
@@ -383,6 +392,7 @@ def train(chain: Chain, data: str | Path, output: Path | str, options: TrainOpti
                 msg += f"  val PSNR {val_psnr:.2f} dB" + (f" (input {input_psnr:.2f})" if input_psnr is not None else "")
                 msg += "  *best" if improved else ""
             (bar.write if bar is not None else log.info)(msg)
+            write_log(None, finished=False)
             if o.patience is not None and epochs_since_best >= o.patience:
                 stopped = f"early stop: no improvement for {o.patience} epochs"
                 break
@@ -393,7 +403,4 @@ def train(chain: Chain, data: str | Path, output: Path | str, options: TrainOpti
         bar.close()
     if stopped:
         log.info(stopped)
-    result = {"weights": str(output), "network": network, **meta_base, "history": history, "best_val_psnr": best if history else None,
-              "stopped": stopped, "device": str(device), "imrestore_version": __version__}
-    log_path.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    return result
+    return write_log(stopped)
