@@ -7,7 +7,7 @@
 # (bench JSON/MD and training logs) and the weight files.
 #
 #   bash benchmarks/gpu_session.sh                       # all three defaults, 4 minutes each
-#   NAMES=n2n-unet-gaussian-grey bash benchmarks/gpu_session.sh   # only the grey U-Net
+#   NAMES=n2n-unet-gaussian-grey MINUTES=8 bash benchmarks/gpu_session.sh   # the grey U-Net alone, 8 minutes
 #   SKIP_BENCH=1 ...                                     # no bench_gpu.py (training only)
 set -u
 OUT=${OUT:-/tmp/imrestore-gpu}
@@ -30,7 +30,8 @@ fi
 
 names=${NAMES:-"n2n-unet-gaussian-grey n2n-unet-gaussian-rgb edsr-x2"}
 for n in $names; do
-  timeout "${TRAIN_TIMEOUT:-290}" $PY benchmarks/train_defaults.py --gpu "$n" >"benchmarks/results/training/$n.stdout.txt" 2>&1 &
+  timeout "${TRAIN_TIMEOUT:-$(( ${MINUTES:-4} * 60 + 50 ))}" $PY benchmarks/train_defaults.py --gpu ${MINUTES:+--minutes $MINUTES} "$n" \
+    >"benchmarks/results/training/$n.stdout.txt" 2>&1 &
 done
 wait
 echo "training done $(date -u +%T)" >>"$LOG"
