@@ -10,6 +10,8 @@ Run:  python benchmarks/train_defaults.py [NAME ...]      (default: all)
 
 The shipped natural-image weights (n2n-unet-*, edsr-x2) come from the GPU
 recipes, run side by side on one H100; the MNIST ones from the CPU recipes.
+The shipped GPU weights predate `--keep last` in the recipes: they hold the epoch
+with the best validation PSNR (their logs in results/training/ say which).
 """
 from __future__ import annotations
 
