@@ -316,6 +316,7 @@ def train(chain: Chain, data: str | Path, output: Path | str, options: TrainOpti
         "options": {k: v for k, v in asdict(o).items()},
         **({"init_weights": init} if init else {}),
     }
+
     def write_log(stopped: str | None, finished: bool = True) -> dict[str, Any]:
         """The log beside the weights: rewritten after every epoch, so a stopped run leaves its history too."""
         result = {"weights": str(output), "network": network, **meta_base, "history": history,
