@@ -50,7 +50,7 @@ class RawPlanes:
         import h5py
 
         dtype = np.dtype(ds.dtype)
-        if dtype.kind not in "biuf" or dtype.byteorder == ">" or (dtype.byteorder == "=" and not _little()):
+        if dtype.kind not in "biuf" or not dtype.isnative:  # the file's bytes must be this machine's numbers
             return None
         plist = ds.id.get_create_plist()
         if plist.get_nfilters() or plist.get_external_count() or ds.file.userblock_size:
@@ -84,13 +84,17 @@ class RawPlanes:
             yield where, region
 
     def _agrees(self) -> bool:
-        """The first plane's first chunk read both ways must match (a guard against any layout surprise)."""
-        plane = self.read(0)
+        """The first chunk (or plane) read both ways must match: a guard against any layout surprise."""
         if self.chunks is None:
+            plane = self.read(0)
             return bool(np.array_equal(plane, self._ds[(0,) * self.lead], equal_nan=self.dtype.kind == "f"))
-        region = tuple(slice(0, min(c, n)) for c, n in zip(self.chunks, self.plane_shape))
+        where, region = next(self._tiles(0))
+        if where is None:
+            return True  # nothing written there yet: fill values both ways
+        tile = np.empty(self.chunks, self.dtype)
+        self._pread(tile, where)
         ref = self._ds[(0,) * self.lead + region]
-        return bool(np.array_equal(plane[region], ref, equal_nan=self.dtype.kind == "f"))
+        return bool(np.array_equal(tile[tuple(slice(0, r.stop - r.start) for r in region)], ref, equal_nan=self.dtype.kind == "f"))
 
     # -- I/O -----------------------------------------------------------------
     def read(self, i: int) -> np.ndarray:
@@ -148,8 +152,3 @@ class RawPlanes:
 def _n_chunks(shape, chunks) -> int:
     return int(np.prod([-(-n // c) for n, c in zip(shape, chunks)]))
 
-
-def _little() -> bool:
-    import sys
-
-    return sys.byteorder == "little"
