@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 
-from .errors import ChainError, SpecError
+from .errors import ChainError, NotMeasurable, SpecError
 from .interfaces import Corruption, Metric, Restorer
 from .spec import build, parse_spec
 
@@ -60,11 +60,25 @@ def metric_keys(metrics: Sequence[Metric]) -> list[str]:
     return [m.name if names.count(m.name) == 1 else m.spec.split(":", 1)[1] for m in metrics]
 
 
-def measure(metrics: Sequence[Metric], reference: np.ndarray, estimate: np.ndarray) -> dict[str, float | None]:
-    """Every metric between two arrays (None where the shapes differ)."""
+def measure(metrics: Sequence[Metric], reference: np.ndarray, estimate: np.ndarray,
+            notes: list[str] | None = None) -> dict[str, float | None]:
+    """Every metric between two arrays.
+
+    None where the shapes differ or where a metric is undefined for the images
+    (:class:`NotMeasurable`, e.g. SSIM on a 1x1 image); the latter's reason is
+    appended to ``notes`` when given.
+    """
     out: dict[str, float | None] = {}
     for key, metric in zip(metric_keys(metrics), metrics):
-        out[key] = metric(reference, estimate) if reference.shape == estimate.shape else None
+        if reference.shape != estimate.shape:
+            out[key] = None
+            continue
+        try:
+            out[key] = metric(reference, estimate)
+        except NotMeasurable as exc:
+            out[key] = None
+            if notes is not None and str(exc) not in notes:
+                notes.append(str(exc))
     return out
 
 

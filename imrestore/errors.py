@@ -27,6 +27,10 @@ class ChainError(ImrestoreUsageError):
     """The chain of plugins cannot work together (e.g. a missing PSF)."""
 
 
+class NotMeasurable(ImrestoreError, ValueError):
+    """A metric is undefined for these images (e.g. SSIM on a 1x1 image): recorded as empty, not a failure."""
+
+
 class ItemError(ImrestoreError):
     """One item (file, slice) failed; the run goes on with the others."""
 

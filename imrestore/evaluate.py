@@ -66,7 +66,9 @@ def evaluate_files(reference: Path | str, estimate: Path | str, metrics: Sequenc
             vb = quantize(b.data, b.dtype, b.value_range)
             if va.shape != vb.shape:
                 raise ValueError(f"shapes differ: {va.shape} vs {vb.shape}")
-            item.metrics["estimate"] = measure(objs, va, vb)
+            notes: list[str] = []
+            item.metrics["estimate"] = measure(objs, va, vb, notes)
+            item.note = "; ".join(notes)
         except Exception as exc:
             item.status, item.error = "failed", error_reason(exc)
         item.seconds = time.perf_counter() - t0

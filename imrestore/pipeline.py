@@ -179,9 +179,11 @@ def process(task: Task, chain: Chain, seed: int, overwrite: bool) -> ItemResult:
                 corrupted_values = _as_written(reference, corrupted, task.corrupted_target, True)
             else:
                 corrupted_values = quantize(corrupted, reference.dtype, reference.value_range)
-            result.metrics["corrupted"] = measure(chain.metrics, ref, corrupted_values)
+            notes: list[str] = []
+            result.metrics["corrupted"] = measure(chain.metrics, ref, corrupted_values, notes)
             if chain.restorer is not None:
-                result.metrics["restored"] = measure(chain.metrics, ref, output_values)
+                result.metrics["restored"] = measure(chain.metrics, ref, output_values, notes)
+            result.note = "; ".join(notes)
     except Exception as exc:
         result.status = "failed"
         result.error = error_reason(exc)

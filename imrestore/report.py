@@ -29,6 +29,7 @@ class ItemResult:
     status: str  # "written", "skipped" (output existed), "measured" (eval) or "failed"
     output: str = ""
     error: str = ""
+    note: str = ""  # why a metric is empty for a written item (e.g. too small for SSIM)
     seconds: float = 0.0
     metrics: dict[str, dict[str, float | None]] = field(default_factory=dict)
 
@@ -105,7 +106,7 @@ class Report:
         w.writerow(["path", "status", "seconds", *[f"{s}_{k}" for s, k in cols], "error"])
         for item in self.items:
             vals = [_cell(item.metrics.get(s, {}).get(k)) for s, k in cols]
-            w.writerow([item.path, item.status, f"{item.seconds:.3f}", *vals, item.error])
+            w.writerow([item.path, item.status, f"{item.seconds:.3f}", *vals, item.error or item.note])
         mean = self.mean()
         w.writerow(["mean", "", "", *[_cell(mean.get(s, {}).get(k)) for s, k in cols], ""])
         return buf.getvalue()
@@ -133,6 +134,9 @@ class Report:
                 lines.append(f"{key:<10}{_num(c):>12}{_num(r):>12}{delta}")
         if self.volume and self.metrics:
             lines += ["", self.volume_summary()]
+        for item in self.items:
+            if item.note and item.status != "failed":
+                lines.append(f"NOT MEASURED {item.path}: {item.note}")
         for item in self.failed:
             lines.append(f"FAILED {item.path}: {item.error}")
         return "\n".join(lines)

@@ -121,6 +121,15 @@ def test_planar_rgb_tiff_is_read_channels_last(tmp_path):
     np.testing.assert_array_equal(np.rint(img.data * 255).astype(np.uint8), rgb)
 
 
+def test_planar_rgb_tiff_is_written_planar_again(tmp_path):
+    rgb = np.moveaxis(data.astronaut()[:16, :24].astype(np.uint16) * 257, -1, 0)
+    tifffile.imwrite(tmp_path / "planar.tif", rgb, photometric="rgb", planarconfig="separate")
+    write_image(read_image(tmp_path / "planar.tif"), tmp_path / "out.tif")
+    with tifffile.TiffFile(tmp_path / "out.tif") as tif:
+        assert tif.series[0].axes == "SYX" and tif.pages.first.planarconfig == 2
+        np.testing.assert_array_equal(tif.asarray(), rgb)
+
+
 def test_failed_write_leaves_no_file(tmp_path):
     img = read_image_from_array(np.zeros((8, 8, 3), np.float32), np.uint16)
     with pytest.raises(ValueError, match="16-bit colour"):

@@ -137,6 +137,19 @@ def test_size_changing_chain_reports_no_corrupted_metric(mixed_folder, tmp_path)
     assert item.metrics["corrupted"]["psnr"] is None and item.metrics["restored"]["psnr"] > 20
 
 
+def test_a_metric_undefined_for_an_item_is_empty_not_a_failure(tmp_path):
+    (tmp_path / "in").mkdir()
+    PILImage.fromarray(np.full((2, 2), 100, np.uint8)).save(tmp_path / "in" / "tiny.png")
+    PILImage.fromarray(np.full((16, 16), 100, np.uint8)).save(tmp_path / "in" / "small.png")
+    report = run(["gaussian:sigma=10", "restorer:tv"], tmp_path / "in", tmp_path / "out")
+    tiny = next(i for i in report.items if i.path == "tiny.png")
+    assert tiny.status == "written" and (tmp_path / "out" / "tiny.png").exists()
+    assert tiny.metrics["restored"]["ssim"] is None and tiny.metrics["restored"]["psnr"] is not None
+    assert "too small" in tiny.note and "NOT MEASURED tiny.png" in report.summary()
+    assert report.mean()["restored"]["ssim"] is not None  # the other item still counts
+    assert "too small" in (tmp_path / "out" / "report.csv").read_text()
+
+
 def test_interrupted_write_leaves_no_partial_file(mixed_folder, tmp_path, monkeypatch):
     from imrestore_builtins import images
 

@@ -158,8 +158,9 @@ class TiffReader(Reader):
             extra = page.extrasamples if hasattr(page, "extrasamples") else ()
             photometric = int(page.photometric)
             compression = int(page.compression)
+            planar = int(page.planarconfig) == 2 and raw.ndim == 3
         has_alpha = raw.ndim == 3 and (len(extra) > 0 or raw.shape[-1] in (2, 4))
-        meta = {"tiff_tags": tags, "photometric": photometric, "compression": compression}
+        meta = {"tiff_tags": tags, "photometric": photometric, "compression": compression, "planar": planar}
         image = _make_image(raw, has_alpha, meta)
         if raw.ndim == 3 and raw.shape[-1] not in (1, 2, 3, 4):
             raise ValueError(f"{raw.shape[-1]} samples per pixel are not supported")
@@ -191,6 +192,9 @@ class TiffWriter(Writer):
         colour = raw.ndim == 3 and raw.shape[-1] >= 3
         if raw.ndim == 3 and raw.shape[-1] in (2, 4):
             kwargs["extrasamples"] = ("unassalpha",)
+        if image.metadata.get("planar") and raw.ndim == 3:  # the input stored each sample as its own plane: so does the output
+            raw = np.moveaxis(raw, -1, 0)
+            kwargs["planarconfig"] = "separate"
         tifffile.imwrite(path, raw, photometric="rgb" if colour else "minisblack", metadata=None, **kwargs)
 
 

@@ -17,6 +17,7 @@ import numpy as np
 from skimage import metrics as skm
 
 from imrestore import hookimpl
+from imrestore.errors import NotMeasurable
 from imrestore.interfaces import Metric
 from imrestore.params import param
 
@@ -52,7 +53,7 @@ class SSIM(Metric):
         small = min(reference.shape[:2])
         win = None if small >= 7 else (small if small % 2 else small - 1)
         if win is not None and win < 3:
-            raise ValueError(f"ssim: image {reference.shape[:2]} is too small (needs at least 3x3)")
+            raise NotMeasurable(f"ssim: image {reference.shape[:2]} is too small (needs at least 3x3)")
         return skm.structural_similarity(
             reference,
             estimate,
