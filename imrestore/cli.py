@@ -102,9 +102,12 @@ def cli() -> None:
 @click.option("--dask", "use_dask", is_flag=True, help="Volumes: map the planes over a local Dask cluster of --workers processes.")
 @click.option("--scheduler", metavar="ADDRESS", help="Volumes: use the Dask scheduler at ADDRESS (tcp://host:8786), e.g. one dask-jobqueue started on Slurm.")
 @click.option("--center-crop", metavar="HxW", help="Volumes: measure the centre HxW of each plane (fastMRI: 320x320).")
+@click.option("--range", "value_range", default="dtype", show_default=True, metavar="dtype|data|LO:HI",
+              help="Which stored values are 0 and 1 for the corruptions, the networks and the metrics: the dtype's range "
+                   "(uint16: 0..65535), each image's (a volume's) own min..max, or LO:HI, e.g. 0:4095 for a 12-bit camera.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary table.")
 def run_cmd(specs, input_path, output_path, metrics, seed, save_corrupted, workers, overwrite, use_dask, scheduler,
-            center_crop, quiet):
+            center_crop, value_range, quiet):
     """Run corruptions and a restorer over INPUT (a file, a folder or a volume) into OUTPUT."""
     from .chain import Chain
     from .pipeline import run
@@ -117,12 +120,13 @@ def run_cmd(specs, input_path, output_path, metrics, seed, save_corrupted, worke
         if save_corrupted:
             raise ImrestoreUsageError("--save-corrupted is for images; for a volume, run the corruptions alone into another file")
         report = run_volume(chain, input_path, output_path, seed=seed, workers=workers, dask=use_dask, scheduler=scheduler,
-                            overwrite=overwrite, center_crop=_crop(center_crop), progress=not quiet, command=sys.argv[:])
+                            overwrite=overwrite, center_crop=_crop(center_crop), progress=not quiet, command=sys.argv[:],
+                            value_range=value_range)
     else:
         if use_dask or scheduler or center_crop:
             raise ImrestoreUsageError(f"--dask, --scheduler and --center-crop are for volumes; {input_path} is not one")
         report = run(chain, input_path, output_path, seed=seed, workers=workers, overwrite=overwrite,
-                     save_corrupted=save_corrupted, progress=not quiet, command=sys.argv[:])
+                     save_corrupted=save_corrupted, progress=not quiet, command=sys.argv[:], value_range=value_range)
     if not quiet:
         click.echo(report.summary())
         if volume:
@@ -162,7 +166,10 @@ def plugins_cmd(name, as_json):
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write report.json and report.csv into this folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--center-crop", metavar="HxW", help="Volumes: measure the centre HxW of each plane (fastMRI: 320x320).")
-def eval_cmd(reference, estimate, metrics, output, as_json, center_crop):
+@click.option("--range", "value_range", default="dtype", show_default=True, metavar="dtype|data|LO:HI",
+              help="Which stored values are 0 and 1 for the metrics: the dtype's range "
+                   "(uint16: 0..65535), the reference's own min..max, or LO:HI, e.g. 0:4095 for a 12-bit camera.")
+def eval_cmd(reference, estimate, metrics, output, as_json, center_crop, value_range):
     """Metrics between two files, two folders matched by relative path, or two volumes.
 
     Volumes (TIFF stacks, HDF5 datasets as file.h5:/path, Zarr) are measured
@@ -174,15 +181,20 @@ def eval_cmd(reference, estimate, metrics, output, as_json, center_crop):
       imrestore eval clean/ restored/ --metric psnr --metric ssim
       imrestore eval scan.h5:/reconstruction_rss out.h5:/reconstruction_rss -m nmse -m psnr -m ssim --center-crop 320x320
     """
+    from .dtypes import parse_range
     from .evaluate import evaluate_files
     from .volumes import evaluate_volumes, is_volume
 
+    try:
+        spec = parse_range(value_range)
+    except ValueError as exc:
+        raise ImrestoreUsageError(str(exc)) from None
     if is_volume(reference) and is_volume(estimate):
-        report = evaluate_volumes(reference, estimate, list(metrics) or None, _crop(center_crop), progress=not as_json)
+        report = evaluate_volumes(reference, estimate, list(metrics) or None, _crop(center_crop), progress=not as_json, value_range=spec)
     else:
         if center_crop:
             raise ImrestoreUsageError("--center-crop is for volumes")
-        report = evaluate_files(reference, estimate, list(metrics) or None)
+        report = evaluate_files(reference, estimate, list(metrics) or None, value_range=spec)
     if output:
         report.write(output)
     click.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.summary())

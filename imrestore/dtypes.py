@@ -1,6 +1,8 @@
 """Conversions between file dtypes and the pipeline's float32 in [0, 1].
 
->>> import numpy as np
+>>> from typing import Union
+
+import numpy as np
 >>> x, rng = to_unit(np.array([0, 128, 255], np.uint8))
 >>> rng, x.dtype
 ((0.0, 255.0), dtype('float32'))
@@ -8,6 +10,8 @@
 array([  0, 128, 255], dtype=uint8)
 """
 from __future__ import annotations
+
+from typing import Union
 
 import numpy as np
 
@@ -65,3 +69,59 @@ def quantize(data: np.ndarray, dtype: np.dtype, value_range: tuple[float, float]
     """What ``data`` becomes once written as ``dtype`` and read back: float64 in [0, 1] units."""
     lo, hi = value_range
     return (from_unit(data, dtype, value_range).astype(np.float64) - lo) / (hi - lo)
+
+
+#: What ``--range`` accepts: the dtype's range, the data's own min..max, or fixed values.
+RangeSpec = Union[str, tuple[float, float]]
+
+
+def parse_range(text: str | tuple[float, float] | None) -> RangeSpec:
+    """``dtype`` (the default), ``data``, or ``LO:HI`` (e.g. ``0:4095`` for a 12-bit camera in uint16).
+
+    >>> parse_range("0:4095"), parse_range("data"), parse_range(None)
+    ((0.0, 4095.0), 'data', 'dtype')
+    """
+    if isinstance(text, tuple):
+        pair = (float(text[0]), float(text[1]))
+        text = range_text(pair)
+    elif text is None or text.strip().lower() in ("", "dtype"):
+        return "dtype"
+    elif text.strip().lower() == "data":
+        return "data"
+    else:
+        text = text.strip().lower()
+        lo, sep, hi = text.partition(":")
+        try:
+            if not sep:
+                raise ValueError
+            pair = (float(lo), float(hi))
+        except ValueError:
+            raise ValueError(f"--range {text!r}: expected dtype, data or LO:HI (e.g. 0:4095)") from None
+    if not all(np.isfinite(pair)) or pair[1] <= pair[0]:
+        raise ValueError(f"--range {text!r}: HI must be finite and above LO")
+    return pair
+
+
+def range_text(spec: RangeSpec) -> str:
+    """The ``--range`` text of a spec (what reports record)."""
+    return spec if isinstance(spec, str) else f"{spec[0]:g}:{spec[1]:g}"
+
+
+def remap(data: np.ndarray, old: tuple[float, float], new: tuple[float, float]) -> np.ndarray:
+    """[0, 1] units of range ``old`` -> [0, 1] units of range ``new`` (same stored values)."""
+    scale = (old[1] - old[0]) / (new[1] - new[0])
+    out = np.asarray(data, np.float32) * np.float32(scale)
+    shift = (old[0] - new[0]) / (new[1] - new[0])
+    if shift:
+        out += np.float32(shift)
+    return out
+
+
+def resolve_range(spec: RangeSpec, default: tuple[float, float], data_min_max: tuple[float, float]) -> tuple[float, float]:
+    """The range a spec means for data whose default range is ``default`` and stored extremes ``data_min_max``."""
+    if spec == "dtype":
+        return default
+    if spec == "data":
+        lo, hi = data_min_max
+        return (lo, hi) if hi > lo else (lo, lo + 1.0)
+    return (float(spec[0]), float(spec[1]))

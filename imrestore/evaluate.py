@@ -14,10 +14,10 @@ import numpy as np
 
 from . import __version__
 from .chain import DEFAULT_METRICS, measure, metric_keys
-from .dtypes import quantize
+from .dtypes import RangeSpec, quantize, range_text
 from .errors import ImrestoreUsageError
 from .interfaces import Metric
-from .pipeline import error_reason, discover, read_image
+from .pipeline import apply_range, discover, error_reason, read_image
 from .registry import get_registry
 from .report import ItemResult, Report
 from .spec import build
@@ -34,10 +34,13 @@ def evaluate_arrays(reference: np.ndarray, estimate: np.ndarray, metrics: Sequen
     return {k: (None if v is None else round(v, 10)) for k, v in measure(objs, np.asarray(reference, np.float64), np.asarray(estimate, np.float64)).items()}
 
 
-def evaluate_files(reference: Path | str, estimate: Path | str, metrics: Sequence[str | Metric] | None = None) -> Report:
+def evaluate_files(reference: Path | str, estimate: Path | str, metrics: Sequence[str | Metric] | None = None,
+                   value_range: RangeSpec = "dtype") -> Report:
     """Metrics between two files, or two folders matched by relative path.
 
     Files of the reference folder with no counterpart are reported as failed.
+    ``value_range`` (``--range``) sets the reference's [0, 1] units; the
+    estimate is measured in the same units.
     """
     ref, est = Path(reference), Path(estimate)
     for p in (ref, est):
@@ -53,7 +56,7 @@ def evaluate_files(reference: Path | str, estimate: Path | str, metrics: Sequenc
     else:
         pairs = [(ref, est, est.name)]
     report = Report(chain=[], metrics=metric_keys(objs), seed=0, input=str(ref), output=str(est),
-                    versions={"imrestore": __version__, **get_registry().versions()})
+                    versions={"imrestore": __version__, **get_registry().versions()}, value_range=range_text(value_range))
     start = time.perf_counter()
     for r, e, key in pairs:
         t0 = time.perf_counter()
@@ -61,7 +64,8 @@ def evaluate_files(reference: Path | str, estimate: Path | str, metrics: Sequenc
         try:
             if not e.exists():
                 raise FileNotFoundError(f"no counterpart {e}")
-            a, b = read_image(r), read_image(e)
+            a = apply_range(read_image(r), value_range)
+            b = apply_range(read_image(e), a.value_range) if value_range != "dtype" else read_image(e)
             va = quantize(a.data, a.dtype, a.value_range)
             vb = quantize(b.data, b.dtype, b.value_range)
             if va.shape != vb.shape:

@@ -16,6 +16,7 @@ import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -24,7 +25,7 @@ import numpy as np
 
 from . import __version__
 from .chain import Chain, measure, metric_keys
-from .dtypes import quantize
+from .dtypes import RangeSpec, parse_range, quantize, range_text, remap, resolve_range
 from .errors import ImrestoreUsageError
 from .interfaces import Image
 from .registry import get_registry
@@ -52,6 +53,29 @@ def read_image(path: Path | str) -> Image:
         return reader.read(Path(path))
     except Exception as exc:
         raise OSError(f"cannot read {path}: {error_reason(exc)}") from exc
+
+
+def apply_range(image: Image, spec: RangeSpec) -> Image:
+    """``image`` in the [0, 1] units of another value range (``--range``); the stored values are unchanged.
+
+    ``spec`` is ``"dtype"`` (keep the reader's range), ``"data"`` (the image's
+    own min..max) or a ``(lo, hi)`` pair.
+
+    >>> import numpy as np
+    >>> img = Image(np.array([[0.0, 4095 / 65535]], np.float32), dtype=np.dtype("uint16"), value_range=(0.0, 65535.0))
+    >>> apply_range(img, (0.0, 4095.0)).data.round(6).tolist()
+    [[0.0, 1.0]]
+    """
+    if spec == "dtype":
+        return image
+    old = image.value_range
+    span = old[1] - old[0]
+    finite = image.data[np.isfinite(image.data)]
+    stored = (old[0] + float(finite.min()) * span, old[0] + float(finite.max()) * span) if finite.size else old
+    new = resolve_range(spec, old, stored)
+    if new == old:
+        return image
+    return dataclasses.replace(image, data=remap(image.data, old, new), value_range=new)
 
 
 def write_image(image: Image, path: Path | str) -> None:
@@ -139,19 +163,19 @@ def plan(input_path: Path | str, output_path: Path | str, save_corrupted: bool =
 
 
 def _as_written(image: Image, data: np.ndarray, path: Path, lossy: bool) -> np.ndarray:
-    """The values a file holds once ``data`` is written to it (float64, [0, 1] units)."""
+    """The values a file holds once ``data`` is written to it (float64, in ``image``'s [0, 1] units)."""
     if lossy:
-        written = read_image(path)
+        written = apply_range(read_image(path), image.value_range)
         return quantize(written.data, written.dtype, written.value_range)
     return quantize(data, image.dtype, image.value_range)
 
 
-def process(task: Task, chain: Chain, seed: int, overwrite: bool) -> ItemResult:
+def process(task: Task, chain: Chain, seed: int, overwrite: bool, value_range: RangeSpec = "dtype") -> ItemResult:
     """Read, corrupt, restore, write and measure one item; never raises."""
     start = time.perf_counter()
     result = ItemResult(path=task.key, status="written", output=str(task.target))
     try:
-        reference = read_image(task.source)
+        reference = apply_range(read_image(task.source), value_range)
         if reference.data.ndim == 3 and chain.restorer is not None and chain.restorer.channels is not None:
             if reference.data.shape[-1] not in chain.restorer.channels:
                 raise ValueError(f"{chain.restorer.name} accepts {chain.restorer.channels} channels, got {reference.data.shape[-1]}")
@@ -162,7 +186,7 @@ def process(task: Task, chain: Chain, seed: int, overwrite: bool) -> ItemResult:
             result.status = "skipped"
             if not chain.metrics:
                 return result
-            existing = read_image(task.target)
+            existing = apply_range(read_image(task.target), reference.value_range)
             output_values = quantize(existing.data, existing.dtype, existing.value_range)
             corrupted, _ = chain.corrupt(reference.data, seed, task.key)
         else:
@@ -196,7 +220,14 @@ def _worker(args: tuple) -> ItemResult:
     return process(*args)
 
 
-def _check_previous(folder: Path, stem: str, chain: Chain, seed: int, overwrite: bool) -> None:
+def _range_spec(value_range: RangeSpec | str) -> RangeSpec:
+    try:
+        return parse_range(value_range)
+    except ValueError as exc:
+        raise ImrestoreUsageError(str(exc)) from None
+
+
+def _check_previous(folder: Path, stem: str, chain: Chain, seed: int, overwrite: bool, value_range: str = "dtype") -> None:
     previous = folder / f"{stem}.json"
     if overwrite or not previous.exists():
         return
@@ -204,10 +235,10 @@ def _check_previous(folder: Path, stem: str, chain: Chain, seed: int, overwrite:
         old = json.loads(previous.read_text())
     except (OSError, ValueError):
         return
-    if old.get("chain") != chain.specs or old.get("seed") != seed:
+    if old.get("chain") != chain.specs or old.get("seed") != seed or old.get("value_range", "dtype") != value_range:
         raise ImrestoreUsageError(
-            f"{folder} holds the results of another run (chain {' '.join(old.get('chain', []))}, seed {old.get('seed')}); "
-            "use --overwrite or another output folder"
+            f"{folder} holds the results of another run (chain {' '.join(old.get('chain', []))}, seed {old.get('seed')}, "
+            f"--range {old.get('value_range', 'dtype')}); use --overwrite or another output folder"
         )
 
 
@@ -229,19 +260,24 @@ def run(
     save_corrupted: bool = False,
     progress: bool | Callable = False,
     command: list[str] | None = None,
+    value_range: RangeSpec | str = "dtype",
 ) -> Report:
     """Run a chain over a file or a folder and write outputs and the report.
 
     Outputs mirror the input tree (names, formats, dtypes).  Existing outputs
     are kept and measured unless ``overwrite``, so a rerun resumes.  Items that
     fail are recorded in the report with their reason; the others are written.
+    ``value_range`` says which stored values are 0 and 1 for the chain and the
+    metrics: ``"dtype"`` (uint16: 0..65535), ``"data"`` (each image's min..max)
+    or ``(lo, hi)``, e.g. ``(0, 4095)`` for a 12-bit camera (see ``apply_range``).
     """
     if not isinstance(chain, Chain):
         chain = Chain.from_specs(chain, metrics)
     if workers < 1:
         raise ImrestoreUsageError(f"--workers must be at least 1, got {workers}")
+    value_range = _range_spec(value_range)
     tasks, folder, stem = plan(input_path, output_path, save_corrupted)
-    _check_previous(folder, stem, chain, seed, overwrite)
+    _check_previous(folder, stem, chain, seed, overwrite, range_text(value_range))
     _clean_tmp(folder)
     report = Report(
         chain=chain.specs,
@@ -251,6 +287,7 @@ def run(
         output=str(output_path),
         versions={"imrestore": __version__, **get_registry().versions()},
         command=command or [],
+        value_range=range_text(value_range),
     )
     start = time.perf_counter()
     bar = progress_bar(len(tasks), progress)
@@ -263,11 +300,11 @@ def run(
         try:
             if workers == 1 or len(tasks) == 1:
                 for t in tasks:
-                    results[t.index] = process(t, chain, seed, overwrite)
+                    results[t.index] = process(t, chain, seed, overwrite, value_range)
                     bar.update(1)
             else:
                 with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
-                    futures = {pool.submit(_worker, (t, chain, seed, overwrite)): t for t in tasks}
+                    futures = {pool.submit(_worker, (t, chain, seed, overwrite, value_range)): t for t in tasks}
                     try:
                         for fut in as_completed(futures):
                             results[futures[fut].index] = fut.result()

@@ -49,6 +49,8 @@ class Report:
     seconds: float = 0.0
     #: The working folder of the run: what relative input and output paths are relative to.
     cwd: str = field(default_factory=os.getcwd)
+    #: Which stored values were 0 and 1 (``--range``: dtype, data or LO:HI).
+    value_range: str = "dtype"
     #: Volume runs: metrics of the whole volume per stage (fastMRI's way) and its shape.
     volume: dict[str, Any] = field(default_factory=dict)
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import __version__
 from ..chain import metric_keys
-from ..dtypes import default_range, to_unit
+from ..dtypes import RangeSpec, default_range, range_text, resolve_range, to_unit
 from ..errors import ImrestoreUsageError
 from ..interfaces import Metric, VolumeInfo, VolumeSource
 from ..mri import center_crop
@@ -57,18 +57,26 @@ def _scan(src: VolumeSource, progress: bool) -> tuple[float, float]:
     return (lo if np.isfinite(lo) else 0.0), (hi if np.isfinite(hi) else 1.0)
 
 
-def volume_ranges(src: VolumeSource, need_max: bool, progress: bool = False) -> tuple[tuple[float, float], float | None]:
-    """The value range mapped to [0, 1] and the volume maximum in those units (fastMRI's data range)."""
+def volume_ranges(src: VolumeSource, need_max: bool, progress: bool = False,
+                  spec: RangeSpec = "dtype") -> tuple[tuple[float, float], float | None]:
+    """The value range mapped to [0, 1] and the volume maximum in those units (fastMRI's data range).
+
+    ``spec`` is ``--range``: ``"dtype"`` (integers: the dtype's range; floats:
+    0 or the minimum up to the maximum, or a stored ``max`` attribute),
+    ``"data"`` (the volume's min..max) or a fixed ``(lo, hi)``.
+    """
     info = src.info
-    rng = default_range(info.dtype)
+    rng = spec if isinstance(spec, tuple) else default_range(info.dtype) if spec == "dtype" else None
     attrs = {**info.metadata.get("file_attrs", {}), **info.metadata.get("attrs", {})}
     if rng is not None and not need_max:
         return rng, None
     stored_max = attrs.get("max")
-    if rng is None and isinstance(stored_max, (int, float)) and stored_max > 0:  # fastMRI: the volume's maximum is stored
+    if rng is None and spec == "dtype" and isinstance(stored_max, (int, float)) and stored_max > 0:  # fastMRI: the volume's maximum is stored
         return (0.0, float(stored_max)), 1.0
     lo, hi = _scan(src, progress)
-    if rng is None:
+    if rng is None and spec == "data":
+        rng = resolve_range("data", (0.0, 1.0), (lo, hi))
+    elif rng is None:
         rng = (min(0.0, lo), hi if hi > min(0.0, lo) else min(0.0, lo) + 1.0)
     vmax = float(attrs["max"]) if isinstance(attrs.get("max"), (int, float)) else hi
     return rng, (vmax - rng[0]) / (rng[1] - rng[0])
@@ -98,8 +106,13 @@ def volume_summary(report: Report, sums: list[dict], data_range: float | None, i
 
 
 def evaluate_volumes(reference: str | Path, estimate: str | Path, metrics: Sequence[str | Metric] | None = None,
-                     center_crop: tuple[int, int] | None = None, progress: bool = False) -> Report:
-    """fastMRI-style metrics between two volumes of the same shape, plane by plane."""
+                     center_crop: tuple[int, int] | None = None, progress: bool = False,
+                     value_range: RangeSpec = "dtype") -> Report:
+    """fastMRI-style metrics between two volumes of the same shape, plane by plane.
+
+    ``value_range`` (``--range``) sets the reference's units; with anything but
+    ``"dtype"`` the estimate is read in the same units.
+    """
     from ..chain import DEFAULT_METRICS
     from ..spec import build
 
@@ -109,12 +122,13 @@ def evaluate_volumes(reference: str | Path, estimate: str | Path, metrics: Seque
         info = ref_src.info
         if est_src.info.shape != info.shape:
             raise ImrestoreUsageError(f"shapes differ: {reference} is {info.shape}, {estimate} is {est_src.info.shape}")
-        value_range, data_range = volume_ranges(ref_src, True, progress)
-        est_range = default_range(est_src.info.dtype) if est_src.info.dtype == info.dtype else None
+        spec = value_range
+        value_range, data_range = volume_ranges(ref_src, True, progress, spec)
+        est_range = default_range(est_src.info.dtype) if est_src.info.dtype == info.dtype and spec == "dtype" else None
         est_range = est_range or value_range
         mets = ranged_metrics(objs, data_range)
         report = Report(chain=[], metrics=metric_keys(objs), seed=0, input=str(reference), output=str(estimate),
-                        versions={"imrestore": __version__, **get_registry().versions()})
+                        versions={"imrestore": __version__, **get_registry().versions()}, value_range=range_text(spec))
         sums = []
         bar = _bar(info.n_planes, 0, progress, "planes")
         t_start = time.perf_counter()

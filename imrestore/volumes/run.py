@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..chain import Chain, metric_keys
+from ..dtypes import RangeSpec, parse_range, range_text
 from ..errors import ImrestoreUsageError, RunStopped
 from ..interfaces import VolumeFormat, VolumeInfo
 from ..registry import get_registry
@@ -75,6 +76,7 @@ def run_volume(
     center_crop: tuple[int, int] | None = None,
     progress: bool | Callable = False,
     command: list[str] | None = None,
+    value_range: RangeSpec | str = "dtype",
 ) -> Report:
     """Run a chain over every plane of a volume into a volume of the same shape, dtype and metadata.
 
@@ -84,6 +86,10 @@ def run_volume(
     """
     if not isinstance(chain, Chain):
         chain = Chain.from_specs(chain, metrics)
+    try:
+        value_range = parse_range(value_range)
+    except ValueError as exc:
+        raise ImrestoreUsageError(str(exc)) from None
     if chain.restorer is not None and chain.restorer.scale != 1:
         raise ImrestoreUsageError(f"{chain.restorer.name} changes the image size (x{chain.restorer.scale}); volume runs keep the plane shape")
     src_path, src_inner = split_volume_path(input_path)
@@ -96,19 +102,19 @@ def run_volume(
         target = plan_volume(str(input_path), output_path, src_path)
         report = Report(chain=chain.specs, metrics=metric_keys(chain.metrics), seed=seed, input=str(input_path),
                         output=str(target.path), versions={"imrestore": __version__, **get_registry().versions()},
-                        command=command or [])
+                        command=command or [], value_range=range_text(value_range))
         previous = target.report_folder / f"{target.report_stem}.json"
         if target.path.exists() and not overwrite:
-            return _already_done(previous, target, chain, seed)
+            return _already_done(previous, target, chain, seed, range_text(value_range))
         identity = {"chain": chain.specs, "seed": seed, "input": str(Path(src_path).resolve()) + (f":{src_inner}" if src_inner else ""),
                     "input_file": _identity(src_path),
                     "shape": list(info.shape), "dtype": info.dtype.str, "output_format": target.fmt.name,
-                    "center_crop": list(center_crop) if center_crop else None}
+                    "center_crop": list(center_crop) if center_crop else None, "range": range_text(value_range)}
         record = _load_record(target, identity) if not overwrite else None
         if record is None:
-            value_range, data_range = volume_ranges(source, bool(chain.metrics), progress is True)
+            units, data_range = volume_ranges(source, bool(chain.metrics), progress is True, value_range)
         else:
-            value_range, data_range = tuple(record["value_range"]), record["data_range"]
+            units, data_range = tuple(record["value_range"]), record["data_range"]
         out_info = VolumeInfo(info.shape, info.dtype, info.axes, info.metadata)
         sink = None
         if record is not None:
@@ -125,11 +131,11 @@ def run_volume(
             except Exception as exc:
                 _remove(target.partial)
                 raise ImrestoreUsageError(f"cannot create {target.path}: {_reason(exc)}") from exc
-            record = {**identity, "value_range": list(value_range), "data_range": data_range, "done": {}}
+            record = {**identity, "value_range": list(units), "data_range": data_range, "done": {}}
             atomic_write_text(target.record, json.dumps(record))
         done: dict[str, dict] = record["done"]
         todo = [i for i in range(info.n_planes) if str(i) not in done]
-        ctx = PlaneContext(chain, seed, str(input_path), src_path.name, info.dtype, value_range, data_range, center_crop)
+        ctx = PlaneContext(chain, seed, str(input_path), src_path.name, info.dtype, units, data_range, center_crop)
         if todo:
             log.info("%s: %d planes %s, %d to do", src_path.name, info.n_planes,
                      f"{'x'.join(map(str, info.plane_shape))} {info.dtype}", len(todo))
@@ -212,12 +218,12 @@ def _load_record(target: VolumeTarget, identity: dict) -> dict | None:
     return record
 
 
-def _already_done(previous: Path, target: VolumeTarget, chain: Chain, seed: int) -> Report:
+def _already_done(previous: Path, target: VolumeTarget, chain: Chain, seed: int, value_range: str) -> Report:
     try:
         old = json.loads(previous.read_text())
     except (OSError, ValueError):
         raise ImrestoreUsageError(f"{target.path} exists; use --overwrite to replace it") from None
-    if old.get("chain") != chain.specs or old.get("seed") != seed:
+    if old.get("chain") != chain.specs or old.get("seed") != seed or old.get("value_range", "dtype") != value_range:
         raise ImrestoreUsageError(f"{target.path} holds the result of another run (chain {' '.join(old.get('chain', []))}); use --overwrite")
     report = Report.from_dict(old)
     for item in report.items:
