@@ -276,6 +276,18 @@ def test_parallel_workers_write_their_planes_where_the_format_allows(tmp_path, m
             np.testing.assert_array_equal(a.read_plane(i), b.read_plane(i))
 
 
+def test_workers_of_an_external_scheduler_let_go_of_the_input(tmp_path):
+    distributed = pytest.importorskip("dask.distributed")
+    tifffile.imwrite(tmp_path / "s.tif", stack(4), metadata={"axes": "ZYX"})
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
+        run_volume(CHAIN, tmp_path / "s.tif", tmp_path / "o.tif", scheduler=cluster.scheduler_address)
+        with distributed.Client(cluster) as client:
+            still_open = client.run(lambda: len(__import__("imrestore.volumes.planes", fromlist=["_OPEN"])._OPEN))
+    assert list(still_open.values()) == [0]  # the worker process outlives the run but holds no file
+    run_volume(CHAIN, tmp_path / "s.tif", tmp_path / "serial.tif")
+    assert (tmp_path / "o.tif").read_bytes() == (tmp_path / "serial.tif").read_bytes()
+
+
 def test_unreachable_scheduler_is_a_usage_error(tmp_path, capsys):
     tifffile.imwrite(tmp_path / "s.tif", stack(2), photometric="minisblack")
     code, _, err = call(capsys, "run", *CHAIN, str(tmp_path / "s.tif"), str(tmp_path / "o.tif"), "--scheduler", "tcp://127.0.0.1:9", "-q")

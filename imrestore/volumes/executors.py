@@ -18,9 +18,12 @@ from .planes import (
     PlaneResult,
     Unit,
     _source,
+    close_sources,
     process_and_write,
     process_unit,
 )
+
+log = logging.getLogger("imrestore")
 
 # --------------------------------------------------------------------------- executors
 
@@ -159,10 +162,17 @@ def _dask(ctx: PlaneContext, units: Sequence[Unit], workers: int, scheduler: str
         queue = list(units)
         first = [client.submit(process_and_write, ctx_future, queue.pop(0), pure=False) for _ in range(min(len(queue), 2 * n))]
         stream = as_completed(first)
-        for fut in stream:
-            result = fut.result()
-            fut.release()
-            if queue:
-                stream.add(client.submit(process_and_write, ctx_future, queue.pop(0), pure=False))
-            yield result
+        try:
+            for fut in stream:
+                result = fut.result()
+                fut.release()
+                if queue:
+                    stream.add(client.submit(process_and_write, ctx_future, queue.pop(0), pure=False))
+                yield result
+        finally:
+            if scheduler:  # workers outlive the run: let go of the files they opened (a local cluster just stops)
+                try:
+                    client.run(close_sources)
+                except Exception as exc:  # a worker gone away holds nothing
+                    log.warning("could not close the input on every Dask worker: %s", _reason(exc))
 
