@@ -328,7 +328,7 @@ def render_html(report: Report, examples: list[Example], stage: str, key: str, h
     chain = " ".join(report.chain) if report.chain else "(evaluation of existing files)"
     counts = {s: sum(i.status == s for i in report.items) for s in ("written", "skipped", "measured", "failed")}
     parts.append(f"<p>Chain: <code>{e(chain)}</code><br>Input: <code>{e(report.input)}</code> &rarr; output: <code>{e(report.output)}</code><br>"
-                 f"Seed {report.seed}; {len(report.items)} items ({', '.join(f'{n} {s}' for s, n in counts.items() if n)}); "
+                 f"Seed {report.seed}; value range {e(report.value_range)}; {len(report.items)} items ({', '.join(f'{n} {s}' for s, n in counts.items() if n)}); "
                  f"{report.seconds:.1f} s; imrestore {e(report.versions.get('imrestore', '?'))}</p>")
     if report.command:
         command = [Path(report.command[0]).name, *report.command[1:]]  # `imrestore ...`, not the interpreter's path
@@ -372,10 +372,10 @@ def render_html(report: Report, examples: list[Example], stage: str, key: str, h
                              f"<figcaption>{label}{f' &middot; {e(key)} {_fmt(cv)}' if cv is not None else ''}</figcaption></figure>")
             parts.append("</div>")
     parts.append("<h2>Every item</h2><p>Click a column header to sort.</p><div class='scroll'><table class='sortable items'><thead><tr><th>item</th><th>status</th>" +
-                 "".join(f"<th>{e(s)} {e(k)}</th>" for s, k in cols) + "<th>seconds</th><th>error</th></tr></thead><tbody>")
+                 "".join(f"<th>{e(s)} {e(k)}</th>" for s, k in cols) + "<th>seconds</th><th>error or note</th></tr></thead><tbody>")
     for it in report.items:
         cells = "".join(f"<td data-v='{_fmt(it.metrics.get(s, {}).get(k))}'>{_fmt(it.metrics.get(s, {}).get(k))}</td>" for s, k in cols)
-        parts.append(f"<tr class='{e(it.status)}'><td>{e(it.path)}</td><td>{e(it.status)}</td>{cells}<td>{it.seconds:.2f}</td><td>{e(it.error)}</td></tr>")
+        parts.append(f"<tr class='{e(it.status)}'><td>{e(it.path)}</td><td>{e(it.status)}</td>{cells}<td>{it.seconds:.2f}</td><td>{e(it.error or it.note)}</td></tr>")
     parts.append("</tbody></table></div>")
     parts.append(f"<script>{_SCRIPT}</script></body></html>")
     return "\n".join(parts)
