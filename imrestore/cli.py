@@ -279,6 +279,8 @@ l0: mode). Writes WEIGHTS (best validation PSNR), WEIGHTS.last.safetensors
 @click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True), help="A time budget: the learning-rate ramp-down follows the clock and training stops at the end of the epoch that passes it (not bit-reproducible).")
 @click.option("--max-images", type=click.IntRange(min=1), help="Use at most this many images of DATA.")
 @click.option("--channels", type=click.Choice(["1", "3"]), help="Grey or RGB network (default: what most of DATA is).")
+@click.option("--range", "value_range", default="dtype", show_default=True, metavar="dtype|data|LO:HI",
+              help="Which stored values of DATA are 0 and 1 (see `imrestore run --help`); give `imrestore run` the same.")
 @click.option("--net", "net_cfg", metavar="KEY=VALUE,...", help="Network config, e.g. blocks=8,features=32 for edsr.")
 @click.option("--no-flips", is_flag=True, help="No random flips (they are off for mnist).")
 @click.option("--seed", default=0, show_default=True, type=int)
@@ -288,7 +290,7 @@ l0: mode). Writes WEIGHTS (best validation PSNR), WEIGHTS.last.safetensors
 @click.option("--resume", is_flag=True, help="Continue from WEIGHTS.last.safetensors.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def train_cmd(specs, data, output, targets, loss, epochs, batch_size, crop, lr, val_fraction, steps_per_epoch, patience, keep,
-              max_minutes, max_images, channels, net_cfg, no_flips, seed, device, compile_, workers, resume, quiet):
+              max_minutes, max_images, channels, value_range, net_cfg, no_flips, seed, device, compile_, workers, resume, quiet):
     """Train a restorer network on corruptions of DATA.
 
     The corruption specs define the degradation, the restorer spec the network
@@ -316,7 +318,7 @@ def train_cmd(specs, data, output, targets, loss, epochs, batch_size, crop, lr, 
                            val_fraction=val_fraction, seed=seed, device=device, compile=compile_, patience=patience,
                            steps_per_epoch=steps_per_epoch, flips=False if no_flips else None, max_images=max_images,
                            channels=int(channels) if channels else None, net=net, workers=workers, resume=resume,
-                           max_minutes=max_minutes, keep=keep)
+                           max_minutes=max_minutes, keep=keep, value_range=value_range)
     result = train(chain, data, output, options, progress=not quiet)
     best = result.get("best_val_psnr")
     last = result["history"][-1] if result["history"] else {}

@@ -113,3 +113,17 @@ def test_cli_range_option_and_its_error(camera12, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["report", str(tmp_path / "out")])
     assert exc.value.code == 0 and "value range 0:4095" in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_training_data_are_read_on_the_range_given(camera12, tmp_path):
+    from imrestore.nn.data import load_images
+
+    folder, cam = camera12
+    assert load_images(folder, 1)[0].max() == pytest.approx(cam.max() / 65535, abs=1e-6)
+    assert load_images(folder, 1, value_range="0:4095")[0].max() == pytest.approx(cam.max() / 4095, abs=1e-6)
+    vol = tmp_path / "vol.tif"
+    tifffile.imwrite(vol, np.stack([cam, cam // 2]), photometric="minisblack")
+    planes = load_images(vol, 1, value_range="data")
+    assert planes[0].max() == pytest.approx(1.0) and planes[1].min() == pytest.approx(0.0)
+    with pytest.raises(ImrestoreUsageError, match="built in"):
+        load_images("skimage", 1, value_range="0:4095")

@@ -64,16 +64,29 @@ def to_channels(img: np.ndarray, channels: int) -> np.ndarray:
     return img
 
 
-def load_images(source: str | Path, channels: int | None, max_images: int | None = None) -> list[np.ndarray]:
-    """Images from a built-in data set name, a folder (recursively) or a volume's planes; ``channels=None`` keeps them as stored."""
+def load_images(source: str | Path, channels: int | None, max_images: int | None = None,
+                value_range: str | tuple[float, float] = "dtype") -> list[np.ndarray]:
+    """Images from a built-in data set name, a folder (recursively) or a volume's planes; ``channels=None`` keeps them as stored.
+
+    ``value_range`` is ``--range`` (``dtype``, ``data`` or ``LO:HI``): which stored
+    values of a folder's images or a volume are 0 and 1.
+    """
+    from ..dtypes import parse_range
+
+    try:
+        spec = parse_range(value_range)
+    except ValueError as exc:
+        raise ImrestoreUsageError(str(exc)) from None
+    if spec != "dtype" and str(source) in BUILTIN_DATA:
+        raise ImrestoreUsageError(f"--range is for your own data; {source} is built in and already in [0, 1]")
     if str(source) == "mnist":
         imgs = list(mnist()[0])
     elif str(source) == "skimage":
         imgs = list(skimage_images().values())
     elif _is_volume(source):
-        imgs = volume_planes(source, max_images)
+        imgs = volume_planes(source, max_images, spec)
     else:
-        from ..pipeline import discover, read_image
+        from ..pipeline import apply_range, discover, read_image
 
         folder = Path(source)
         if not folder.exists():
@@ -81,7 +94,7 @@ def load_images(source: str | Path, channels: int | None, max_images: int | None
         files = discover(folder)
         if not files:
             raise ImrestoreUsageError(f"no images found in {folder}")
-        imgs = [read_image(p).data for p in files[: max_images or None]]
+        imgs = [apply_range(read_image(p), spec).data for p in files[: max_images or None]]
     if channels is not None:
         imgs = [to_channels(im, channels) for im in imgs]
     return imgs[:max_images] if max_images else imgs
@@ -93,13 +106,13 @@ def _is_volume(source: str | Path) -> bool:
     return is_volume(source)
 
 
-def volume_planes(source: str | Path, max_images: int | None = None) -> list[np.ndarray]:
+def volume_planes(source: str | Path, max_images: int | None = None, spec="dtype") -> list[np.ndarray]:
     """The planes of a TIFF stack, HDF5 dataset (``file.h5:/path``) or Zarr array, in [0, 1] on one volume-wide scale."""
     from ..dtypes import to_unit
     from ..volumes import open_volume, volume_ranges
 
     with open_volume(source) as src:
-        value_range, _ = volume_ranges(src, need_max=False)
+        value_range, _ = volume_ranges(src, need_max=False, spec=spec)
         n = min(src.info.n_planes, max_images or src.info.n_planes)
         return [to_unit(src.read_plane(i), value_range)[0] for i in range(n)]
 

@@ -59,6 +59,7 @@ class TrainOptions:
     resume: bool = False
     max_minutes: float | None = None
     keep: str = "best"  # which weights the output holds: best validation PSNR, or the last epoch
+    value_range: str = "dtype"  # --range: which stored values of DATA are 0 and 1 (dtype, data or LO:HI)
 
     def validate(self) -> None:
         if self.targets not in ("clean", "noisy"):
@@ -231,7 +232,7 @@ def train(chain: Chain, data: str | Path, output: Path | str, options: TrainOpti
 
     # -- data and network ----------------------------------------------------
     fixed = {"conv-ae": 28, "sr-mnist": 28}.get(network)
-    stored = load_images(data, channels=None, max_images=o.max_images)
+    stored = load_images(data, channels=None, max_images=o.max_images, value_range=o.value_range)
     if o.channels is not None:
         channels = o.channels
     elif network in ("conv-ae", "sr-mnist"):
@@ -310,7 +311,8 @@ def train(chain: Chain, data: str | Path, output: Path | str, options: TrainOpti
         "data": str(data),
         "n_train": len(train_imgs),
         "n_val": len(val_imgs),
-        "normalisation": "float32 in [0, 1] (integer images divided by their dtype maximum)",
+        "normalisation": ("float32 in [0, 1] (integer images divided by their dtype maximum)" if o.value_range == "dtype"
+                          else f"float32 in [0, 1] (--range {o.value_range})"),
         "channels": channels,
         "crop": crop,
         "options": {k: v for k, v in asdict(o).items()},
