@@ -185,10 +185,7 @@ def eval_cmd(reference, estimate, metrics, output, as_json, center_crop, value_r
     from .evaluate import evaluate_files
     from .volumes import evaluate_volumes, is_volume
 
-    try:
-        spec = parse_range(value_range)
-    except ValueError as exc:
-        raise ImrestoreUsageError(str(exc)) from None
+    spec = parse_range(value_range)
     if is_volume(reference) and is_volume(estimate):
         report = evaluate_volumes(reference, estimate, list(metrics) or None, _crop(center_crop), progress=not as_json, value_range=spec)
     else:

@@ -3,6 +3,8 @@
 >>> from typing import Union
 
 import numpy as np
+
+from .errors import ImrestoreUsageError
 >>> x, rng = to_unit(np.array([0, 128, 255], np.uint8))
 >>> rng, x.dtype
 ((0.0, 255.0), dtype('float32'))
@@ -14,6 +16,8 @@ from __future__ import annotations
 from typing import Union
 
 import numpy as np
+
+from .errors import ImrestoreUsageError
 
 
 def default_range(dtype: np.dtype) -> tuple[float, float] | None:
@@ -96,9 +100,9 @@ def parse_range(text: str | tuple[float, float] | None) -> RangeSpec:
                 raise ValueError
             pair = (float(lo), float(hi))
         except ValueError:
-            raise ValueError(f"--range {text!r}: expected dtype, data or LO:HI (e.g. 0:4095)") from None
+            raise ImrestoreUsageError(f"--range {text!r}: expected dtype, data or LO:HI (e.g. 0:4095)") from None
     if not all(np.isfinite(pair)) or pair[1] <= pair[0]:
-        raise ValueError(f"--range {text!r}: HI must be finite and above LO")
+        raise ImrestoreUsageError(f"--range {text!r}: HI must be finite and above LO")
     return pair
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from . import __version__
 from .chain import DEFAULT_METRICS, measure, metric_keys
-from .dtypes import RangeSpec, quantize, range_text
+from .dtypes import RangeSpec, parse_range, quantize, range_text
 from .errors import ImrestoreUsageError
 from .interfaces import Metric
 from .pipeline import apply_range, discover, error_reason, read_image
@@ -49,6 +49,7 @@ def evaluate_files(reference: Path | str, estimate: Path | str, metrics: Sequenc
     if ref.is_dir() != est.is_dir():
         raise ImrestoreUsageError("compare two files or two folders, not a file with a folder")
     objs = _metrics(metrics)
+    value_range = parse_range(value_range)
     if ref.is_dir():
         pairs = [(p, est / p.relative_to(ref), p.relative_to(ref).as_posix()) for p in discover(ref)]
         if not pairs:

@@ -15,8 +15,8 @@ import logging
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 import dataclasses
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -66,6 +66,7 @@ def apply_range(image: Image, spec: RangeSpec) -> Image:
     >>> apply_range(img, (0.0, 4095.0)).data.round(6).tolist()
     [[0.0, 1.0]]
     """
+    spec = parse_range(spec)
     if spec == "dtype":
         return image
     old = image.value_range
@@ -220,13 +221,6 @@ def _worker(args: tuple) -> ItemResult:
     return process(*args)
 
 
-def _range_spec(value_range: RangeSpec | str) -> RangeSpec:
-    try:
-        return parse_range(value_range)
-    except ValueError as exc:
-        raise ImrestoreUsageError(str(exc)) from None
-
-
 def _check_previous(folder: Path, stem: str, chain: Chain, seed: int, overwrite: bool, value_range: str = "dtype") -> None:
     previous = folder / f"{stem}.json"
     if overwrite or not previous.exists():
@@ -275,7 +269,7 @@ def run(
         chain = Chain.from_specs(chain, metrics)
     if workers < 1:
         raise ImrestoreUsageError(f"--workers must be at least 1, got {workers}")
-    value_range = _range_spec(value_range)
+    value_range = parse_range(value_range)
     tasks, folder, stem = plan(input_path, output_path, save_corrupted)
     _check_previous(folder, stem, chain, seed, overwrite, range_text(value_range))
     _clean_tmp(folder)

@@ -79,7 +79,7 @@ def test_eval_measures_both_files_in_the_reference_units(camera12, tmp_path):
     est.mkdir()
     off = np.clip(cam.astype(np.int32) + 41, 0, 65535).astype(np.uint16)
     tifffile.imwrite(est / "cam12.tif", off)
-    psnr_12 = evaluate_files(folder, est, ["psnr"], value_range=(0.0, 4095.0)).items[0].metrics["estimate"]["psnr"]
+    psnr_12 = evaluate_files(folder, est, ["psnr"], value_range="0:4095").items[0].metrics["estimate"]["psnr"]
     psnr_16 = evaluate_files(folder, est, ["psnr"]).items[0].metrics["estimate"]["psnr"]
     exact = peak_signal_noise_ratio(cam.astype(np.float64), off.astype(np.float64), data_range=4095)
     assert psnr_12 == pytest.approx(exact, abs=1e-6)

@@ -73,10 +73,7 @@ def load_images(source: str | Path, channels: int | None, max_images: int | None
     """
     from ..dtypes import parse_range
 
-    try:
-        spec = parse_range(value_range)
-    except ValueError as exc:
-        raise ImrestoreUsageError(str(exc)) from None
+    spec = parse_range(value_range)
     if spec != "dtype" and str(source) in BUILTIN_DATA:
         raise ImrestoreUsageError(f"--range is for your own data; {source} is built in and already in [0, 1]")
     if str(source) == "mnist":

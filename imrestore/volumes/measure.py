@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import __version__
 from ..chain import metric_keys
-from ..dtypes import RangeSpec, default_range, range_text, resolve_range, to_unit
+from ..dtypes import RangeSpec, default_range, parse_range, range_text, resolve_range, to_unit
 from ..errors import ImrestoreUsageError
 from ..interfaces import Metric, VolumeInfo, VolumeSource
 from ..mri import center_crop
@@ -66,6 +66,7 @@ def volume_ranges(src: VolumeSource, need_max: bool, progress: bool = False,
     ``"data"`` (the volume's min..max) or a fixed ``(lo, hi)``.
     """
     info = src.info
+    spec = parse_range(spec)
     rng = spec if isinstance(spec, tuple) else default_range(info.dtype) if spec == "dtype" else None
     attrs = {**info.metadata.get("file_attrs", {}), **info.metadata.get("attrs", {})}
     if rng is not None and not need_max:
@@ -122,7 +123,7 @@ def evaluate_volumes(reference: str | Path, estimate: str | Path, metrics: Seque
         info = ref_src.info
         if est_src.info.shape != info.shape:
             raise ImrestoreUsageError(f"shapes differ: {reference} is {info.shape}, {estimate} is {est_src.info.shape}")
-        spec = value_range
+        spec = parse_range(value_range)
         value_range, data_range = volume_ranges(ref_src, True, progress, spec)
         est_range = default_range(est_src.info.dtype) if est_src.info.dtype == info.dtype and spec == "dtype" else None
         est_range = est_range or value_range

@@ -86,10 +86,7 @@ def run_volume(
     """
     if not isinstance(chain, Chain):
         chain = Chain.from_specs(chain, metrics)
-    try:
-        value_range = parse_range(value_range)
-    except ValueError as exc:
-        raise ImrestoreUsageError(str(exc)) from None
+    value_range = parse_range(value_range)
     if chain.restorer is not None and chain.restorer.scale != 1:
         raise ImrestoreUsageError(f"{chain.restorer.name} changes the image size (x{chain.restorer.scale}); volume runs keep the plane shape")
     src_path, src_inner = split_volume_path(input_path)
