@@ -23,6 +23,7 @@ Examples:
   imrestore run downsample:factor=2 restorer:interp:order=bicubic photo.png out/
   imrestore run erase:p=0.5 inpaint in/ out/ --metric psnr --metric nmse
   imrestore run gaussian:sigma=10 restorer:wavelet stack.ome.tif restored.ome.tif --dask -j 4
+  imrestore run gaussian:sigma=10 restorer:n2n-unet camera_12bit/ out/ --range 0:4095
   imrestore run kspace:acceleration=4 restorer:zerofill scan.h5 zf.h5 -m nmse -m psnr -m ssim
 
 \b
