@@ -181,6 +181,27 @@ def test_tiled_inference_has_no_seams(n2n_weights):
     assert profile.max() < 5e-3
 
 
+def test_tiles_are_balanced_and_cpu_tiles_stay_cache_sized(monkeypatch):
+    from imrestore.nn import inference
+    from imrestore_builtins.learned import shipped_checkpoints
+
+    model, _ = load_checkpoint(next(p for p, _ in shipped_checkpoints() if p.stem == "n2n-unet-gaussian-grey"))
+    noisy = imrestore.build("gaussian:sigma=25")(transform.resize(data.camera() / 255.0, (600, 700)).astype(np.float32), 0)
+    shapes = []
+    real = inference.run_batches
+
+    def spy(model, images, *args, **kwargs):
+        shapes.extend(im.shape for im in images)
+        return real(model, images, *args, **kwargs)
+
+    monkeypatch.setattr(inference, "run_batches", spy)
+    tiled = predict(model, [noisy], tile=512, overlap=32)[0]
+    assert set(shapes) == {(320, 384)} and len(shapes) == 4  # 2x2 tiles of 320x384, not of 512x512
+    monkeypatch.setattr(inference, "run_batches", real)
+    assert np.abs(tiled - predict(model, [noisy], tile=None)[0]).mean() < 1e-3  # (700 is padded to 704 untiled, not in tiles)
+    assert inference.auto_tile(torch.device("cpu"), 2000) == inference.CPU_TILE == 1024
+
+
 def test_predict_batches_same_shapes_and_keeps_order():
     net = torch.nn.Conv2d(1, 1, 1, bias=False)
     torch.nn.init.constant_(net.weight, 2.0)
