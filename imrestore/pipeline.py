@@ -10,12 +10,12 @@ Example
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
 import sys
 import time
-import dataclasses
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -291,6 +291,10 @@ def run(
             from tqdm.contrib.logging import logging_redirect_tqdm
 
             stack.enter_context(logging_redirect_tqdm(loggers=[logging.getLogger("imrestore")]))
+            if workers == 1 or len(tasks) == 1:  # one item at a time: a large image shows its tiles
+                from .nn.progress import tile_progress
+
+                stack.enter_context(tile_progress())
         try:
             if workers == 1 or len(tasks) == 1:
                 for t in tasks:

@@ -202,6 +202,18 @@ def test_tiles_are_balanced_and_cpu_tiles_stay_cache_sized(monkeypatch):
     assert inference.auto_tile(torch.device("cpu"), 2000) == inference.CPU_TILE == 1024
 
 
+def test_a_large_tiled_image_shows_its_tiles_only_when_asked(capsys):
+    from imrestore.nn.progress import tile_progress
+
+    net, image = torch.nn.Identity(), np.random.default_rng(0).random((300, 400), dtype=np.float32)
+    out = predict(net, [image], tile=128, overlap=16)[0]
+    assert "tiles" not in capsys.readouterr().err
+    with tile_progress():
+        again = predict(net, [image], tile=128, overlap=16)[0]
+    assert "300x400 in 12 tiles" in capsys.readouterr().err
+    np.testing.assert_array_equal(out, again)
+
+
 def test_predict_batches_same_shapes_and_keeps_order():
     net = torch.nn.Conv2d(1, 1, 1, bias=False)
     torch.nn.init.constant_(net.weight, 2.0)

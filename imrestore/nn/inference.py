@@ -13,14 +13,16 @@ border), so no seam shows.  The tile size is chosen from the memory available.
 from __future__ import annotations
 
 import os
+import sys
 from contextlib import nullcontext
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
 from ..errors import ImrestoreUsageError
 from .allocator import tune_cpu_allocator
+from .progress import TILE_PROGRESS_MIN, _TILE_PROGRESS
 
 
 def select_device(spec: str = "auto") -> torch.device:
@@ -90,7 +92,7 @@ CPU_TILE = 1024
 
 
 def run_batches(model: torch.nn.Module, images: Sequence[np.ndarray], device: torch.device, batch_size: int,
-                amp: bool = True, channels_last: bool = True) -> np.ndarray:
+                amp: bool = True, channels_last: bool = True, on_batch: Callable[[int], object] | None = None) -> np.ndarray:
     """Forward same-shaped ``YX``/``YXC`` float32 images through ``model`` in batches.
 
     Returns one ``(N, Y', X', C')`` float32 array.  Images travel as stored
@@ -98,9 +100,10 @@ def run_batches(model: torch.nn.Module, images: Sequence[np.ndarray], device: to
     no layout copy is made on the host.  On CUDA, batch ``k+1`` is staged in
     pinned memory and uploaded on a copy stream while batch ``k`` computes,
     and results come back on the same stream into one pinned array.
+    ``on_batch(n)`` is called after each batch of ``n`` images is computed.
     """
     if device.type == "cuda":
-        return _run_batches_cuda(model, images, device, batch_size, amp, channels_last)
+        return _run_batches_cuda(model, images, device, batch_size, amp, channels_last, on_batch)
     out: np.ndarray | None = None
     # On a CPU, batching large images only makes the activations fall out of the caches:
     # keep a batch under ~256k pixels (one 512x512 image, hundreds of MNIST digits).
@@ -115,11 +118,13 @@ def run_batches(model: torch.nn.Module, images: Sequence[np.ndarray], device: to
             if out is None:
                 out = np.empty((len(images), *y.shape[1:]), np.float32)
             out[i : i + len(chunk)] = y.numpy()
+            if on_batch is not None:
+                on_batch(len(chunk))
     assert out is not None
     return out
 
 
-def _run_batches_cuda(model, images, device, batch_size, amp, channels_last) -> np.ndarray:
+def _run_batches_cuda(model, images, device, batch_size, amp, channels_last, on_batch=None) -> np.ndarray:
     main = torch.cuda.current_stream(device)
     copy = torch.cuda.Stream(device)
     starts = list(range(0, len(images), batch_size))
@@ -155,6 +160,8 @@ def _run_batches_cuda(model, images, device, batch_size, amp, channels_last) -> 
                 copy.wait_event(done)
                 out[i : i + y.shape[0]].copy_(y, non_blocking=True)
             y.record_stream(copy)
+            if on_batch is not None:
+                on_batch(int(y.shape[0]))  # queued, not finished: the bar leads the GPU by at most a batch or two
     copy.synchronize()
     assert out is not None
     return out.numpy()
@@ -232,7 +239,17 @@ def _predict_tiled(model, image, device, batch_size, tile, overlap, scale, amp) 
     channels = 1 if grey else image.shape[2]
     acc = np.zeros((h * scale, w * scale, channels), np.float64)
     norm = np.zeros((h * scale, w * scale, 1), np.float64)
-    tiles = run_batches(model, [image[y : y + th, x0 : x0 + tw] for y, x0 in boxes], device, batch_size, amp)
+    bar = None
+    if _TILE_PROGRESS.get() and len(boxes) >= TILE_PROGRESS_MIN:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(boxes), unit="tile", desc=f"{h}x{w} in {len(boxes)} tiles", leave=False, file=sys.stderr, dynamic_ncols=True)
+    try:
+        tiles = run_batches(model, [image[y : y + th, x0 : x0 + tw] for y, x0 in boxes], device, batch_size, amp,
+                            on_batch=bar.update if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
     for (y, x0), o in zip(boxes, tiles):
         wy = _ramp(th * scale, overlap * scale, y == 0, y + th >= h)
         wx = _ramp(tw * scale, overlap * scale, x0 == 0, x0 + tw >= w)
