@@ -1,10 +1,6 @@
 """Conversions between file dtypes and the pipeline's float32 in [0, 1].
 
->>> from typing import Union
-
-import numpy as np
-
-from .errors import ImrestoreUsageError
+>>> import numpy as np
 >>> x, rng = to_unit(np.array([0, 128, 255], np.uint8))
 >>> rng, x.dtype
 ((0.0, 255.0), dtype('float32'))
