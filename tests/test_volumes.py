@@ -278,7 +278,7 @@ def test_parallel_workers_write_their_planes_where_the_format_allows(tmp_path, m
 
 def test_workers_of_an_external_scheduler_let_go_of_the_input(tmp_path):
     distributed = pytest.importorskip("dask.distributed")
-    tifffile.imwrite(tmp_path / "s.tif", stack(4), metadata={"axes": "ZYX"})
+    tifffile.imwrite(tmp_path / "s.tif", stack(4), photometric="minisblack", metadata={"axes": "ZYX"})
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
         run_volume(CHAIN, tmp_path / "s.tif", tmp_path / "o.tif", scheduler=cluster.scheduler_address)
         with distributed.Client(cluster) as client:
