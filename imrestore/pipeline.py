@@ -55,6 +55,33 @@ def read_image(path: Path | str) -> Image:
         raise OSError(f"cannot read {path}: {error_reason(exc)}") from exc
 
 
+log = logging.getLogger("imrestore")
+#: dtypes whose low fill this process has already pointed out (once per run, not per image)
+_HINTED: set[str] = set()
+
+
+def range_hint(image: Image, spec: RangeSpec) -> str | None:
+    """A hint when 16/32-bit integer data use a small corner of their dtype's range under ``--range dtype``.
+
+    A 12-bit camera's 0..4095 in uint16 is a dim image to the networks, and
+    ``gaussian:sigma=25`` would be 25/255 of 65,535 counts.
+
+    >>> import numpy as np
+    >>> img = Image(np.array([[0.0, 4000 / 65535]], np.float32), dtype=np.dtype("uint16"), value_range=(0.0, 65535.0))
+    >>> print(range_hint(img, "dtype"))
+    values reach only 4000 of uint16's 0..65535: --range 0:4095 (12-bit data) or --range data puts the chain and the metrics on their scale
+    """
+    if spec != "dtype" or image.dtype.kind not in "ui" or image.dtype.itemsize < 2 or not image.data.size:
+        return None
+    lo, hi = image.value_range
+    peak = round(lo + float(np.nanmax(image.data)) * (hi - lo))  # an integer dtype's stored values
+    if peak <= 0 or peak >= hi / 16:
+        return None
+    bits = max(int(np.ceil(np.log2(peak + 1))), 1)
+    return (f"values reach only {peak:.0f} of {image.dtype}'s {lo:.0f}..{hi:.0f}: --range 0:{2**bits - 1} ({bits}-bit data) "
+            "or --range data puts the chain and the metrics on their scale")
+
+
 def apply_range(image: Image, spec: RangeSpec) -> Image:
     """``image`` in the [0, 1] units of another value range (``--range``); the stored values are unchanged.
 
@@ -177,6 +204,10 @@ def process(task: Task, chain: Chain, seed: int, overwrite: bool, value_range: R
     result = ItemResult(path=task.key, status="written", output=str(task.target))
     try:
         reference = apply_range(read_image(task.source), value_range)
+        hint = range_hint(reference, value_range) if str(reference.dtype) not in _HINTED else None
+        if hint:
+            _HINTED.add(str(reference.dtype))
+            log.warning("%s: %s", task.key, hint)
         if reference.data.ndim == 3 and chain.restorer is not None and chain.restorer.channels is not None:
             if reference.data.shape[-1] not in chain.restorer.channels:
                 raise ValueError(f"{chain.restorer.name} accepts {chain.restorer.channels} channels, got {reference.data.shape[-1]}")

@@ -127,3 +127,20 @@ def test_training_data_are_read_on_the_range_given(camera12, tmp_path):
     assert planes[0].max() == pytest.approx(1.0) and planes[1].min() == pytest.approx(0.0)
     with pytest.raises(ImrestoreUsageError, match="built in"):
         load_images("skimage", 1, value_range="0:4095")
+
+
+def test_low_fill_16bit_data_get_one_hint_per_run(camera12, tmp_path, caplog, monkeypatch):
+    from imrestore import pipeline
+
+    folder, cam = camera12
+    tifffile.imwrite(folder / "second.tif", cam)
+    monkeypatch.setattr(pipeline, "_HINTED", set())
+    with caplog.at_level("WARNING", logger="imrestore"):
+        run(["gaussian:sigma=5"], folder, tmp_path / "out")
+    hints = [r.getMessage() for r in caplog.records if "--range 0:4095 (12-bit data)" in r.getMessage()]
+    assert len(hints) == 1
+    caplog.clear()
+    monkeypatch.setattr(pipeline, "_HINTED", set())
+    with caplog.at_level("WARNING", logger="imrestore"):
+        run(["gaussian:sigma=5"], folder, tmp_path / "out2", value_range="0:4095")
+    assert not [r for r in caplog.records if "--range" in r.getMessage()]
