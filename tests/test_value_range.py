@@ -144,3 +144,11 @@ def test_low_fill_16bit_data_get_one_hint_per_run(camera12, tmp_path, caplog, mo
     with caplog.at_level("WARNING", logger="imrestore"):
         run(["gaussian:sigma=5"], folder, tmp_path / "out2", value_range="0:4095")
     assert not [r for r in caplog.records if "--range" in r.getMessage()]
+
+
+def test_a_low_fill_volume_gets_the_hint_too(tmp_path, caplog):
+    cam = np.rint(data.camera()[:48, :64].astype(np.float64) / 255 * 1023).astype(np.uint16)  # 10-bit
+    tifffile.imwrite(tmp_path / "vol.tif", np.stack([cam] * 3), photometric="minisblack")
+    with caplog.at_level("WARNING", logger="imrestore"):
+        run_volume(["gaussian:sigma=5"], tmp_path / "vol.tif", tmp_path / "out.tif")
+    assert any("--range 0:1023 (10-bit data)" in r.getMessage() for r in caplog.records)

@@ -110,6 +110,7 @@ def run_volume(
         record = _load_record(target, identity) if not overwrite else None
         if record is None:
             units, data_range = volume_ranges(source, bool(chain.metrics), progress is True, value_range)
+            _hint_range(source, units, value_range, src_path.name)
         else:
             units, data_range = tuple(record["value_range"]), record["data_range"]
         out_info = VolumeInfo(info.shape, info.dtype, info.axes, info.metadata)
@@ -213,6 +214,24 @@ def _load_record(target: VolumeTarget, identity: dict) -> dict | None:
             "use --overwrite to start again"
         )
     return record
+
+
+def _hint_range(source, units: tuple[float, float], spec, name: str) -> None:
+    """Say once when a 16/32-bit volume's middle plane uses a small corner of its dtype (see ``pipeline.range_hint``)."""
+    from ..dtypes import to_unit
+    from ..interfaces import Image
+    from ..pipeline import range_hint
+
+    info = source.info
+    if spec != "dtype" or info.dtype.kind not in "ui" or info.dtype.itemsize < 2:
+        return
+    try:
+        plane = source.read_plane(info.n_planes // 2)
+    except Exception:  # the run itself reports an unreadable plane, with its place
+        return
+    hint = range_hint(Image(to_unit(plane, units)[0], dtype=info.dtype, value_range=units), spec)
+    if hint:
+        log.warning("%s (middle plane): %s", name, hint)
 
 
 def _already_done(previous: Path, target: VolumeTarget, chain: Chain, seed: int, value_range: str) -> Report:
