@@ -17,7 +17,7 @@ from .chain import DEFAULT_METRICS, measure, metric_keys
 from .dtypes import RangeSpec, parse_range, quantize, range_text
 from .errors import ImrestoreUsageError
 from .interfaces import Metric
-from .pipeline import apply_range, discover, error_reason, read_image
+from .pipeline import apply_range, discover, error_reason, read_image, read_like
 from .registry import get_registry
 from .report import ItemResult, Report
 from .spec import build
@@ -66,7 +66,7 @@ def evaluate_files(reference: Path | str, estimate: Path | str, metrics: Sequenc
             if not e.exists():
                 raise FileNotFoundError(f"no counterpart {e}")
             a = apply_range(read_image(r), value_range)
-            b = apply_range(read_image(e), a.value_range) if value_range != "dtype" else read_image(e)
+            b = read_like(e, a, value_range)
             va = quantize(a.data, a.dtype, a.value_range)
             vb = quantize(b.data, b.dtype, b.value_range)
             if va.shape != vb.shape:

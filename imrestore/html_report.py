@@ -117,8 +117,8 @@ def _load_example(report: Report, index: int, rank: str) -> Example:
     chain = Chain.from_specs(report.chain, metrics=[], prepare=False) if report.chain else None
     if report.volume:
         return _volume_example(report, index, rank, chain)
-    from .dtypes import parse_range, quantize
-    from .pipeline import apply_range, read_image
+    from .dtypes import quantize
+    from .pipeline import apply_range, read_image, read_like
 
     src, out = Path(report.input), Path(report.output)
     if is_volume(src):
@@ -129,15 +129,15 @@ def _load_example(report: Report, index: int, rank: str) -> Example:
         corrupted_path = (out if out.is_dir() else out.parent) / "corrupted" / item.path
     else:  # eval: the estimate
         restored_path, corrupted_path = (Path(item.output) if item.output else out / item.path), None
-    ref = apply_range(read_image(original_path), parse_range(report.value_range))
+    ref = apply_range(read_image(original_path), report.value_range)
     original = quantize(ref.data, ref.dtype, ref.value_range)
     restored = None
     if restored_path.exists():
-        im = apply_range(read_image(restored_path), ref.value_range)
+        im = read_like(restored_path, ref, report.value_range)
         restored = quantize(im.data, im.dtype, im.value_range)
     corrupted = None
     if corrupted_path is not None and corrupted_path.exists():
-        im = apply_range(read_image(corrupted_path), ref.value_range)
+        im = read_like(corrupted_path, ref, report.value_range)
         corrupted = quantize(im.data, im.dtype, im.value_range)
     elif chain is not None and chain.corruptions:
         corrupted, _ = chain.corrupt(ref.data, report.seed, item.path)

@@ -106,6 +106,17 @@ def apply_range(image: Image, spec: RangeSpec) -> Image:
     return dataclasses.replace(image, data=remap(image.data, old, new), value_range=new)
 
 
+def read_like(path: Path | str, reference: Image, spec: RangeSpec) -> Image:
+    """Read a file to compare with ``reference``: in the reference's units under a ``--range``, in its own dtype's otherwise.
+
+    Under ``dtype`` an estimate keeps its own scale (a float TIFF in [0, 1]
+    against a uint8 PNG); under ``data`` or ``LO:HI`` its stored values are
+    read as the reference's are.
+    """
+    image = read_image(path)
+    return image if parse_range(spec) == "dtype" else apply_range(image, reference.value_range)
+
+
 def write_image(image: Image, path: Path | str) -> None:
     """Write atomically: into a temporary file beside ``path``, then rename."""
     path = Path(path)
@@ -218,7 +229,7 @@ def process(task: Task, chain: Chain, seed: int, overwrite: bool, value_range: R
             result.status = "skipped"
             if not chain.metrics:
                 return result
-            existing = apply_range(read_image(task.target), reference.value_range)
+            existing = read_like(task.target, reference, value_range)
             output_values = quantize(existing.data, existing.dtype, existing.value_range)
             corrupted, _ = chain.corrupt(reference.data, seed, task.key)
         else:

@@ -152,3 +152,15 @@ def test_a_low_fill_volume_gets_the_hint_too(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="imrestore"):
         run_volume(["gaussian:sigma=5"], tmp_path / "vol.tif", tmp_path / "out.tif")
     assert any("--range 0:1023 (10-bit data)" in r.getMessage() for r in caplog.records)
+
+
+def test_an_eval_report_shows_an_estimate_of_another_dtype_on_its_own_scale(tmp_path):
+    from imrestore.html_report import _load_example
+
+    ramp = (np.arange(64 * 64).reshape(64, 64) % 256).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "ref.tif", ramp)
+    tifffile.imwrite(tmp_path / "est.tif", (ramp / 255.0).astype(np.float32))  # the same image as float in [0, 1]
+    report = evaluate_files(tmp_path / "ref.tif", tmp_path / "est.tif", ["psnr"])
+    assert report.items[0].metrics["estimate"]["psnr"] > 100
+    example = _load_example(report, 0, "best")
+    np.testing.assert_allclose(example.restored, example.original, atol=1e-6)
