@@ -74,6 +74,13 @@ def _fail(message: str, code: int = EXIT_USAGE) -> None:
     sys.exit(code)
 
 
+def _range_option(what: str, whose: str):
+    """The --range option of run, eval and train: the same choices, said for each command."""
+    return click.option("--range", "value_range", default="dtype", show_default=True, metavar="dtype|data|LO:HI",
+                        help=f"Which stored values are 0 and 1 {what}: the dtype's range (uint16: 0..65535), {whose} own "
+                             "min..max, or LO:HI, e.g. 0:4095 for a 12-bit camera.")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="imrestore")
 def cli() -> None:
@@ -103,9 +110,7 @@ def cli() -> None:
 @click.option("--dask", "use_dask", is_flag=True, help="Volumes: map the planes over a local Dask cluster of --workers processes.")
 @click.option("--scheduler", metavar="ADDRESS", help="Volumes: use the Dask scheduler at ADDRESS (tcp://host:8786), e.g. one dask-jobqueue started on Slurm.")
 @click.option("--center-crop", metavar="HxW", help="Volumes: measure the centre HxW of each plane (fastMRI: 320x320).")
-@click.option("--range", "value_range", default="dtype", show_default=True, metavar="dtype|data|LO:HI",
-              help="Which stored values are 0 and 1 for the corruptions, the networks and the metrics: the dtype's range "
-                   "(uint16: 0..65535), each image's (a volume's) own min..max, or LO:HI, e.g. 0:4095 for a 12-bit camera.")
+@_range_option("for the corruptions, the networks and the metrics", "each image's (a volume's)")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary table.")
 def run_cmd(specs, input_path, output_path, metrics, seed, save_corrupted, workers, overwrite, use_dask, scheduler,
             center_crop, value_range, quiet):
@@ -167,9 +172,7 @@ def plugins_cmd(name, as_json):
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write report.json and report.csv into this folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--center-crop", metavar="HxW", help="Volumes: measure the centre HxW of each plane (fastMRI: 320x320).")
-@click.option("--range", "value_range", default="dtype", show_default=True, metavar="dtype|data|LO:HI",
-              help="Which stored values are 0 and 1 for the metrics: the dtype's range "
-                   "(uint16: 0..65535), the reference's own min..max, or LO:HI, e.g. 0:4095 for a 12-bit camera.")
+@_range_option("for the metrics", "the reference's")
 def eval_cmd(reference, estimate, metrics, output, as_json, center_crop, value_range):
     """Metrics between two files, two folders matched by relative path, or two volumes.
 
@@ -277,8 +280,7 @@ l0: mode). Writes WEIGHTS (best validation PSNR), WEIGHTS.last.safetensors
 @click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True), help="A time budget: the learning-rate ramp-down follows the clock and training stops at the end of the epoch that passes it (not bit-reproducible).")
 @click.option("--max-images", type=click.IntRange(min=1), help="Use at most this many images of DATA.")
 @click.option("--channels", type=click.Choice(["1", "3"]), help="Grey or RGB network (default: what most of DATA is).")
-@click.option("--range", "value_range", default="dtype", show_default=True, metavar="dtype|data|LO:HI",
-              help="Which stored values of DATA are 0 and 1 (see `imrestore run --help`); give `imrestore run` the same.")
+@_range_option("in DATA (give `imrestore run` the same)", "each image's (a volume's)")
 @click.option("--net", "net_cfg", metavar="KEY=VALUE,...", help="Network config, e.g. blocks=8,features=32 for edsr.")
 @click.option("--no-flips", is_flag=True, help="No random flips (they are off for mnist).")
 @click.option("--seed", default=0, show_default=True, type=int)

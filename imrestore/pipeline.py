@@ -97,9 +97,12 @@ def apply_range(image: Image, spec: RangeSpec) -> Image:
     if spec == "dtype":
         return image
     old = image.value_range
-    span = old[1] - old[0]
-    finite = image.data[np.isfinite(image.data)]
-    stored = (old[0] + float(finite.min()) * span, old[0] + float(finite.max()) * span) if finite.size else old
+    stored = old  # the image's own (finite) extremes are only needed, a copy and a pass over it, for "data"
+    if spec == "data":
+        finite = image.data[np.isfinite(image.data)]
+        if finite.size:
+            span = old[1] - old[0]
+            stored = (old[0] + float(finite.min()) * span, old[0] + float(finite.max()) * span)
     new = resolve_range(spec, old, stored)
     if new == old:
         return image

@@ -103,7 +103,7 @@ def _is_volume(source: str | Path) -> bool:
     return is_volume(source)
 
 
-def volume_planes(source: str | Path, max_images: int | None = None, spec="dtype") -> list[np.ndarray]:
+def volume_planes(source: str | Path, max_images: int | None = None, spec: str | tuple[float, float] = "dtype") -> list[np.ndarray]:
     """The planes of a TIFF stack, HDF5 dataset (``file.h5:/path``) or Zarr array, in [0, 1] on one volume-wide scale."""
     from ..dtypes import to_unit
     from ..volumes import open_volume, volume_ranges
