@@ -13,7 +13,6 @@ border), so no seam shows.  The tile size is chosen from the memory available.
 from __future__ import annotations
 
 import os
-import sys
 from contextlib import nullcontext
 from typing import Callable, Sequence
 
@@ -22,7 +21,7 @@ import torch
 
 from ..errors import ImrestoreUsageError
 from .allocator import tune_cpu_allocator
-from .progress import TILE_PROGRESS_MIN, _TILE_PROGRESS
+from .progress import item_bar
 
 
 def select_device(spec: str = "auto") -> torch.device:
@@ -239,11 +238,7 @@ def _predict_tiled(model, image, device, batch_size, tile, overlap, scale, amp) 
     channels = 1 if grey else image.shape[2]
     acc = np.zeros((h * scale, w * scale, channels), np.float64)
     norm = np.zeros((h * scale, w * scale, 1), np.float64)
-    bar = None
-    if _TILE_PROGRESS.get() and len(boxes) >= TILE_PROGRESS_MIN:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(boxes), unit="tile", desc=f"{h}x{w} in {len(boxes)} tiles", leave=False, file=sys.stderr, dynamic_ncols=True)
+    bar = item_bar(len(boxes), f"{h}x{w} in {len(boxes)} tiles", "tile")
     try:
         tiles = run_batches(model, [image[y : y + th, x0 : x0 + tw] for y, x0 in boxes], device, batch_size, amp,
                             on_batch=bar.update if bar is not None else None)

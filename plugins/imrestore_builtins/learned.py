@@ -167,6 +167,15 @@ class LearnedRestorer(Restorer):
 
     data_hint: ClassVar[str] = ""
 
+    @property
+    def adapts(self) -> bool:
+        """Whether each image gets its own fine-tuned copy of the network (see :meth:`_adapt`)."""
+        return False
+
+    def _adapt(self, model, image: np.ndarray, degradation: dict):
+        """The network to restore ``image`` with; restorers that adapt to each image override this."""
+        return model
+
     def restore(self, batch, degradations=None):
         from imrestore.nn.inference import auto_tile, predict
 
@@ -181,13 +190,18 @@ class LearnedRestorer(Restorer):
             tile = None
             if self.fixed_size is None:
                 tile = self.tile or auto_tile(device, self.bytes_per_pixel, batch=1)
-            images = [np.asarray(batch[i], np.float32) for i in idx]
+            # Adapted networks are one per image; otherwise the group shares one network and batches.
+            groups = [[i] for i in idx] if self.adapts else [idx]
+            results = []
+            for group in groups:
+                images = [np.asarray(batch[i], np.float32) for i in group]
+                net = self._adapt(model, images[0], (degradations or [{}] * len(batch))[group[0]]) if self.adapts else model
 
-            def run(imgs, model=model, device=device, tile=tile, scale=scale):
-                return predict(model, imgs, device=device, batch_size=self.batch_size, tile=tile, overlap=self.overlap, scale=scale)
+                def run(imgs, net=net, device=device, tile=tile, scale=scale):
+                    return predict(net, imgs, device=device, batch_size=self.batch_size, tile=tile, overlap=self.overlap, scale=scale)
 
-            results = self_ensemble(run, images) if self.ensemble else run(images)
-            for i, res in zip(idx, results):
+                results += self_ensemble(run, images) if self.ensemble else run(images)
+            for i, res in zip([i for g in groups for i in g], results):
                 mask = (degradations[i] if degradations else {}).get("mask")
                 if self.keep_known and mask is not None and res.shape == batch[i].shape:
                     m = np.asarray(mask, bool)
@@ -231,6 +245,32 @@ class N2NUNetRestorer(LearnedRestorer):
     network = "n2n-unet"
     channels = (1, 3)
     bytes_per_pixel = 2400
+
+    adapt: int = param(0, min=0, max=100000, help="fine-tune the network on each image for this many steps before restoring it, "
+                       "minimising Stein's unbiased risk estimate for white Gaussian noise of level sigma (about 1 s a step "
+                       "on a CPU; 40 steps often gain 0.2-2 dB, most on repeated textures). Gaussian noise only")
+    adapt_lr: float = param(6e-5, min=0, min_exclusive=True, max=1, help="Adam learning rate of adapt")
+    adapt_crop: int = param(256, min=32, max=65536, help="side of the random window each adapt step trains on (the cost of a step)")
+    sigma: Optional[float] = param(None, min=0, max=255, help="noise sigma for adapt (0-255 scale); default: from the chain, else estimated from the image")
+
+    @property
+    def adapts(self) -> bool:
+        return self.adapt > 0
+
+    def _adapt(self, model, image: np.ndarray, degradation: dict):
+        from imrestore.nn.adapt import sure_adapt
+        from imrestore.nn.progress import item_bar
+
+        from .restorers import noise_sigma
+
+        sigma = noise_sigma(image, degradation, self.sigma)
+        bar = item_bar(self.adapt, f"adapting to the image (sigma {sigma * 255:.1f})", "step", minimum=2)
+        try:
+            return sure_adapt(model, image, sigma, self.adapt, lr=self.adapt_lr, crop=self.adapt_crop,
+                              on_step=(lambda loss: bar.update()) if bar is not None else None)
+        finally:
+            if bar is not None:
+                bar.close()
 
 
 @dataclass

@@ -1,0 +1,96 @@
+"""Per-image adaptation of a denoiser by Stein's unbiased risk estimate (SURE).
+
+A network trained on a few natural images misses structure that its training
+data lacked (roof tiles, railings, fabric: the repeated textures where BM3D's
+block matching shines). For additive white Gaussian noise of a known level
+``sigma``, the mean squared error of a denoiser ``f`` against the *unseen*
+clean image has an unbiased estimate computed from the noisy image ``y`` alone
+(Stein 1981; Ramani, Blu & Unser 2008 for the Monte-Carlo divergence)::
+
+    SURE(f, y) = ||y - f(y)||^2 / N - sigma^2 + 2 sigma^2 / N * div f(y)
+    div f(y)  ~= b . (f(y + eps b) - f(y)) / eps,     b ~ N(0, I)
+
+Minimising it for a few dozen steps fine-tunes the network to the image it is
+about to restore (Soltanayev & Chun 2018 train denoisers this way from scratch;
+here it adapts a trained one). It needs the noise to be Gaussian, white and of
+level ``sigma``; for other noise it optimises the wrong target.
+
+>>> import numpy as np, torch
+>>> from imrestore.nn.models import N2NUNet, N2NUNetConfig
+>>> net = N2NUNet(N2NUNetConfig(features=8))
+>>> noisy = np.random.default_rng(0).normal(0.5, 0.1, (32, 32)).astype(np.float32)
+>>> tuned = sure_adapt(net, noisy, sigma=0.1, steps=2)
+>>> tuned is net   # a copy: the shared model is untouched
+False
+"""
+from __future__ import annotations
+
+import copy
+from typing import Callable
+
+import numpy as np
+import torch
+
+#: Monte-Carlo step of the divergence estimate, in [0, 1] image units (fp32-safe; the U-Net is piecewise linear).
+DIVERGENCE_EPS = 1e-3
+
+
+def _as_batch(image: np.ndarray, device: torch.device) -> torch.Tensor:
+    x = torch.from_numpy(np.ascontiguousarray(image, np.float32))
+    x = x[None, None] if x.ndim == 2 else x.permute(2, 0, 1)[None]
+    return x.to(device)
+
+
+def sure_loss(model: torch.nn.Module, y: torch.Tensor, sigma: float, generator: torch.Generator | None = None,
+              eps: float = DIVERGENCE_EPS) -> torch.Tensor:
+    """Monte-Carlo SURE of ``model`` on the noisy batch ``y`` (NCHW): an unbiased estimate of its per-pixel MSE.
+
+    >>> y = torch.zeros(1, 1, 256, 256)
+    >>> round(float(sure_loss(lambda t: t, y, sigma=0.1)), 3)   # the identity keeps all the noise: MSE = sigma^2
+    0.01
+    """
+    b = torch.randn(y.shape, generator=generator, device=y.device, dtype=y.dtype) if generator is not None else torch.randn_like(y)
+    fy = model(y)
+    div = (b * (model(y + eps * b) - fy)).sum() / eps
+    n = y.numel()
+    return ((y - fy) ** 2).sum() / n - sigma**2 + 2 * sigma**2 * div / n
+
+
+def sure_adapt(model: torch.nn.Module, image: np.ndarray, sigma: float, steps: int, lr: float = 6e-5, crop: int = 256,
+               seed: int = 0, on_step: Callable[[float], None] | None = None) -> torch.nn.Module:
+    """A copy of ``model`` fine-tuned on ``image`` (``YX`` or ``YXC`` float in [0, 1]) by ``steps`` Adam steps on SURE.
+
+    Each step takes a ``crop``-sided window (all of a smaller image) at a random
+    place, in one of the 8 flips and rotations, so the cost per step does not
+    grow with the image. Seeded: the same image gives the same network.
+    ``on_step`` receives each step's loss (for a progress bar).
+    """
+    base = getattr(model, "_orig_mod", model)  # a torch.compile'd model: adapt the module inside
+    device = next(base.parameters()).device
+    tuned = copy.deepcopy(base).float().to(memory_format=torch.contiguous_format)
+    tuned.train(False)
+    for p in tuned.parameters():
+        p.requires_grad_(True)
+    y_all = _as_batch(image, device)
+    h, w = y_all.shape[-2:]
+    ch, cw = min(crop, h), min(crop, w)
+    rng = np.random.default_rng(seed)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    opt = torch.optim.Adam(tuned.parameters(), lr=lr)
+    with torch.enable_grad():
+        for step in range(steps):
+            y0, x0 = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+            y = y_all[..., y0 : y0 + ch, x0 : x0 + cw]
+            k = step % 8
+            y = torch.rot90(y, k % 4, (2, 3))
+            if k >= 4:
+                y = y.flip(3)
+            loss = sure_loss(tuned, y.contiguous(), sigma, gen)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if on_step is not None:
+                on_step(float(loss))
+    for p in tuned.parameters():
+        p.requires_grad_(False)
+    return tuned
