@@ -111,3 +111,13 @@ def test_adapt_from_the_cli(tmp_path, capsys):
         main(["run", "gaussian:sigma=25", "restorer:n2n-unet:adapt=-1", str(tmp_path / "in"), str(tmp_path / "o2")])
     assert exc.value.code == 2 and "adapt" in capsys.readouterr().err
     assert not (tmp_path / "o2").exists()
+
+
+def test_adapt_warns_when_the_chain_adds_no_gaussian_noise(caplog):
+    grey = next(p for p, _ in shipped_checkpoints() if p.stem == "n2n-unet-gaussian-grey")
+    r = imrestore.build(f"restorer:n2n-unet:adapt=2,weights={grey}")
+    with caplog.at_level("WARNING", logger="imrestore"):
+        r.prepare([imrestore.build("gaussian:sigma=25")])
+        assert not caplog.records
+        r.prepare([imrestore.build("poisson")])
+    assert "white Gaussian noise" in caplog.text and "poisson" in caplog.text

@@ -63,7 +63,7 @@ def sure_adapt(model: torch.nn.Module, image: np.ndarray, sigma: float, steps: i
     Each step takes a ``crop``-sided window (all of a smaller image) at a random
     place, in one of the 8 flips and rotations, so the cost per step does not
     grow with the image. Seeded: the same image gives the same network.
-    ``on_step`` receives each step's loss (for a progress bar).
+    ``on_step`` receives each step's SURE, the estimated MSE of that window (for a progress bar).
     """
     base = getattr(model, "_orig_mod", model)  # a torch.compile'd model: adapt the module inside
     device = next(base.parameters()).device
@@ -90,7 +90,7 @@ def sure_adapt(model: torch.nn.Module, image: np.ndarray, sigma: float, steps: i
             loss.backward()
             opt.step()
             if on_step is not None:
-                on_step(float(loss))
+                on_step(float(loss.detach()))
     for p in tuned.parameters():
         p.requires_grad_(False)
     return tuned

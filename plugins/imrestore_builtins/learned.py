@@ -257,6 +257,13 @@ class N2NUNetRestorer(LearnedRestorer):
     def adapts(self) -> bool:
         return self.adapt > 0
 
+    def prepare(self, corruptions: list) -> None:
+        super().prepare(corruptions)
+        if self.adapts and corruptions and not any("noise_sigma" in c.provides for c in corruptions):
+            chain = " ".join(c.spec for c in corruptions)
+            log.warning(f"{self.name}: adapt assumes white Gaussian noise, which the chain ({chain}) does not add; "
+                        "the adaptation will fit the wrong error and may make the result worse")
+
     def _adapt(self, model, image: np.ndarray, degradation: dict):
         from imrestore.nn.adapt import sure_adapt
         from imrestore.nn.progress import item_bar
@@ -265,9 +272,13 @@ class N2NUNetRestorer(LearnedRestorer):
 
         sigma = noise_sigma(image, degradation, self.sigma)
         bar = item_bar(self.adapt, f"adapting to the image (sigma {sigma * 255:.1f})", "step", minimum=2)
+        def on_step(mse: float) -> None:  # SURE estimates the error against the unseen clean image
+            bar.set_postfix_str(f"estimated PSNR {-10 * np.log10(mse):.2f} dB" if mse > 0 else "", refresh=False)
+            bar.update()
+
         try:
             return sure_adapt(model, image, sigma, self.adapt, lr=self.adapt_lr, crop=self.adapt_crop,
-                              on_step=(lambda loss: bar.update()) if bar is not None else None)
+                              on_step=on_step if bar is not None else None)
         finally:
             if bar is not None:
                 bar.close()
