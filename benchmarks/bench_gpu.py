@@ -49,6 +49,35 @@ def timed(fn, device, repeats):
     return statistics.median(times)
 
 
+def bench_adapt(device: torch.device, quick: bool) -> dict:
+    """``adapt=N`` on the device and on the CPU: seconds per step, and whether both reach the same PSNR."""
+    from skimage import data as skdata
+
+    from imrestore.nn.adapt import sure_adapt
+    from imrestore.nn.checkpoint import load_checkpoint
+    from imrestore.nn.inference import predict
+    from imrestore_builtins.learned import shipped_checkpoints
+
+    side, steps, sigma = (64, 2, 25 / 255) if quick else (256, 40, 25 / 255)
+    clean = (skdata.camera()[128 : 128 + side, 128 : 128 + side] / 255.0).astype(np.float32)  # held out from the weights
+    noisy = (clean + np.random.default_rng(0).normal(0, sigma, clean.shape)).astype(np.float32)
+    path = next(p for p, _ in shipped_checkpoints() if p.stem == "n2n-unet-gaussian-grey")
+    psnr = lambda x: float(10 * np.log10(1 / np.mean((np.clip(x, 0, 1) - clean) ** 2)))  # noqa: E731
+    out = {"image": f"camera {side}x{side}, sigma 25", "steps": steps, "seconds_per_step": {}, "psnr_adapted": {}}
+    for dev in dict.fromkeys([str(device), "cpu"]):
+        model = load_checkpoint(path, expect="n2n-unet", device=dev)[0]
+        out["psnr_plain"] = psnr(predict(model, [noisy], device=dev)[0])
+        sure_adapt(model, noisy, sigma, 1)  # warm-up (cuDNN plans)
+        sync(torch.device(dev))
+        t0 = time.perf_counter()
+        tuned = sure_adapt(model, noisy, sigma, steps)
+        sync(torch.device(dev))
+        out["seconds_per_step"][dev] = (time.perf_counter() - t0) / steps
+        out["psnr_adapted"][dev] = psnr(predict(tuned, [noisy], device=dev)[0])
+        print("adapt", dev, out["seconds_per_step"][dev], out["psnr_plain"], out["psnr_adapted"][dev], flush=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default="cuda")
@@ -152,6 +181,7 @@ def main() -> None:
     secs = [h["seconds"] for h in log["history"]]
     result["training_mpix_s"][f"imrestore train, steady state (epoch 3: {steps} steps incl. data workers and validation)"] = steps * mpix / (secs[2] - secs[1])
     result["training_mpix_s"]["imrestore train, whole run (incl. compilation and start-up)"] = 3 * steps * mpix / secs[2]
+    result["adapt"] = bench_adapt(device, args.quick)
     result["anchors_h100_plain_pytorch"] = ANCHORS
     name = ("cpu" if device.type == "cpu" else "gpu") + args.tag
     RESULTS.mkdir(exist_ok=True)
@@ -169,6 +199,10 @@ def main() -> None:
     for k, v in result["max_abs_err_vs_cpu"].items():
         if k not in result["inference_mpix_s"]:
             lines.append(f"| {k} | | | {v:.2e} |")
+    a = result["adapt"]
+    lines += ["", f"Per-image SURE adaptation (`restorer:n2n-unet:adapt={a['steps']}`, shipped grey weights, {a['image']}): "
+              + "; ".join(f"{dev}: {sec:.3f} s a step, PSNR {a['psnr_plain']:.2f} -> {a['psnr_adapted'][dev]:.2f} dB"
+                          for dev, sec in a["seconds_per_step"].items())]
     lines += ["", "Anchors (H100, plain PyTorch): " + "; ".join(f"{k}: {a} / {b}" for k, (a, b) in ANCHORS.items())]
     (RESULTS / f"bench_gpu_{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

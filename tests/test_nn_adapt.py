@@ -71,6 +71,15 @@ def test_adapting_to_a_textured_image_helps_and_leaves_the_shared_model_alone():
     assert all(torch.equal(a, b) for a, b in zip(tuned.parameters(), again.parameters()))
 
 
+def test_sure_keeps_the_shipped_network_when_the_adapted_one_is_worse():
+    model, clean, sigma = _grey_unet(), _china(64), 25 / 255
+    noisy = _noisy(clean, sigma)
+    assert sure_adapt(model, noisy, sigma, steps=3, lr=0.05) is model  # a wrecked copy: SURE sees it and refuses it
+    tuned = sure_adapt(model, noisy, sigma, steps=12, lr=6e-5)
+    before, after = tuned.sure_gain
+    assert after < before
+
+
 def test_restorer_adapt_uses_the_chains_sigma_and_keeps_shape(tmp_path):
     clean = _china(96)
     noisy = imrestore.build("gaussian:sigma=25")(clean, 0)

@@ -19,9 +19,9 @@ level ``sigma``; for other noise it optimises the wrong target.
 >>> from imrestore.nn.models import N2NUNet, N2NUNetConfig
 >>> net = N2NUNet(N2NUNetConfig(features=8))
 >>> noisy = np.random.default_rng(0).normal(0.5, 0.1, (32, 32)).astype(np.float32)
->>> tuned = sure_adapt(net, noisy, sigma=0.1, steps=2)
->>> tuned is net   # a copy: the shared model is untouched
-False
+>>> tuned = sure_adapt(net, noisy, sigma=0.1, steps=2)   # a copy, or net itself if SURE finds no gain
+>>> tuned is net or tuned.sure_gain[1] < tuned.sure_gain[0]
+True
 """
 from __future__ import annotations
 
@@ -57,13 +57,19 @@ def sure_loss(model: torch.nn.Module, y: torch.Tensor, sigma: float, generator: 
 
 
 def sure_adapt(model: torch.nn.Module, image: np.ndarray, sigma: float, steps: int, lr: float = 6e-5, crop: int = 256,
-               seed: int = 0, on_step: Callable[[float], None] | None = None) -> torch.nn.Module:
+               seed: int = 0, on_step: Callable[[float], None] | None = None, check_windows: int = 4) -> torch.nn.Module:
     """A copy of ``model`` fine-tuned on ``image`` (``YX`` or ``YXC`` float in [0, 1]) by ``steps`` Adam steps on SURE.
 
     Each step takes a ``crop``-sided window (all of a smaller image) at a random
     place, in one of the 8 flips and rotations, so the cost per step does not
     grow with the image. Seeded: the same image gives the same network.
     ``on_step`` receives each step's SURE, the estimated MSE of that window (for a progress bar).
+
+    Then SURE judges the result: on up to ``check_windows`` fixed windows, with
+    the same random probes for both networks, the copy must estimate a lower
+    error than ``model``; if not (an image like the training data leaves
+    little to learn, and the steps are noisy), ``model`` itself is returned.
+    The copy's ``sure_gain`` attribute holds the estimated MSE before and after.
     """
     base = getattr(model, "_orig_mod", model)  # a torch.compile'd model: adapt the module inside
     device = next(base.parameters()).device
@@ -93,4 +99,24 @@ def sure_adapt(model: torch.nn.Module, image: np.ndarray, sigma: float, steps: i
                 on_step(float(loss.detach()))
     for p in tuned.parameters():
         p.requires_grad_(False)
+    before, after = _compare(base, tuned, y_all, sigma, ch, cw, check_windows, seed)
+    if after >= before:
+        return model
+    tuned.sure_gain = (before, after)
     return tuned
+
+
+@torch.no_grad()
+def _compare(a: torch.nn.Module, b: torch.nn.Module, y_all: torch.Tensor, sigma: float, ch: int, cw: int, windows: int,
+             seed: int) -> tuple[float, float]:
+    """SURE of ``a`` and ``b`` on the same windows with the same probes (common random numbers: a precise difference)."""
+    h, w = y_all.shape[-2:]
+    ys = np.unique(np.linspace(0, h - ch, 2 if windows > 1 and h > ch else 1).round().astype(int))
+    xs = np.unique(np.linspace(0, w - cw, 2 if windows > 2 and w > cw else 1).round().astype(int))
+    sa = sb = 0.0
+    for y0 in ys:
+        for x0 in xs:
+            y = y_all[..., y0 : y0 + ch, x0 : x0 + cw].contiguous()
+            sa += float(sure_loss(a, y, sigma, torch.Generator(device=y.device).manual_seed(seed + 1)))
+            sb += float(sure_loss(b, y, sigma, torch.Generator(device=y.device).manual_seed(seed + 1)))
+    return sa, sb
