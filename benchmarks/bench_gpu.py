@@ -70,7 +70,7 @@ def bench_adapt(device: torch.device, quick: bool) -> dict:
         sure_adapt(model, noisy, sigma, 1)  # warm-up (cuDNN plans)
         sync(torch.device(dev))
         t0 = time.perf_counter()
-        tuned = sure_adapt(model, noisy, sigma, steps)
+        tuned, _, _ = sure_adapt(model, noisy, sigma, steps)
         sync(torch.device(dev))
         out["seconds_per_step"][dev] = (time.perf_counter() - t0) / steps
         out["psnr_adapted"][dev] = psnr(predict(tuned, [noisy], device=dev)[0])

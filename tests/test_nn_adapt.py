@@ -61,23 +61,23 @@ def test_adapting_to_a_textured_image_helps_and_leaves_the_shared_model_alone():
     model, clean, sigma = _grey_unet(), _china(), 25 / 255
     noisy = _noisy(clean, sigma)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    tuned = sure_adapt(model, noisy, sigma, steps=12, lr=6e-5)
+    tuned, _, _ = sure_adapt(model, noisy, sigma, steps=12, lr=6e-5)
     with torch.no_grad():
         x = torch.from_numpy(noisy)[None, None]
         plain, adapted = model(x)[0, 0].numpy(), tuned(x)[0, 0].numpy()
     assert _psnr(adapted, clean) > _psnr(plain, clean) + 0.3
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
-    again = sure_adapt(model, noisy, sigma, steps=12, lr=6e-5)  # seeded: the same network again
+    again, _, _ = sure_adapt(model, noisy, sigma, steps=12, lr=6e-5)  # seeded: the same network again
     assert all(torch.equal(a, b) for a, b in zip(tuned.parameters(), again.parameters()))
 
 
 def test_sure_keeps_the_shipped_network_when_the_adapted_one_is_worse():
     model, clean, sigma = _grey_unet(), _china(64), 25 / 255
     noisy = _noisy(clean, sigma)
-    assert sure_adapt(model, noisy, sigma, steps=3, lr=0.05) is model  # a wrecked copy: SURE sees it and refuses it
-    tuned = sure_adapt(model, noisy, sigma, steps=12, lr=6e-5)
-    before, after = tuned.sure_gain
-    assert after < before
+    wrecked, before, after = sure_adapt(model, noisy, sigma, steps=3, lr=0.05)
+    assert wrecked is model and after > before  # SURE sees the wrecked copy and refuses it
+    tuned, before, after = sure_adapt(model, noisy, sigma, steps=12, lr=6e-5)
+    assert tuned is not model and after < before
 
 
 def test_restorer_adapt_uses_the_chains_sigma_and_keeps_shape(tmp_path):
@@ -130,3 +130,15 @@ def test_adapt_warns_when_the_chain_adds_no_gaussian_noise(caplog):
         assert not caplog.records
         r.prepare([imrestore.build("poisson")])
     assert "white Gaussian noise" in caplog.text and "poisson" in caplog.text
+
+
+def test_restorer_says_when_adapting_did_not_help_and_restores_as_trained(caplog):
+    clean = _china(64)
+    noisy = imrestore.build("gaussian:sigma=25")(clean, 0)
+    plain, wild = imrestore.build("restorer:n2n-unet"), imrestore.build("restorer:n2n-unet:adapt=3,adapt_lr=0.05")
+    for r in (plain, wild):
+        r.prepare([imrestore.build("gaussian:sigma=25")])
+    with caplog.at_level("INFO", logger="imrestore"):
+        out = wild(noisy, {"noise_sigma": 25 / 255})
+    assert "adapting did not help this image" in caplog.text
+    assert np.array_equal(out, plain(noisy, {"noise_sigma": 25 / 255}))

@@ -19,8 +19,8 @@ level ``sigma``; for other noise it optimises the wrong target.
 >>> from imrestore.nn.models import N2NUNet, N2NUNetConfig
 >>> net = N2NUNet(N2NUNetConfig(features=8))
 >>> noisy = np.random.default_rng(0).normal(0.5, 0.1, (32, 32)).astype(np.float32)
->>> tuned = sure_adapt(net, noisy, sigma=0.1, steps=2)   # a copy, or net itself if SURE finds no gain
->>> tuned is net or tuned.sure_gain[1] < tuned.sure_gain[0]
+>>> tuned, before, after = sure_adapt(net, noisy, sigma=0.1, steps=2)   # a copy, or net itself if SURE finds no gain
+>>> tuned is net if after >= before else tuned is not net
 True
 """
 from __future__ import annotations
@@ -57,7 +57,8 @@ def sure_loss(model: torch.nn.Module, y: torch.Tensor, sigma: float, generator: 
 
 
 def sure_adapt(model: torch.nn.Module, image: np.ndarray, sigma: float, steps: int, lr: float = 6e-5, crop: int = 256,
-               seed: int = 0, on_step: Callable[[float], None] | None = None, check_windows: int = 4) -> torch.nn.Module:
+               seed: int = 0, on_step: Callable[[float], None] | None = None,
+               check_windows: int = 4) -> tuple[torch.nn.Module, float, float]:
     """A copy of ``model`` fine-tuned on ``image`` (``YX`` or ``YXC`` float in [0, 1]) by ``steps`` Adam steps on SURE.
 
     Each step takes a ``crop``-sided window (all of a smaller image) at a random
@@ -69,7 +70,7 @@ def sure_adapt(model: torch.nn.Module, image: np.ndarray, sigma: float, steps: i
     the same random probes for both networks, the copy must estimate a lower
     error than ``model``; if not (an image like the training data leaves
     little to learn, and the steps are noisy), ``model`` itself is returned.
-    The copy's ``sure_gain`` attribute holds the estimated MSE before and after.
+    Returns the network and the estimated MSE before and after adapting.
     """
     base = getattr(model, "_orig_mod", model)  # a torch.compile'd model: adapt the module inside
     device = next(base.parameters()).device
@@ -100,10 +101,7 @@ def sure_adapt(model: torch.nn.Module, image: np.ndarray, sigma: float, steps: i
     for p in tuned.parameters():
         p.requires_grad_(False)
     before, after = _compare(base, tuned, y_all, sigma, ch, cw, check_windows, seed)
-    if after >= before:
-        return model
-    tuned.sure_gain = (before, after)
-    return tuned
+    return (model if after >= before else tuned), before, after
 
 
 @torch.no_grad()

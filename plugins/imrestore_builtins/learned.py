@@ -273,16 +273,28 @@ class N2NUNetRestorer(LearnedRestorer):
 
         sigma = noise_sigma(image, degradation, self.sigma)
         bar = item_bar(self.adapt, f"adapting to the image (sigma {sigma * 255:.1f})", "step", minimum=2)
+
         def on_step(mse: float) -> None:  # SURE estimates the error against the unseen clean image
-            bar.set_postfix_str(f"estimated PSNR {-10 * np.log10(mse):.2f} dB" if mse > 0 else "", refresh=False)
+            bar.set_postfix_str(f"estimated PSNR {_psnr(mse):.2f} dB" if mse > 0 else "", refresh=False)
             bar.update()
 
         try:
-            return sure_adapt(model, image, sigma, self.adapt, lr=self.adapt_lr, crop=self.adapt_crop,
-                              on_step=on_step if bar is not None else None)
+            net, before, after = sure_adapt(model, image, sigma, self.adapt, lr=self.adapt_lr, crop=self.adapt_crop,
+                                            on_step=on_step if bar is not None else None)
         finally:
             if bar is not None:
                 bar.close()
+        if net is model:
+            log.info(f"{self.name}: adapting did not help this image (estimated PSNR {_psnr(before):.2f} -> {_psnr(after):.2f} dB); "
+                     "it is restored with the network as trained")
+        else:
+            log.debug(f"{self.name}: adapted, estimated PSNR {_psnr(before):.2f} -> {_psnr(after):.2f} dB")
+        return net
+
+
+def _psnr(mse: float) -> float:
+    """PSNR on [0, 1] data from an (estimated) MSE; inf for an estimate at or below 0."""
+    return float(-10 * np.log10(mse)) if mse > 0 else float("inf")
 
 
 @dataclass
