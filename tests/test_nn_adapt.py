@@ -78,6 +78,8 @@ def test_sure_keeps_the_shipped_network_when_the_adapted_one_is_worse():
     assert wrecked is model and after > before  # SURE sees the wrecked copy and refuses it
     tuned, before, after = sure_adapt(model, noisy, sigma, steps=12, lr=6e-5)
     assert tuned is not model and after < before
+    noisy[5, 5] = np.nan  # a dead pixel stored as NaN: the estimate is NaN, the model is kept
+    assert sure_adapt(model, noisy, sigma, steps=2)[0] is model
 
 
 def test_restorer_adapt_uses_the_chains_sigma_and_keeps_shape(tmp_path):

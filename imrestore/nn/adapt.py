@@ -101,7 +101,7 @@ def sure_adapt(model: torch.nn.Module, image: np.ndarray, sigma: float, steps: i
     for p in tuned.parameters():
         p.requires_grad_(False)
     before, after = _compare(base, tuned, y_all, sigma, ch, cw, check_windows, seed)
-    return (model if after >= before else tuned), before, after
+    return (tuned if after < before else model), before, after  # not "after >= before": a NaN keeps the model
 
 
 @torch.no_grad()
