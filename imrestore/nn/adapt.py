@@ -31,16 +31,12 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .training import _stack, _to_nchw
+
 #: Probes (over all windows) with which SURE compares the adapted network with the trained one.
 PROBE_PAIRS = 8
 #: Monte-Carlo step of the divergence estimate, in [0, 1] image units (fp32-safe; the U-Net is piecewise linear).
 DIVERGENCE_EPS = 1e-3
-
-
-def _as_batch(image: np.ndarray, device: torch.device) -> torch.Tensor:
-    x = torch.from_numpy(np.ascontiguousarray(image, np.float32))
-    x = x[None, None] if x.ndim == 2 else x.permute(2, 0, 1)[None]
-    return x.to(device)
 
 
 def sure_loss(model: torch.nn.Module, y: torch.Tensor, sigma: float, generator: torch.Generator | None = None,
@@ -80,7 +76,7 @@ def sure_adapt(model: torch.nn.Module, image: np.ndarray, sigma: float, steps: i
     tuned.train(False)
     for p in tuned.parameters():
         p.requires_grad_(True)
-    y_all = _as_batch(image, device)
+    y_all = _to_nchw(_stack([image]), device)  # windows are made contiguous where they are used
     h, w = y_all.shape[-2:]
     ch, cw = min(crop, h), min(crop, w)
     rng = np.random.default_rng(seed)
