@@ -51,12 +51,12 @@ def timed(fn, device, repeats):
 
 def bench_adapt(device: torch.device, quick: bool) -> dict:
     """``adapt=N`` on the device and on the CPU: seconds per step, and whether both reach the same PSNR."""
+    from imrestore_builtins.learned import shipped_checkpoints
     from skimage import data as skdata
 
     from imrestore.nn.adapt import sure_adapt
     from imrestore.nn.checkpoint import load_checkpoint
     from imrestore.nn.inference import predict
-    from imrestore_builtins.learned import shipped_checkpoints
 
     side, steps, sigma = (64, 2, 25 / 255) if quick else (256, 40, 25 / 255)
     clean = (skdata.camera()[128 : 128 + side, 128 : 128 + side] / 255.0).astype(np.float32)  # held out from the weights
@@ -171,13 +171,14 @@ def main() -> None:
 
     # imrestore's own training path: batches corrupted on the fly by data workers, pinned, bf16, channels_last, compile
     from imrestore.chain import Chain
+    from imrestore.datasets import training_data
     from imrestore.nn.training import TrainOptions, train
 
     chain = Chain.from_specs(["gaussian:sigma=25", "restorer:n2n-unet"], metrics=[], prepare=False)
     steps = 4 if args.quick else 300
     opts = TrainOptions(epochs=3, steps_per_epoch=steps, batch_size=batch, crop=size, device=args.device, channels=3,
                         compile=not args.quick, workers=0 if args.quick else args.workers, val_fraction=0.05, max_val=1, val_crop=size)
-    log = train(chain, "skimage", tmp / "t.safetensors", opts)
+    log = train(chain, training_data("skimage", opts.max_images, opts.value_range), tmp / "t.safetensors", opts)
     secs = [h["seconds"] for h in log["history"]]
     result["training_mpix_s"][f"imrestore train, steady state (epoch 3: {steps} steps incl. data workers and validation)"] = steps * mpix / (secs[2] - secs[1])
     result["training_mpix_s"]["imrestore train, whole run (incl. compilation and start-up)"] = 3 * steps * mpix / secs[2]

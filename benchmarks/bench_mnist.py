@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from repro import out_dir, parser  # noqa: E402
 
 from imrestore.chain import Chain  # noqa: E402
-from imrestore.nn.data import mnist, split  # noqa: E402
+from imrestore.datasets import mnist
+from imrestore.nn.data import split  # noqa: E402
 
 CASES = [
     ("erase p=0.9", ["erase:p=0.9"], ["restorer:conv-ae", "restorer:inpaint"]),

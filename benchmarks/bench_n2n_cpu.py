@@ -77,10 +77,10 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     import torch
+    from imrestore_builtins.learned import shipped_checkpoints
     from skimage import data, transform
 
     import imrestore
-    from imrestore_builtins.learned import shipped_checkpoints
 
     names = ["camera", "moon", "coins", "page", "text", "brick", "grass", "gravel"]
     names = (names * (args.n // len(names) + 1))[: args.n]

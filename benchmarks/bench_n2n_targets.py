@@ -20,6 +20,7 @@ from natural import test_images  # noqa: E402
 from repro import out_dir, parser  # noqa: E402
 
 from imrestore.chain import Chain  # noqa: E402
+from imrestore.datasets import training_data  # noqa: E402
 from imrestore.nn.training import TrainOptions, train  # noqa: E402
 
 
@@ -41,7 +42,7 @@ def main() -> None:
         chain = Chain.from_specs(["gaussian:sigma=25", "restorer:n2n-unet"], metrics=[], prepare=False)
         opts = TrainOptions(targets=targets, epochs=max(1, args.steps // 50), steps_per_epoch=min(50, args.steps), batch_size=16, crop=64,
                             channels=1, val_fraction=0.15, seed=0)
-        log = train(chain, "skimage", tmp / f"{targets}.safetensors", opts)
+        log = train(chain, training_data("skimage", opts.max_images, opts.value_range), tmp / f"{targets}.safetensors", opts)
         outs, report = Chain.from_specs(["gaussian:sigma=25", f"restorer:n2n-unet:weights={tmp / (targets + '.safetensors')}"]).run_arrays(images, seed=0)
         shown[targets] = outs[next(iter(images))]
         mean = report.mean()

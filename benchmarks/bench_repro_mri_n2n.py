@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from repro import image_row, out_dir, parser, save  # noqa: E402
 
 from imrestore.chain import Chain  # noqa: E402
+from imrestore.datasets import training_data  # noqa: E402
 from imrestore.nn.training import TrainOptions, train  # noqa: E402
 
 CORRUPTION = "kspace:acceleration=10,center_fraction=0.04,scale=true"
@@ -81,7 +82,7 @@ def main() -> None:
         opts = TrainOptions(targets=targets, epochs=max(1, steps // 50) if not args.quick else 1, steps_per_epoch=min(50, steps),
                             batch_size=16, crop=SIZE, channels=1, val_fraction=0.1, seed=0, device="cpu", flips=True)
         weights = work / f"{targets}.safetensors"
-        train(chain, str(data), weights, opts)
+        train(chain, training_data(str(data), opts.max_images, opts.value_range), weights, opts)
         _, report = Chain.from_specs([CORRUPTION, f"restorer:n2n-unet:weights={weights}"], metrics=["psnr"]).run_arrays(tests, seed=0)
         mean = report.mean()
         result["psnr"]["input"] = mean["corrupted"]["psnr"]

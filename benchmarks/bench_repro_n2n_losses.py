@@ -26,6 +26,7 @@ from repro import out_dir, parser, save  # noqa: E402
 
 import imrestore.nn.training as training  # noqa: E402
 from imrestore.chain import Chain  # noqa: E402
+from imrestore.datasets import training_data  # noqa: E402
 
 RUNS = [
     ("saltpepper:p=0.25", "noisy", "l2"),
@@ -54,7 +55,7 @@ def main() -> None:
         chain = Chain.from_specs([corruption, "restorer:n2n-unet"], metrics=[], prepare=False)
         opts = training.TrainOptions(targets=targets, loss=loss, epochs=max(1, steps // 50), steps_per_epoch=min(50, steps),
                                      batch_size=16, crop=64, channels=1, val_fraction=0.15, seed=0, device="cpu", lr=1e-3)
-        training.train(chain, "skimage", weights, opts)
+        training.train(chain, training_data("skimage", opts.max_images, opts.value_range), weights, opts)
         run_chain = Chain.from_specs([corruption, f"restorer:n2n-unet:weights={weights}"], metrics=["psnr"])
         outs, report = run_chain.run_arrays(images, seed=0)
         mean = report.mean()

@@ -26,7 +26,8 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).parent))
 from repro import out_dir, parser, save  # noqa: E402
 
-from imrestore.nn.data import mnist, split  # noqa: E402
+from imrestore.datasets import mnist
+from imrestore.nn.data import split  # noqa: E402
 
 SIZES = (784, 500, 500)
 NOISES = {

@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from repro import image_row, out_dir, parser, save  # noqa: E402
 
 import imrestore  # noqa: E402
-from imrestore.nn.data import mnist, split  # noqa: E402
+from imrestore.datasets import mnist
+from imrestore.nn.data import split  # noqa: E402
 
 TOP = 18  # rows hidden by the patch
 

@@ -30,12 +30,12 @@ TILES = ("1664 before", 1664, 1024, 768, 512, 256)
 
 def setup(size: tuple[int, int]):
     import torch
+    from imrestore_builtins.learned import shipped_checkpoints
     from skimage import data, transform
 
     import imrestore
     from imrestore.nn.checkpoint import load_checkpoint
     from imrestore.nn.inference import select_device
-    from imrestore_builtins.learned import shipped_checkpoints
 
     torch.set_grad_enabled(False)
     select_device("cpu")  # the allocator setting imrestore applies on a CPU
@@ -88,9 +88,9 @@ def main() -> None:
     if args.child_tile:
         one_pass(size, args.child_tile if args.child_tile == "1664 before" else int(args.child_tile))
         return
-    from imrestore.nn.inference import auto_tile, balanced_tile, predict
-
     import torch
+
+    from imrestore.nn.inference import auto_tile, balanced_tile, predict
 
     model, clean, noisy = setup(size)
     times: dict[int, list[float]] = {t: [] for t in TILES}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-
 #: The photographs among the test images (cell and immunohistochemistry are microscopy).
 PHOTOS = ("camera", "china", "flower", "grace_hopper")
 
@@ -19,7 +18,8 @@ def test_images(channels: int, size: int = 256) -> dict[str, np.ndarray]:
     from PIL import Image
     from sklearn.datasets import load_sample_images
 
-    from imrestore.nn.data import skimage_images, split, to_channels
+    from imrestore.datasets import skimage_images
+    from imrestore.nn.data import split, to_channels
 
     sk = skimage_images()
     names = list(sk)

@@ -11,16 +11,23 @@ True
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from ._version import __version__
+from .chain import Chain
+from .errors import (
+    ChainError,
+    ImrestoreError,
+    ImrestoreUsageError,
+    ParameterError,
+    SpecError,
+)
+from .evaluate import evaluate_arrays, evaluate_files
+from .files import read_image, write_image
 from .hookspecs import hookimpl
-from .errors import ImrestoreError, ImrestoreUsageError, ItemError, ParameterError, SpecError, ChainError
 from .interfaces import Corruption, Image, Metric, Reader, Restorer, Writer
 from .params import param
-from .spec import build, parse_spec
-from .chain import Chain
-from .pipeline import run, read_image, write_image
-from .evaluate import evaluate_arrays, evaluate_files
+from .registry import build
+from .runner import run
+from .spec import parse_spec
 
 __all__ = [
     "__version__",
@@ -42,7 +49,6 @@ __all__ = [
     "Image",
     "ImrestoreError",
     "ImrestoreUsageError",
-    "ItemError",
     "ParameterError",
     "SpecError",
     "ChainError",

@@ -1,7 +1,7 @@
 """A chain: corruptions, then at most one restorer, measured by metrics.
 
 The chain is the unit the CLI, the notebooks and the workers share.  It works on
-NumPy arrays; :mod:`imrestore.pipeline` adds files around it.
+NumPy arrays; :mod:`imrestore.runner` adds files and volumes around it.
 
 Example
 -------
@@ -14,18 +14,18 @@ True
 """
 from __future__ import annotations
 
+import time
 import zlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
 from .errors import ChainError, NotMeasurable, SpecError
 from .interfaces import Corruption, Metric, Restorer
-from .spec import build, parse_spec
-
-if TYPE_CHECKING:
-    from .report import Report
+from .registry import build
+from .report import ItemResult, Report, new_report
+from .spec import parse_spec
 
 DEFAULT_METRICS = ("psnr", "ssim")
 
@@ -135,6 +135,15 @@ class Chain:
             )
 
     @property
+    def metric_keys(self) -> list[str]:
+        """The report's column name of each metric."""
+        return metric_keys(self.metrics)
+
+    def restore(self, corrupted: np.ndarray, degradation: dict) -> np.ndarray | None:
+        """The restorer's output for one corrupted image, or None when the chain has no restorer."""
+        return self.restorer.restore([corrupted], [degradation])[0] if self.restorer is not None else None
+
+    @property
     def specs(self) -> list[str]:
         return [p.spec for p in self.plugins]
 
@@ -160,7 +169,7 @@ class Chain:
             degradation.update(info)
         return x, degradation
 
-    def run_arrays(self, images: "dict[str, np.ndarray] | Sequence[np.ndarray]", seed: int = 0) -> tuple[dict[str, ChainOutput], "Report"]:
+    def run_arrays(self, images: dict[str, np.ndarray] | Sequence[np.ndarray], seed: int = 0) -> tuple[dict[str, ChainOutput], Report]:
         """Apply the chain to many arrays; return the outputs by key and the report.
 
         Keys (the dict's, or ``"0"``, ``"1"``... for a list) play the role of
@@ -171,14 +180,8 @@ class Chain:
         >>> list(outs), report.items[0].status
         (['0'], 'written')
         """
-        import time
-
-        from . import __version__
-        from .report import ItemResult, Report
-
         named = images if isinstance(images, dict) else {str(i): im for i, im in enumerate(images)}
-        report = Report(chain=self.specs, metrics=metric_keys(self.metrics), seed=seed, input="<arrays>", output="<arrays>",
-                        versions={"imrestore": __version__})
+        report = new_report(self, "<arrays>", "<arrays>", seed=seed, plugin_versions=False)
         outputs: dict[str, ChainOutput] = {}
         for key, image in named.items():
             t0 = time.perf_counter()
@@ -192,7 +195,7 @@ class Chain:
         """Corrupt, restore and measure one float image in [0, 1]."""
         reference = np.asarray(image, dtype=np.float32)
         corrupted, degradation = self.corrupt(reference, seed, key)
-        restored = self.restorer.restore([corrupted], [degradation])[0] if self.restorer else None
+        restored = self.restore(corrupted, degradation)
         out = ChainOutput(corrupted, restored, degradation)
         if self.metrics:
             ref = reference.astype(np.float64)

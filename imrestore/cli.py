@@ -6,13 +6,24 @@ written); 2 usage errors (unknown plugin, bad parameter, missing path).
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 
 import click
 
-from . import __version__
+from ._version import __version__
+from .chain import Chain
+from .datasets import training_data
+from .demo import run_demo
+from .dtypes import parse_range
 from .errors import ImrestoreUsageError, RunStopped
+from .evaluate import evaluate_files
+from .html_report import write_html_report
+from .plugins_info import describe, render
+from .runner import run
+from .spec import parse_spec
+from .volumes import evaluate_volumes, is_volume
 
 EXIT_OK, EXIT_ITEMS_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -47,8 +58,6 @@ fastMRI's (data range = volume maximum), per plane and for the volume.
 
 def _setup_logging(argv: list[str]) -> None:
     """Informational messages (which weights were picked...) go to stderr."""
-    import logging
-
     class StderrHandler(logging.StreamHandler):
         """Writes to whatever sys.stderr is now (test runners swap it)."""
 
@@ -115,24 +124,12 @@ def cli() -> None:
 def run_cmd(specs, input_path, output_path, metrics, seed, save_corrupted, workers, overwrite, use_dask, scheduler,
             center_crop, value_range, quiet):
     """Run corruptions and a restorer over INPUT (a file, a folder or a volume) into OUTPUT."""
-    from .chain import Chain
-    from .pipeline import run
-    from .volumes import is_volume, run_volume
-
     metric_specs = None if not metrics else ([] if list(metrics) == ["none"] else list(metrics))
     chain = Chain.from_specs(specs, metric_specs)
-    volume = is_volume(input_path)
-    if volume:
-        if save_corrupted:
-            raise ImrestoreUsageError("--save-corrupted is for images; for a volume, run the corruptions alone into another file")
-        report = run_volume(chain, input_path, output_path, seed=seed, workers=workers, dask=use_dask, scheduler=scheduler,
-                            overwrite=overwrite, center_crop=_crop(center_crop), progress=not quiet, command=sys.argv[:],
-                            value_range=value_range)
-    else:
-        if use_dask or scheduler or center_crop:
-            raise ImrestoreUsageError(f"--dask, --scheduler and --center-crop are for volumes; {input_path} is not one")
-        report = run(chain, input_path, output_path, seed=seed, workers=workers, overwrite=overwrite,
-                     save_corrupted=save_corrupted, progress=not quiet, command=sys.argv[:], value_range=value_range)
+    report = run(chain, input_path, output_path, seed=seed, workers=workers, dask=use_dask, scheduler=scheduler,
+                 overwrite=overwrite, save_corrupted=save_corrupted, center_crop=_crop(center_crop), progress=not quiet,
+                 command=sys.argv[:], value_range=value_range)
+    volume = bool(report.volume)
     if not quiet:
         click.echo(report.summary())
         if volume:
@@ -156,8 +153,6 @@ def plugins_cmd(name, as_json):
       imrestore plugins nlmeans
       IMRESTORE_PLUGINS=corruptions,metrics imrestore plugins --json
     """
-    from .plugins_info import describe, render
-
     info = describe(name)
     if as_json:
         click.echo(json.dumps(info, indent=2, default=str))
@@ -185,10 +180,6 @@ def eval_cmd(reference, estimate, metrics, output, as_json, center_crop, value_r
       imrestore eval clean/ restored/ --metric psnr --metric ssim
       imrestore eval scan.h5:/reconstruction_rss out.h5:/reconstruction_rss -m nmse -m psnr -m ssim --center-crop 320x320
     """
-    from .dtypes import parse_range
-    from .evaluate import evaluate_files
-    from .volumes import evaluate_volumes, is_volume
-
     spec = parse_range(value_range)
     if is_volume(reference) and is_volume(estimate):
         report = evaluate_volumes(reference, estimate, list(metrics) or None, _crop(center_crop), progress=not as_json, value_range=spec)
@@ -221,8 +212,6 @@ def report_cmd(run_dir, output, by):
       imrestore report out/            # writes out/report.html
       imrestore report out/ --by ssim  # best/median/worst by SSIM
     """
-    from .html_report import write_html_report
-
     path = write_html_report(run_dir, output, by)
     click.echo(f"report: {path}")
 
@@ -236,8 +225,6 @@ def demo_cmd(output, overwrite):
     Writes the images, one report per chain, summary.md and figure.png (rows
     original / corrupted / restored, PSNR under each tile) into OUTPUT.
     """
-    from .demo import run_demo
-
     summary = run_demo(output, overwrite=overwrite, progress=True)
     click.echo(summary)
 
@@ -307,9 +294,11 @@ def train_cmd(specs, data, output, targets, loss, epochs, batch_size, crop, lr, 
       imrestore run gaussian:sigma=25 restorer:n2n-unet:weights=n2n.safetensors test/ out/
       imrestore train downsample:factor=2 restorer:edsr skimage --channels 3 --device cuda --compile -o sr.safetensors
     """
-    from .chain import Chain
-    from .nn.training import TrainOptions, train
-    from .spec import parse_spec
+
+    from .nn.training import (  # lazy: torch takes seconds to import, and only train needs it here
+        TrainOptions,
+        train,
+    )
 
     chain = Chain.from_specs(specs, metrics=[], prepare=False)
     net = parse_spec(f"net:{net_cfg}").params if net_cfg else {}
@@ -319,7 +308,8 @@ def train_cmd(specs, data, output, targets, loss, epochs, batch_size, crop, lr, 
                            steps_per_epoch=steps_per_epoch, flips=False if no_flips else None, max_images=max_images,
                            channels=int(channels) if channels else None, net=net, workers=workers, resume=resume,
                            max_minutes=max_minutes, keep=keep, value_range=value_range)
-    result = train(chain, data, output, options, progress=not quiet)
+    options.validate()  # before the data are read
+    result = train(chain, training_data(data, max_images, value_range), output, options, progress=not quiet)
     best = result.get("best_val_psnr")
     last = result["history"][-1] if result["history"] else {}
     if keep == "last" and last.get("val_psnr") is not None:

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from .figures import restoration_grid
-from .pipeline import read_image, run, write_image
+from .files import read_image, write_image
 from .interfaces import Image
+from .runner import run
 
 #: (title, chain) pairs; each runs over every sample image.
 DEMO_CHAINS: tuple[tuple[str, tuple[str, ...]], ...] = (

@@ -9,11 +9,13 @@ array([  0, 128, 255], dtype=uint8)
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Union
 
 import numpy as np
 
 from .errors import ImrestoreUsageError
+from .interfaces import Image
 
 
 def default_range(dtype: np.dtype) -> tuple[float, float] | None:
@@ -125,3 +127,55 @@ def resolve_range(spec: RangeSpec, default: tuple[float, float], data_min_max: t
         lo, hi = data_min_max
         return (lo, hi) if hi > lo else (lo, lo + 1.0)
     return (float(spec[0]), float(spec[1]))
+
+
+# --------------------------------------------------------------------------- the --range policy
+
+
+def range_hint(image: Image, spec: RangeSpec) -> str | None:
+    """A hint when 16/32-bit integer data use a small corner of their dtype's range under ``--range dtype``.
+
+    A 12-bit camera's 0..4095 in uint16 is a dim image to the networks, and
+    ``gaussian:sigma=25`` would be 25/255 of 65,535 counts.
+
+    >>> import numpy as np
+    >>> img = Image(np.array([[0.0, 4000 / 65535]], np.float32), dtype=np.dtype("uint16"), value_range=(0.0, 65535.0))
+    >>> print(range_hint(img, "dtype"))
+    values reach only 4000 of uint16's 0..65535: --range 0:4095 (12-bit data) or --range data puts the chain and the metrics on their scale
+    """
+    if spec != "dtype" or image.dtype.kind not in "ui" or image.dtype.itemsize < 2 or not image.data.size:
+        return None
+    lo, hi = image.value_range
+    peak = round(lo + float(np.nanmax(image.data)) * (hi - lo))  # an integer dtype's stored values
+    if peak <= 0 or peak >= hi / 16:
+        return None
+    bits = max(int(np.ceil(np.log2(peak + 1))), 1)
+    return (f"values reach only {peak:.0f} of {image.dtype}'s {lo:.0f}..{hi:.0f}: --range 0:{2**bits - 1} ({bits}-bit data) "
+            "or --range data puts the chain and the metrics on their scale")
+
+
+def apply_range(image: Image, spec: RangeSpec) -> Image:
+    """``image`` in the [0, 1] units of another value range (``--range``); the stored values are unchanged.
+
+    ``spec`` is ``"dtype"`` (keep the reader's range), ``"data"`` (the image's
+    own min..max) or a ``(lo, hi)`` pair.
+
+    >>> import numpy as np
+    >>> img = Image(np.array([[0.0, 4095 / 65535]], np.float32), dtype=np.dtype("uint16"), value_range=(0.0, 65535.0))
+    >>> apply_range(img, (0.0, 4095.0)).data.round(6).tolist()
+    [[0.0, 1.0]]
+    """
+    spec = parse_range(spec)
+    if spec == "dtype":
+        return image
+    old = image.value_range
+    stored = old  # the image's own (finite) extremes are only needed, a copy and a pass over it, for "data"
+    if spec == "data":
+        finite = image.data[np.isfinite(image.data)]
+        if finite.size:
+            span = old[1] - old[0]
+            stored = (old[0] + float(finite.min()) * span, old[0] + float(finite.max()) * span)
+    new = resolve_range(spec, old, stored)
+    if new == old:
+        return image
+    return dataclasses.replace(image, data=remap(image.data, old, new), value_range=new)

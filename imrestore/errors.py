@@ -31,9 +31,19 @@ class NotMeasurable(ImrestoreError, ValueError):
     """A metric is undefined for these images (e.g. SSIM on a 1x1 image): recorded as empty, not a failure."""
 
 
-class ItemError(ImrestoreError):
-    """One item (file, slice) failed; the run goes on with the others."""
-
-
 class RunStopped(ImrestoreError):
     """A volume run stopped at a plane that failed; finished planes are kept (exit code 1)."""
+
+
+def error_reason(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name if it has none): what reports and the CLI show.
+
+    Plugin authors use it to turn a library's multi-line error into one line.
+
+    >>> error_reason(ValueError("bad value\\nmore detail"))
+    'bad value'
+    >>> error_reason(KeyError())
+    'KeyError'
+    """
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

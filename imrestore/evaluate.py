@@ -12,15 +12,14 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from . import __version__
+from ._version import __version__
 from .chain import DEFAULT_METRICS, measure, metric_keys
-from .dtypes import RangeSpec, parse_range, quantize, range_text
-from .errors import ImrestoreUsageError
+from .dtypes import RangeSpec, apply_range, parse_range, quantize, range_text
+from .errors import ImrestoreUsageError, error_reason
+from .files import discover, read_image, read_like
 from .interfaces import Metric
-from .pipeline import apply_range, discover, error_reason, read_image, read_like
-from .registry import get_registry
+from .registry import build, get_registry
 from .report import ItemResult, Report
-from .spec import build
 
 
 def _metrics(metrics: Iterable[str | Metric] | None) -> list[Metric]:

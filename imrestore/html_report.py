@@ -26,8 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .chain import Chain
+from .dtypes import apply_range, parse_range, quantize, to_unit
 from .errors import ImrestoreUsageError
-from .report import Report
+from .files import read_image, read_like
+from .registry import build
+from .report import Report, atomic_write_text
+from .volumes import is_volume, open_volume, split_volume_path, volume_ranges
 
 CROP = 192
 
@@ -82,8 +87,6 @@ def main_metric(report: Report, by: str | None = None) -> tuple[str, str, bool]:
     key = by or ("psnr" if "psnr" in report.metrics else report.metrics[0])
     higher = True
     try:
-        from .spec import build
-
         higher = build(key, kind="metric").higher_is_better
     except Exception:  # noqa: BLE001 - a metric from an uninstalled plugin: assume higher is better
         pass
@@ -110,16 +113,10 @@ def rank_items(report: Report, stage: str, key: str, higher: bool) -> list[tuple
 
 
 def _load_example(report: Report, index: int, rank: str) -> Example:
-    from .chain import Chain
-    from .volumes import is_volume
-
     item = report.items[index]
     chain = Chain.from_specs(report.chain, metrics=[], prepare=False) if report.chain else None
     if report.volume:
         return _volume_example(report, index, rank, chain)
-    from .dtypes import quantize
-    from .pipeline import apply_range, read_image, read_like
-
     src, out = Path(report.input), Path(report.output)
     if is_volume(src):
         raise ImrestoreUsageError(f"{src} is a volume but the report has no volume section")
@@ -147,9 +144,6 @@ def _load_example(report: Report, index: int, rank: str) -> Example:
 
 
 def _volume_example(report: Report, index: int, rank: str, chain) -> Example:
-    from .dtypes import parse_range, to_unit
-    from .volumes import open_volume, split_volume_path, volume_ranges
-
     item = report.items[index]
     with open_volume(report.input) as src:
         value_range, _ = volume_ranges(src, need_max=False, spec=parse_range(report.value_range))
@@ -414,8 +408,6 @@ def write_html_report(run: Path | str, output: Path | str | None = None, by: str
     out = Path(output) if output else path.with_name(f"{stem}.html")
     out.parent.mkdir(parents=True, exist_ok=True)
     title = f"imrestore report: {Path(report.input).name}"
-    from .report import atomic_write_text
-
     atomic_write_text(out, render_html(report, examples, stage, key, _histogram(report, key), title))
     if examples:
         grid_png(examples, stage, key, out.with_name(f"{out.stem}-examples.png"))

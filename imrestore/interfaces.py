@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .params import params_of, validate_params
+from .params import format_spec, params_of, validate_params
 
 KINDS = ("corruption", "restorer", "metric", "reader", "writer", "volume")
 
@@ -54,8 +54,6 @@ class Plugin(abc.ABC):
     @property
     def spec(self) -> str:
         """The canonical spec string that rebuilds this plugin."""
-        from .spec import format_spec
-
         return format_spec(self.kind, self.name, self.params())
 
     def __str__(self) -> str:

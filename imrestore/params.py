@@ -220,3 +220,19 @@ def validate_params(obj: Any) -> None:
     for info in params_of(obj):
         value = getattr(obj, info.name)
         object.__setattr__(obj, info.name, coerce_value(info, value, owner=owner))
+
+
+def format_value(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def format_spec(kind: str | None, name: str, params: dict[str, Any] | None = None) -> str:
+    """The inverse of :func:`parse_spec`."""
+    out = f"{kind}:{name}" if kind else name
+    if params:
+        out += ":" + ",".join(f"{k}={format_value(v)}" for k, v in params.items())
+    return out

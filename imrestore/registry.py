@@ -26,8 +26,19 @@ from typing import Any, Iterable
 import pluggy
 
 from . import hookspecs
-from .errors import SpecError
-from .interfaces import KINDS, Corruption, Metric, Plugin, Reader, Restorer, VolumeFormat, Writer
+from .errors import ParameterError, SpecError
+from .interfaces import (
+    KINDS,
+    Corruption,
+    Metric,
+    Plugin,
+    Reader,
+    Restorer,
+    VolumeFormat,
+    Writer,
+)
+from .params import coerce_value, params_of
+from .spec import Spec, parse_spec
 
 ENTRY_POINT_GROUP = "imrestore"
 ENV_PLUGINS = "IMRESTORE_PLUGINS"
@@ -249,3 +260,32 @@ def reset_registry() -> None:
 
 def plugin_class(obj: Plugin | type) -> type:
     return obj if isinstance(obj, type) else type(obj)
+
+
+def build(spec: "str | Spec | Plugin", kind: str | None = None, **overrides: Any) -> Plugin:
+    """Build a plugin object from a spec string and/or keyword arguments.
+
+    >>> build("gaussian:sigma=25").sigma
+    25.0
+    >>> build("gaussian", sigma=10).spec
+    'corruption:gaussian:sigma=10.0,clip=false,sigma_max=none'
+    """
+    if isinstance(spec, Plugin):
+        if overrides:
+            raise ParameterError("cannot override the parameters of an already built plugin")
+        return spec
+    parsed = spec if isinstance(spec, Spec) else parse_spec(spec)
+    if kind and parsed.kind and kind != parsed.kind:
+        raise SpecError(f"{str(parsed)!r} is a {parsed.kind}, expected a {kind}")
+    entry = get_registry().lookup(parsed.name, kind=parsed.kind or kind)
+    infos = {p.name: p for p in params_of(entry.cls)}
+    values: dict[str, Any] = {**parsed.params, **overrides}
+    kwargs = {}
+    for key, value in values.items():
+        if key not in infos:
+            valid = ", ".join(infos) or "none"
+            close = difflib.get_close_matches(key, list(infos), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ParameterError(f"{entry.name}: unknown parameter {key!r}; {hint}valid keys: {valid}")
+        kwargs[key] = coerce_value(infos[key], value, owner=entry.name)
+    return entry.cls(**kwargs)

@@ -16,6 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from ._version import __version__
+from .dtypes import RangeSpec, range_text
+from .registry import get_registry
+
 #: What a metric compares with the reference: the corrupted input, the
 #: restorer's output, or (``imrestore eval``) a given estimate.
 STAGES = ("corrupted", "restored", "estimate")
@@ -156,6 +160,17 @@ class Report:
         for key in self.metrics:
             lines.append(f"{key:<10}" + "".join(f"{_num(v[s].get(key)):>12}" for s in stages))
         return "\n".join(lines)
+
+
+def new_report(chain: Any, input: str | Path, output: str | Path, *, seed: int = 0, command: list[str] | None = None,
+               value_range: RangeSpec = "dtype", plugin_versions: bool = True) -> Report:
+    """An empty report of a run of ``chain`` (anything with ``specs`` and ``metric_keys``, as a ``Chain`` has).
+
+    ``versions`` holds imrestore's version and, with ``plugin_versions``, every plugin package's.
+    """
+    versions = {"imrestore": __version__, **(get_registry().versions() if plugin_versions else {})}
+    return Report(chain=list(chain.specs), metrics=list(chain.metric_keys), seed=seed, input=str(input), output=str(output),
+                  versions=versions, command=list(command or []), value_range=range_text(value_range))
 
 
 def _num(v: float | None) -> str:

@@ -12,14 +12,13 @@ type.  A value may contain ``:`` and ``=`` (paths, HDF5 datasets) but not ``,``.
 """
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
-from .errors import ParameterError, SpecError
-from .interfaces import Plugin
-from .params import coerce_value, params_of
+from .errors import SpecError
+from .params import format_spec
+
+__all__ = ["Spec", "format_spec", "parse_spec"]
 
 SPEC_KINDS = ("corruption", "restorer", "metric", "reader", "writer")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
@@ -68,48 +67,3 @@ def parse_spec(text: str) -> Spec:
     return Spec(kind, name.lower(), params)
 
 
-def format_value(value: Any) -> str:
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def format_spec(kind: str | None, name: str, params: dict[str, Any] | None = None) -> str:
-    """The inverse of :func:`parse_spec`."""
-    out = f"{kind}:{name}" if kind else name
-    if params:
-        out += ":" + ",".join(f"{k}={format_value(v)}" for k, v in params.items())
-    return out
-
-
-def build(spec: "str | Spec | Plugin", kind: str | None = None, **overrides: Any) -> Plugin:
-    """Build a plugin object from a spec string and/or keyword arguments.
-
-    >>> build("gaussian:sigma=25").sigma
-    25.0
-    >>> build("gaussian", sigma=10).spec
-    'corruption:gaussian:sigma=10.0,clip=false,sigma_max=none'
-    """
-    from .registry import get_registry
-
-    if isinstance(spec, Plugin):
-        if overrides:
-            raise ParameterError("cannot override the parameters of an already built plugin")
-        return spec
-    parsed = spec if isinstance(spec, Spec) else parse_spec(spec)
-    if kind and parsed.kind and kind != parsed.kind:
-        raise SpecError(f"{str(parsed)!r} is a {parsed.kind}, expected a {kind}")
-    entry = get_registry().lookup(parsed.name, kind=parsed.kind or kind)
-    infos = {p.name: p for p in params_of(entry.cls)}
-    values: dict[str, Any] = {**parsed.params, **overrides}
-    kwargs = {}
-    for key, value in values.items():
-        if key not in infos:
-            valid = ", ".join(infos) or "none"
-            close = difflib.get_close_matches(key, list(infos), n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise ParameterError(f"{entry.name}: unknown parameter {key!r}; {hint}valid keys: {valid}")
-        kwargs[key] = coerce_value(infos[key], value, owner=entry.name)
-    return entry.cls(**kwargs)

@@ -56,3 +56,56 @@ def registry():
     yield reg
     for name in set(reg.origins) - before:
         reg.remove_plugin(name)
+
+
+@pytest.fixture
+def flaky(registry):
+    """Registers ``restorer:flaky`` (and ``restorer:flaky3d``, which sees ZYX slabs): a Gaussian filter that fails on demand.
+
+    ``flaky.fail(at=N, error=KeyboardInterrupt)`` makes the restorer raise on
+    its N-th call from now (1-based; a serial run restores planes in order);
+    ``flaky.calls`` counts the calls.  Failures reach the runner the way a
+    plugin's would, through the registry, without patching imrestore's code.
+    """
+    from dataclasses import dataclass
+
+    from scipy.ndimage import gaussian_filter
+
+    from imrestore import Restorer, hookimpl
+
+    class Control:
+        calls = 0
+        fail_at: int | None = None
+        error: BaseException | type[BaseException] = KeyboardInterrupt
+
+        def fail(self, at: int, error=KeyboardInterrupt) -> None:
+            self.calls, self.fail_at, self.error = 0, at, error
+
+        def heal(self) -> None:
+            self.calls, self.fail_at = 0, None
+
+    control = Control()
+
+    @dataclass
+    class Flaky(Restorer):
+        name = "flaky"
+
+        def restore_one(self, image, degradation):
+            control.calls += 1
+            if control.fail_at is not None and control.calls >= control.fail_at:
+                raise control.error
+            return gaussian_filter(image, 1.0).astype(np.float32)
+
+    @dataclass
+    class Flaky3D(Flaky):
+        name = "flaky3d"
+        spatial_ndim = 3
+
+    class Plug:
+        @hookimpl
+        def register_restorers(self, register):
+            register(Flaky)
+            register(Flaky3D)
+
+    registry.add_plugin(Plug(), "flaky-test-plugin")
+    return control

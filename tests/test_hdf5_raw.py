@@ -4,10 +4,10 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
-
-from imrestore.interfaces import VolumeInfo
 from imrestore_builtins.volumes import H5Source, H5Volume
 from imrestore_builtins.volumes.hdf5_raw import RawPlanes
+
+from imrestore.interfaces import VolumeInfo
 
 RNG = np.random.default_rng(0)
 

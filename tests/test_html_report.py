@@ -13,8 +13,7 @@ from skimage import data
 
 from imrestore.cli import main
 from imrestore.html_report import write_html_report
-from imrestore.pipeline import run
-from imrestore.volumes import run_volume
+from imrestore.runner import run
 
 
 def call(capsys, *argv):
@@ -58,7 +57,7 @@ def test_crops_show_the_images_the_run_saw(photo_run):
     idx = next(i for i, it in enumerate(report.items) if it.path == "camera.png")
     ex = _load_example(report, idx, "best")
     from imrestore.chain import Chain
-    from imrestore.pipeline import read_image
+    from imrestore.files import read_image
 
     ref = read_image(photo_run.parent / "in" / "camera.png")
     expected, _ = Chain.from_specs(report.chain).corrupt(ref.data, report.seed, "camera.png")
@@ -71,7 +70,7 @@ def test_report_of_a_volume_run(tmp_path):
     from imrestore.mri import write_phantom_scan
 
     scan = write_phantom_scan(tmp_path / "scan.h5", slices=3, coils=2, shape=(64, 48), crop=(40, 40))
-    run_volume(["kspace:acceleration=4", "restorer:tv"], scan, tmp_path / "tv.h5", metrics=["psnr", "nmse"])
+    run(["kspace:acceleration=4", "restorer:tv"], scan, tmp_path / "tv.h5", metrics=["psnr", "nmse"])
     page = write_html_report(tmp_path / "tv.h5.report.json")
     text = page.read_text()
     assert "Whole volume" in text and text.count("<img class='crop'") == 9

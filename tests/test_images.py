@@ -5,7 +5,7 @@ import tifffile
 from PIL import Image as PILImage
 from skimage import data
 
-from imrestore.pipeline import read_image, write_image
+from imrestore.files import read_image, write_image
 
 
 def roundtrip(tmp_path, name, raw=None, save=None):
@@ -95,7 +95,8 @@ def test_truncated_tiff_is_a_clear_error(tmp_path):
 
 
 def test_16bit_colour_png_is_refused_not_silently_reduced(tmp_path):
-    import zlib, struct
+    import struct
+    import zlib
 
     h = w = 4
     rows = b"".join(b"\x00" + bytes(w * 6) for _ in range(h))

@@ -3,13 +3,14 @@ import json
 
 import numpy as np
 import pytest
+from imrestore_builtins.learned import shipped_checkpoints
 from PIL import Image as PILImage
 
 from imrestore.chain import Chain
 from imrestore.cli import main
+from imrestore.datasets import mnist
 from imrestore.errors import ChainError
-from imrestore.nn.data import mnist, split
-from imrestore_builtins.learned import shipped_checkpoints
+from imrestore.nn.data import split
 
 
 def shipped(name):
@@ -48,7 +49,7 @@ def test_conv_ae_defaults_from_the_cli(capsys, mnist_dir, tmp_path, chain, weigh
 def test_sr_mnist_default(mnist_dir, tmp_path):
     if not shipped("sr-mnist-x2"):
         pytest.skip("sr-mnist-x2 not trained yet")
-    from imrestore.pipeline import run
+    from imrestore.runner import run
 
     report = run(["downsample:factor=2", "restorer:sr-mnist"], mnist_dir, tmp_path / "out")
     assert not report.failed and report.mean()["restored"]["psnr"] > 15

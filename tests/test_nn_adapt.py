@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 import torch
+from imrestore_builtins.learned import shipped_checkpoints
 
 import imrestore
 from imrestore.cli import main
 from imrestore.nn.adapt import sure_adapt, sure_loss
-from imrestore_builtins.learned import shipped_checkpoints
 
 pytestmark = pytest.mark.skipif(not any(p.stem == "n2n-unet-gaussian-grey" for p, _ in shipped_checkpoints()),
                                 reason="grey n2n-unet weights not shipped")
@@ -20,8 +20,8 @@ def _grey_unet():
 
 
 def _china(size=128):
-    from sklearn.datasets import load_sample_images
     from skimage.color import rgb2gray
+    from sklearn.datasets import load_sample_images
 
     img = rgb2gray(load_sample_images().images[0]).astype(np.float32)  # held out from the shipped weights' training
     return img[150 : 150 + size, 250 : 250 + size]  # roof tiles and railings: the texture the weights miss
@@ -57,6 +57,7 @@ def test_sure_of_a_linear_map_matches_its_closed_form():
     assert got == pytest.approx(expected, rel=0.02)  # the Monte-Carlo divergence is within ~1 %
 
 
+@pytest.mark.slow
 def test_adapting_to_a_textured_image_helps_and_leaves_the_shared_model_alone():
     model, clean, sigma = _grey_unet(), _china(), 25 / 255
     noisy = _noisy(clean, sigma)

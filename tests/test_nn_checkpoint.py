@@ -6,7 +6,12 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from imrestore.nn.checkpoint import CheckpointError, load_checkpoint, read_metadata, save_checkpoint
+from imrestore.nn.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    read_metadata,
+    save_checkpoint,
+)
 from imrestore.nn.models import build_network
 
 

@@ -10,6 +10,7 @@ from skimage import data, transform
 import imrestore
 from imrestore.chain import Chain
 from imrestore.cli import main
+from imrestore.datasets import training_data
 from imrestore.errors import ChainError, ImrestoreUsageError
 from imrestore.nn.checkpoint import load_checkpoint, read_metadata
 from imrestore.nn.inference import predict
@@ -75,8 +76,8 @@ def test_training_is_reproducible_and_resume_continues_exactly(photo_dirs, tmp_p
     import imrestore.nn.training as training
 
     chain = Chain.from_specs(["gaussian:sigma=25", "restorer:n2n-unet"], metrics=[], prepare=False)
-    train(chain, photo_dirs / "train", tmp_path / "a.safetensors", _tiny_options())
-    train(chain, photo_dirs / "train", tmp_path / "b.safetensors", _tiny_options())
+    train(chain, training_data(photo_dirs / "train"), tmp_path / "a.safetensors", _tiny_options())
+    train(chain, training_data(photo_dirs / "train"), tmp_path / "b.safetensors", _tiny_options())
     real_save = training.save_checkpoint
 
     def killed_in_epoch_2(path, network, model, meta, **kw):
@@ -86,11 +87,11 @@ def test_training_is_reproducible_and_resume_continues_exactly(photo_dirs, tmp_p
 
     monkeypatch.setattr(training, "save_checkpoint", killed_in_epoch_2)
     with pytest.raises(KeyboardInterrupt):
-        train(chain, photo_dirs / "train", tmp_path / "c.safetensors", _tiny_options())
+        train(chain, training_data(photo_dirs / "train"), tmp_path / "c.safetensors", _tiny_options())
     stopped_log = json.loads((tmp_path / "c.log.json").read_text())  # the history so far survives the stop
     assert [h["epoch"] for h in stopped_log["history"]] == [1] and stopped_log["finished"] is False
     monkeypatch.setattr(training, "save_checkpoint", real_save)
-    train(chain, photo_dirs / "train", tmp_path / "c.safetensors", _tiny_options(resume=True))
+    train(chain, training_data(photo_dirs / "train"), tmp_path / "c.safetensors", _tiny_options(resume=True))
     a, _ = load_checkpoint(tmp_path / "a.last.safetensors")
     b, _ = load_checkpoint(tmp_path / "b.last.safetensors")
     c, meta = load_checkpoint(tmp_path / "c.last.safetensors")
@@ -102,7 +103,7 @@ def test_training_is_reproducible_and_resume_continues_exactly(photo_dirs, tmp_p
 
 def test_a_time_budget_stops_at_an_epoch_end_after_the_ramp_down(photo_dirs, tmp_path):
     chain = Chain.from_specs(["gaussian:sigma=25", "restorer:n2n-unet"], metrics=[], prepare=False)
-    log = train(chain, photo_dirs / "train", tmp_path / "t.safetensors", _tiny_options(epochs=50, max_minutes=1e-9))
+    log = train(chain, training_data(photo_dirs / "train"), tmp_path / "t.safetensors", _tiny_options(epochs=50, max_minutes=1e-9))
     assert [h["epoch"] for h in log["history"]] == [1]
     assert log["stopped"].startswith("time limit")
     _, meta = load_checkpoint(tmp_path / "t.last.safetensors")
@@ -111,7 +112,7 @@ def test_a_time_budget_stops_at_an_epoch_end_after_the_ramp_down(photo_dirs, tmp
 
 def test_keep_last_ships_the_last_epoch_not_the_one_validation_chose(photo_dirs, tmp_path):
     chain = Chain.from_specs(["gaussian:sigma=25", "restorer:n2n-unet"], metrics=[], prepare=False)
-    train(chain, photo_dirs / "train", tmp_path / "t.safetensors", _tiny_options(epochs=3, keep="last"))
+    train(chain, training_data(photo_dirs / "train"), tmp_path / "t.safetensors", _tiny_options(epochs=3, keep="last"))
     out, meta = load_checkpoint(tmp_path / "t.safetensors")
     last, _ = load_checkpoint(tmp_path / "t.last.safetensors")
     assert meta["epochs"] == 3
@@ -125,7 +126,7 @@ def test_a_fine_tune_records_the_weights_it_started_from(n2n_weights, photo_dirs
     import hashlib
 
     chain = Chain.from_specs(["gaussian:sigma=25", f"restorer:n2n-unet:weights={n2n_weights}"], metrics=[], prepare=False)
-    train(chain, photo_dirs / "train", tmp_path / "ft.safetensors", _tiny_options(epochs=1, net={}))
+    train(chain, training_data(photo_dirs / "train"), tmp_path / "ft.safetensors", _tiny_options(epochs=1, net={}))
     init = read_metadata(tmp_path / "ft.safetensors")["init_weights"]
     assert init["file"] == n2n_weights.name and init["sha256"] == hashlib.sha256(n2n_weights.read_bytes()).hexdigest()
     assert init["epochs"] == read_metadata(n2n_weights)["epochs"]
@@ -134,7 +135,7 @@ def test_a_fine_tune_records_the_weights_it_started_from(n2n_weights, photo_dirs
 def test_a_time_budget_sizes_the_progress_bar_to_where_the_clock_stops(photo_dirs, tmp_path, capsys):
     chain = Chain.from_specs(["gaussian:sigma=25", "restorer:n2n-unet"], metrics=[], prepare=False)
     opts = _tiny_options(epochs=50, max_minutes=1e-9)
-    train(chain, photo_dirs / "train", tmp_path / "t.safetensors", opts, progress=True)
+    train(chain, training_data(photo_dirs / "train"), tmp_path / "t.safetensors", opts, progress=True)
     last = [line for line in capsys.readouterr().err.replace("\r", "\n").splitlines() if "step" in line][-1]
     spe = opts.steps_per_epoch
     assert "100%" in last and f"{spe}/{spe}" in last  # one epoch, not the 50 the budget cut short
@@ -143,10 +144,10 @@ def test_a_time_budget_sizes_the_progress_bar_to_where_the_clock_stops(photo_dir
 def test_noisy_targets_need_noise_that_keeps_what_the_loss_estimates(photo_dirs, tmp_path):
     chain = Chain.from_specs(["impulse:p=0.7", "restorer:n2n-unet"], metrics=[], prepare=False)
     with pytest.raises(ChainError, match="needs noise whose mean is the clean image, but impulse keeps only its mode; use --loss l0"):
-        train(chain, photo_dirs / "train", tmp_path / "x.safetensors", _tiny_options(targets="noisy", loss="l2"))
+        train(chain, training_data(photo_dirs / "train"), tmp_path / "x.safetensors", _tiny_options(targets="noisy", loss="l2"))
     chain = Chain.from_specs(["poisson", "restorer:n2n-unet"], metrics=[], prepare=False)
     with pytest.raises(ChainError, match="median"):
-        train(chain, photo_dirs / "train", tmp_path / "x.safetensors", _tiny_options(targets="noisy", loss="l1"))
+        train(chain, training_data(photo_dirs / "train"), tmp_path / "x.safetensors", _tiny_options(targets="noisy", loss="l1"))
 
 
 def test_untrainable_restorer_is_refused(capsys, photo_dirs, tmp_path):
@@ -182,8 +183,9 @@ def test_tiled_inference_has_no_seams(n2n_weights):
 
 
 def test_tiles_are_balanced_and_cpu_tiles_stay_cache_sized(monkeypatch):
-    from imrestore.nn import inference
     from imrestore_builtins.learned import shipped_checkpoints
+
+    from imrestore.nn import inference
 
     model, _ = load_checkpoint(next(p for p, _ in shipped_checkpoints() if p.stem == "n2n-unet-gaussian-grey"))
     noisy = imrestore.build("gaussian:sigma=25")(transform.resize(data.camera() / 255.0, (600, 700)).astype(np.float32), 0)
@@ -203,7 +205,7 @@ def test_tiles_are_balanced_and_cpu_tiles_stay_cache_sized(monkeypatch):
 
 
 def test_a_large_tiled_image_shows_its_tiles_only_when_asked(capsys):
-    from imrestore.nn.progress import tile_progress
+    from imrestore.progress import tile_progress
 
     net, image = torch.nn.Identity(), np.random.default_rng(0).random((300, 400), dtype=np.float32)
     out = predict(net, [image], tile=128, overlap=16)[0]
@@ -230,6 +232,6 @@ def test_super_resolution_validates_on_odd_sized_images(tmp_path):
         PILImage.fromarray(data.astronaut()[:h, :w]).save(folder / f"a{i}.png")
     chain = Chain.from_specs(["downsample:factor=2", "restorer:edsr"], metrics=[], prepare=False)
     opts = TrainOptions(epochs=1, batch_size=2, crop=16, steps_per_epoch=2, net={"blocks": 1, "features": 8}, val_fraction=0.5)
-    log = train(chain, folder, tmp_path / "e.safetensors", opts)
+    log = train(chain, training_data(folder), tmp_path / "e.safetensors", opts)
     assert np.isfinite(log["history"][0]["val_psnr"])
     assert (tmp_path / "e.safetensors").exists()

@@ -8,7 +8,7 @@ from PIL import Image as PILImage
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from imrestore.errors import ImrestoreUsageError
-from imrestore.pipeline import run
+from imrestore.runner import run
 
 CHAIN = ["gaussian:sigma=25", "restorer:nlmeans"]
 

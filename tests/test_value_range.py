@@ -13,8 +13,8 @@ from imrestore.cli import main
 from imrestore.dtypes import parse_range
 from imrestore.errors import ImrestoreUsageError
 from imrestore.evaluate import evaluate_files
-from imrestore.pipeline import run
-from imrestore.volumes import evaluate_volumes, run_volume
+from imrestore.runner import run
+from imrestore.volumes import evaluate_volumes
 
 SIGMA = 25
 
@@ -90,12 +90,12 @@ def test_a_volume_run_uses_the_range_and_records_it(tmp_path):
     cam = np.rint(data.camera()[:48, :64].astype(np.float64) / 255 * 4095).astype(np.uint16)
     vol = np.stack([np.roll(cam, 5 * i, axis=1) for i in range(4)])
     tifffile.imwrite(tmp_path / "vol.tif", vol, photometric="minisblack")
-    report = run_volume([f"gaussian:sigma={SIGMA}"], tmp_path / "vol.tif", tmp_path / "noisy.tif", value_range="0:4095")
+    report = run([f"gaussian:sigma={SIGMA}"], tmp_path / "vol.tif", tmp_path / "noisy.tif", value_range="0:4095")
     noisy = tifffile.imread(tmp_path / "noisy.tif").astype(np.float64)
     assert np.std(noisy - vol) == pytest.approx(SIGMA / 255 * 4095, rel=0.1)
     assert report.value_range == "0:4095"
     with pytest.raises(ImrestoreUsageError, match="another run"):
-        run_volume([f"gaussian:sigma={SIGMA}"], tmp_path / "vol.tif", tmp_path / "noisy.tif")
+        run([f"gaussian:sigma={SIGMA}"], tmp_path / "vol.tif", tmp_path / "noisy.tif")
     ev = evaluate_volumes(tmp_path / "vol.tif", tmp_path / "noisy.tif", ["psnr"], value_range="data")
     span = float(vol.max()) - float(vol.min())  # "data": the reference's min..max is 0..1, so its maximum is 1
     expected = 10 * np.log10(span**2 / np.mean((noisy - vol) ** 2))
@@ -116,7 +116,7 @@ def test_cli_range_option_and_its_error(camera12, tmp_path, capsys):
 
 
 def test_training_data_are_read_on_the_range_given(camera12, tmp_path):
-    from imrestore.nn.data import load_images
+    from imrestore.datasets import load_images
 
     folder, cam = camera12
     assert load_images(folder, 1)[0].max() == pytest.approx(cam.max() / 65535, abs=1e-6)
@@ -129,18 +129,14 @@ def test_training_data_are_read_on_the_range_given(camera12, tmp_path):
         load_images("skimage", 1, value_range="0:4095")
 
 
-def test_low_fill_16bit_data_get_one_hint_per_run(camera12, tmp_path, caplog, monkeypatch):
-    from imrestore import pipeline
-
+def test_low_fill_16bit_data_get_one_hint_per_run(camera12, tmp_path, caplog):
     folder, cam = camera12
     tifffile.imwrite(folder / "second.tif", cam)
-    monkeypatch.setattr(pipeline, "_HINTED", set())
     with caplog.at_level("WARNING", logger="imrestore"):
         run(["gaussian:sigma=5"], folder, tmp_path / "out")
     hints = [r.getMessage() for r in caplog.records if "--range 0:4095 (12-bit data)" in r.getMessage()]
     assert len(hints) == 1
     caplog.clear()
-    monkeypatch.setattr(pipeline, "_HINTED", set())
     with caplog.at_level("WARNING", logger="imrestore"):
         run(["gaussian:sigma=5"], folder, tmp_path / "out2", value_range="0:4095")
     assert not [r for r in caplog.records if "--range" in r.getMessage()]
@@ -150,7 +146,7 @@ def test_a_low_fill_volume_gets_the_hint_too(tmp_path, caplog):
     cam = np.rint(data.camera()[:48, :64].astype(np.float64) / 255 * 1023).astype(np.uint16)  # 10-bit
     tifffile.imwrite(tmp_path / "vol.tif", np.stack([cam] * 3), photometric="minisblack")
     with caplog.at_level("WARNING", logger="imrestore"):
-        run_volume(["gaussian:sigma=5"], tmp_path / "vol.tif", tmp_path / "out.tif")
+        run(["gaussian:sigma=5"], tmp_path / "vol.tif", tmp_path / "out.tif")
     assert any("--range 0:1023 (10-bit data)" in r.getMessage() for r in caplog.records)
 
 

@@ -13,12 +13,11 @@ import zarr
 from skimage import data
 
 from imrestore import volumes
-from imrestore.volumes import executors as vexec
-from imrestore.volumes import planes as vplanes
-from imrestore.volumes import run as vrun
 from imrestore.cli import main
 from imrestore.errors import ImrestoreUsageError, RunStopped
-from imrestore.volumes import evaluate_volumes, is_volume, run_volume, split_volume_path
+from imrestore.runner import run
+from imrestore.volumes import evaluate_volumes, is_volume, split_volume_path
+from imrestore.volumes import job as vjob
 
 IDENTITY = ["restorer:identity"]
 CHAIN = ["gaussian:sigma=20", "restorer:wavelet"]
@@ -51,7 +50,7 @@ def test_imagej_hyperstack_round_trip_keeps_axes_dtype_spacing_and_resolution(tm
     a = stack(6).reshape(3, 2, 48, 64)
     src = tmp_path / "ij.tif"
     tifffile.imwrite(src, a, imagej=True, metadata={"axes": "ZCYX", "spacing": 2.5, "unit": "um"}, resolution=(1 / 0.3, 1 / 0.3))
-    run_volume(IDENTITY, src, tmp_path / "out.tif")
+    run(IDENTITY, src, tmp_path / "out.tif")
     with tifffile.TiffFile(tmp_path / "out.tif") as t:
         s = t.series[0]
         assert (s.axes, s.shape, s.dtype) == ("ZCYX", a.shape, np.uint16)
@@ -65,7 +64,7 @@ def test_ome_tiff_round_trip_keeps_the_ome_header(tmp_path):
     src = tmp_path / "ome.tif"
     tifffile.imwrite(src, a, ome=True, metadata={"axes": "ZCYX", "PhysicalSizeX": 0.3, "PhysicalSizeZ": 2.5,
                                                  "Channel": {"Name": ["dapi", "gfp"]}})
-    run_volume(IDENTITY, src, tmp_path / "out.ome.tif")
+    run(IDENTITY, src, tmp_path / "out.ome.tif")
     with tifffile.TiffFile(tmp_path / "out.ome.tif") as t:
         assert t.is_ome and t.series[0].axes == "ZCYX"
         pixels = next(el for el in ET.fromstring(t.ome_metadata).iter() if el.tag.endswith("Pixels"))
@@ -79,7 +78,7 @@ def test_ome_tiff_round_trip_keeps_the_ome_header(tmp_path):
 def test_plain_stack_keeps_dtype_and_values_through_identity(tmp_path, dtype):
     a = stack(5, dtype=dtype)
     tifffile.imwrite(tmp_path / "s.tif", a, metadata={"axes": "ZYX"})
-    run_volume(IDENTITY, tmp_path / "s.tif", tmp_path / "o.tif")
+    run(IDENTITY, tmp_path / "s.tif", tmp_path / "o.tif")
     out, _ = read_tiff(tmp_path / "o.tif")
     assert out.dtype == a.dtype
     np.testing.assert_allclose(out, a, rtol=1e-6)
@@ -90,7 +89,7 @@ def test_rgb_stack_planes_are_yxs(tmp_path):
     tifffile.imwrite(tmp_path / "rgb.tif", a, photometric="rgb")
     with volumes.open_volume(tmp_path / "rgb.tif") as src:
         assert src.info.plane_shape == (32, 40, 3) and src.info.n_planes == 3
-    run_volume(["gaussian:sigma=5", "restorer:tv"], tmp_path / "rgb.tif", tmp_path / "o.tif")
+    run(["gaussian:sigma=5", "restorer:tv"], tmp_path / "rgb.tif", tmp_path / "o.tif")
     out, _ = read_tiff(tmp_path / "o.tif")
     assert out.shape == a.shape and out.dtype == np.uint8
 
@@ -106,7 +105,7 @@ def test_hdf5_output_mirrors_objects_and_attributes(tmp_path):
         d.attrs["axes"] = "ZYX"
         d.attrs["voxel"] = [1.0, 0.5, 0.5]
         f.create_dataset("meta/table", data=np.arange(5))
-    run_volume(CHAIN, f"{src}:/acq/data", tmp_path / "out.h5")
+    run(CHAIN, f"{src}:/acq/data", tmp_path / "out.h5")
     with h5py.File(tmp_path / "out.h5") as f:
         assert f.attrs["scanner"] == "demo" and f["acq"].attrs["te"] == 3.1
         np.testing.assert_array_equal(f["meta/table"][()], np.arange(5))
@@ -122,7 +121,7 @@ def test_hdf5_with_several_datasets_asks_which(tmp_path):
         f["a"] = stack(2)
         f["b"] = stack(2)
     with pytest.raises(ValueError, match="several datasets.*/a, /b.*two.h5:/path"):
-        run_volume(IDENTITY, tmp_path / "two.h5", tmp_path / "o.h5")
+        run(IDENTITY, tmp_path / "two.h5", tmp_path / "o.h5")
 
 
 def test_zarr_array_and_ome_zarr_round_trip(tmp_path):
@@ -130,7 +129,7 @@ def test_zarr_array_and_ome_zarr_round_trip(tmp_path):
     z = zarr.create_array(str(tmp_path / "plain.zarr"), shape=a.shape, dtype=a.dtype, chunks=(1, 48, 64))
     z[:] = a
     z.attrs["axes"] = "ZYX"
-    run_volume(IDENTITY, tmp_path / "plain.zarr", tmp_path / "out.zarr")
+    run(IDENTITY, tmp_path / "plain.zarr", tmp_path / "out.zarr")
     out = zarr.open(str(tmp_path / "out.zarr"), mode="r")
     np.testing.assert_array_equal(out[:], a)
     assert out.attrs["axes"] == "ZYX"
@@ -140,7 +139,7 @@ def test_zarr_array_and_ome_zarr_round_trip(tmp_path):
                                "datasets": [{"path": "0"}, {"path": "1"}]}]
     g.create_array("0", shape=a.shape, dtype=a.dtype, chunks=(1, 48, 64))[:] = a
     g.create_array("1", shape=(4, 24, 32), dtype=a.dtype)[:] = a[:, ::2, ::2]
-    run_volume(CHAIN, tmp_path / "ome.zarr", tmp_path / "ome-out.zarr")
+    run(CHAIN, tmp_path / "ome.zarr", tmp_path / "ome-out.zarr")
     out = zarr.open_group(str(tmp_path / "ome-out.zarr"), mode="r")
     assert [d["path"] for d in out.attrs["multiscales"][0]["datasets"]] == ["0"]
     assert out["0"].shape == a.shape and out["0"].dtype == a.dtype
@@ -158,25 +157,19 @@ def test_split_volume_path_and_detection(tmp_path):
 # --------------------------------------------------------------------------- resuming
 
 
-def test_a_crash_leaves_a_partial_output_and_the_rerun_equals_an_uninterrupted_run(tmp_path, monkeypatch):
+FLAKY = ["gaussian:sigma=20", "restorer:flaky"]
+
+
+def test_a_crash_leaves_a_partial_output_and_the_rerun_equals_an_uninterrupted_run(tmp_path, monkeypatch, flaky):
     a = stack(8)
     tifffile.imwrite(tmp_path / "s.tif", a, metadata={"axes": "ZYX"})
-    run_volume(CHAIN, tmp_path / "s.tif", tmp_path / "full.tif")
+    run(FLAKY, tmp_path / "s.tif", tmp_path / "full.tif")
 
-    monkeypatch.setattr(vrun, "FLUSH_EVERY_S", 0.0)
-    calls = {"n": 0}
-    real = vplanes.process_plane
-
-    def crash_after_three(ctx, i):
-        calls["n"] += 1
-        if calls["n"] > 3:
-            raise KeyboardInterrupt
-        return real(ctx, i)
-
-    monkeypatch.setattr(vplanes, "process_plane", crash_after_three)
+    monkeypatch.setattr(vjob, "FLUSH_EVERY_S", 0.0)
+    flaky.fail(at=4)  # Ctrl-C while the fourth plane is restored
     target = tmp_path / "resumed.tif"
     with pytest.raises(KeyboardInterrupt):
-        run_volume(CHAIN, tmp_path / "s.tif", target)
+        run(FLAKY, tmp_path / "s.tif", target)
     assert not target.exists()
     record = json.loads((tmp_path / ".resumed.tif.imrestore-partial.json").read_text())
     assert sorted(map(int, record["done"])) == [0, 1, 2]
@@ -184,10 +177,9 @@ def test_a_crash_leaves_a_partial_output_and_the_rerun_equals_an_uninterrupted_r
     full, _ = read_tiff(tmp_path / "full.tif")
     np.testing.assert_array_equal(partial[:3], full[:3])
 
-    seen = []
-    monkeypatch.setattr(vplanes, "process_plane", lambda ctx, i: seen.append(i) or real(ctx, i))
-    report = run_volume(CHAIN, tmp_path / "s.tif", target)
-    assert seen == [3, 4, 5, 6, 7]  # finished planes are not redone
+    flaky.heal()
+    report = run(FLAKY, tmp_path / "s.tif", target)
+    assert flaky.calls == 5  # finished planes are not redone
     assert [i.status for i in report.items] == ["skipped"] * 3 + ["written"] * 5
     assert (tmp_path / "full.tif").read_bytes() == target.read_bytes()
     assert not (tmp_path / ".resumed.tif.imrestore-partial.json").exists()
@@ -195,39 +187,30 @@ def test_a_crash_leaves_a_partial_output_and_the_rerun_equals_an_uninterrupted_r
     assert report.volume["restored"]["psnr"] == pytest.approx(full_report["volume"]["restored"]["psnr"])
 
 
-def test_resuming_hdf5_after_a_failed_plane(tmp_path, monkeypatch):
+def test_resuming_hdf5_after_a_failed_plane(tmp_path, monkeypatch, flaky):
     a = stack(6)
     with h5py.File(tmp_path / "v.h5", "w") as f:
         f["vol"] = a
-    run_volume(CHAIN, tmp_path / "v.h5", tmp_path / "full.h5")
-    monkeypatch.setattr(vrun, "FLUSH_EVERY_S", 0.0)
-    real = vplanes.process_plane
-
-    def fail_at_4(ctx, i):
-        if i == 4:
-            raise RuntimeError("disk on fire")
-        return real(ctx, i)
-
-    monkeypatch.setattr(vplanes, "process_plane", fail_at_4)
+    run(FLAKY, tmp_path / "v.h5", tmp_path / "full.h5")
+    monkeypatch.setattr(vjob, "FLUSH_EVERY_S", 0.0)
+    flaky.fail(at=5, error=RuntimeError("disk on fire"))
     with pytest.raises(RunStopped, match="disk on fire; 4 of 6 planes are kept"):
-        run_volume(CHAIN, tmp_path / "v.h5", tmp_path / "out.h5")
-    monkeypatch.setattr(vplanes, "process_plane", real)
-    run_volume(CHAIN, tmp_path / "v.h5", tmp_path / "out.h5")
+        run(FLAKY, tmp_path / "v.h5", tmp_path / "out.h5")
+    flaky.heal()
+    run(FLAKY, tmp_path / "v.h5", tmp_path / "out.h5")
     with h5py.File(tmp_path / "full.h5") as f, h5py.File(tmp_path / "out.h5") as g:
         np.testing.assert_array_equal(f["vol"][()], g["vol"][()])
 
 
-def test_a_partial_output_of_another_chain_is_not_mixed_in(tmp_path, monkeypatch):
+def test_a_partial_output_of_another_chain_is_not_mixed_in(tmp_path, monkeypatch, flaky):
     tifffile.imwrite(tmp_path / "s.tif", stack(4), photometric="minisblack")
-    monkeypatch.setattr(vrun, "FLUSH_EVERY_S", 0.0)
-    real = vplanes.process_plane
-    monkeypatch.setattr(vplanes, "process_plane", lambda ctx, i: real(ctx, i) if i < 2 else (_ for _ in ()).throw(KeyboardInterrupt))
+    monkeypatch.setattr(vjob, "FLUSH_EVERY_S", 0.0)
+    flaky.fail(at=3)
     with pytest.raises(KeyboardInterrupt):
-        run_volume(CHAIN, tmp_path / "s.tif", tmp_path / "o.tif")
-    monkeypatch.setattr(vplanes, "process_plane", real)
+        run(FLAKY, tmp_path / "s.tif", tmp_path / "o.tif")
     with pytest.raises(ImrestoreUsageError, match="partial output of another run.*chain.*--overwrite"):
-        run_volume(["gaussian:sigma=5", "restorer:wavelet"], tmp_path / "s.tif", tmp_path / "o.tif")
-    run_volume(["gaussian:sigma=5", "restorer:wavelet"], tmp_path / "s.tif", tmp_path / "o.tif", overwrite=True)
+        run(["gaussian:sigma=5", "restorer:wavelet"], tmp_path / "s.tif", tmp_path / "o.tif")
+    run(["gaussian:sigma=5", "restorer:wavelet"], tmp_path / "s.tif", tmp_path / "o.tif", overwrite=True)
     assert (tmp_path / "o.tif").exists()
 
 
@@ -247,9 +230,9 @@ def test_a_finished_output_is_kept_on_rerun(tmp_path, capsys):
 
 def test_worker_pool_and_dask_give_the_single_process_result(tmp_path):
     tifffile.imwrite(tmp_path / "s.tif", stack(6), metadata={"axes": "ZYX"})
-    serial = run_volume(CHAIN, tmp_path / "s.tif", tmp_path / "serial.tif")
-    pooled = run_volume(CHAIN, tmp_path / "s.tif", tmp_path / "pool.tif", workers=2)
-    dasked = run_volume(CHAIN, tmp_path / "s.tif", tmp_path / "dask.tif", workers=2, dask=True)
+    serial = run(CHAIN, tmp_path / "s.tif", tmp_path / "serial.tif")
+    pooled = run(CHAIN, tmp_path / "s.tif", tmp_path / "pool.tif", workers=2)
+    dasked = run(CHAIN, tmp_path / "s.tif", tmp_path / "dask.tif", workers=2, dask=True)
     ref = (tmp_path / "serial.tif").read_bytes()
     assert (tmp_path / "pool.tif").read_bytes() == ref
     assert (tmp_path / "dask.tif").read_bytes() == ref
@@ -259,16 +242,16 @@ def test_worker_pool_and_dask_give_the_single_process_result(tmp_path):
 @pytest.mark.parametrize("suffix,direct", [(".tif", True), (".zarr", True), (".h5", False)])
 def test_parallel_workers_write_their_planes_where_the_format_allows(tmp_path, monkeypatch, suffix, direct):
     tifffile.imwrite(tmp_path / "s.tif", stack(6), metadata={"axes": "ZYX"})
-    run_volume(CHAIN, tmp_path / "s.tif", tmp_path / f"serial{suffix}")
+    run(CHAIN, tmp_path / "s.tif", tmp_path / f"serial{suffix}")
     sent = []
-    real = vexec.PlaneWriter._write
+    real = vjob.PlaneWriter.write
 
     def spy(self, index, data, entry):
         sent.append(data is not None)
         return real(self, index, data, entry)
 
-    monkeypatch.setattr(vexec.PlaneWriter, "_write", spy)
-    run_volume(CHAIN, tmp_path / "s.tif", tmp_path / f"pool{suffix}", workers=2)
+    monkeypatch.setattr(vjob.PlaneWriter, "write", spy)
+    run(CHAIN, tmp_path / "s.tif", tmp_path / f"pool{suffix}", workers=2)
     assert len(sent) == 6 and not any(sent) if direct else all(sent)  # TIFF, Zarr: no plane travelled back
     with volumes.open_volume(tmp_path / f"serial{suffix}") as a, volumes.open_volume(tmp_path / f"pool{suffix}") as b:
         assert b.info.axes == "ZYX" and b.info.dtype == np.uint16  # a TIFF converted to each format
@@ -280,14 +263,15 @@ def test_workers_of_an_external_scheduler_let_go_of_the_input(tmp_path):
     distributed = pytest.importorskip("dask.distributed")
     tifffile.imwrite(tmp_path / "s.tif", stack(4), photometric="minisblack", metadata={"axes": "ZYX"})
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
-        run_volume(CHAIN, tmp_path / "s.tif", tmp_path / "o.tif", scheduler=cluster.scheduler_address)
+        run(CHAIN, tmp_path / "s.tif", tmp_path / "o.tif", scheduler=cluster.scheduler_address)
         with distributed.Client(cluster) as client:
             still_open = client.run(lambda: len(__import__("imrestore.volumes.planes", fromlist=["_OPEN"])._OPEN))
     assert list(still_open.values()) == [0]  # the worker process outlives the run but holds no file
-    run_volume(CHAIN, tmp_path / "s.tif", tmp_path / "serial.tif")
+    run(CHAIN, tmp_path / "s.tif", tmp_path / "serial.tif")
     assert (tmp_path / "o.tif").read_bytes() == (tmp_path / "serial.tif").read_bytes()
 
 
+@pytest.mark.slow
 def test_unreachable_scheduler_is_a_usage_error(tmp_path, capsys):
     tifffile.imwrite(tmp_path / "s.tif", stack(2), photometric="minisblack")
     code, _, err = call(capsys, "run", *CHAIN, str(tmp_path / "s.tif"), str(tmp_path / "o.tif"), "--scheduler", "tcp://127.0.0.1:9", "-q")
@@ -337,7 +321,7 @@ def test_output_equal_to_input_is_refused(tmp_path, capsys):
 def test_a_restorer_that_resizes_is_refused_for_volumes(tmp_path):
     tifffile.imwrite(tmp_path / "s.tif", stack(2), photometric="minisblack")
     with pytest.raises(ImrestoreUsageError, match="keep the plane shape"):
-        run_volume(["downsample:factor=2", "restorer:edsr"], tmp_path / "s.tif", tmp_path / "o.tif")
+        run(["downsample:factor=2", "restorer:edsr"], tmp_path / "s.tif", tmp_path / "o.tif")
 
 
 # --------------------------------------------------------------------------- metrics
@@ -394,10 +378,10 @@ def test_fastmri_kspace_is_masked_and_reconstructed_into_a_mirrored_file(tmp_pat
     from imrestore.mri import write_phantom_scan
 
     scan = write_phantom_scan(tmp_path / "scan.h5", slices=3, coils=4, shape=(64, 48), crop=(40, 40))
-    full = run_volume(["kspace:acceleration=1,center_fraction=0.5", "restorer:zerofill"], scan, tmp_path / "full.h5",
+    full = run(["kspace:acceleration=1,center_fraction=0.5", "restorer:zerofill"], scan, tmp_path / "full.h5",
                       metrics=["psnr", "nmse"])
     assert full.volume["restored"]["nmse"] < 1e-10  # nothing masked: the stored reconstruction comes back
-    report = run_volume(["kspace:acceleration=4,center_fraction=0.08", "restorer:zerofill"], scan, tmp_path / "zf.h5",
+    report = run(["kspace:acceleration=4,center_fraction=0.08", "restorer:zerofill"], scan, tmp_path / "zf.h5",
                         metrics=["psnr", "nmse", "ssim"])
     vol = report.volume
     assert 0.01 < vol["restored"]["nmse"] < 1 and vol["restored"] == vol["corrupted"]
@@ -422,13 +406,13 @@ def test_fastmri_without_reconstruction_uses_the_rss_of_the_full_kspace(tmp_path
     with volumes.open_volume(scan) as src:
         assert src.info.shape == (2, 32, 32)
         np.testing.assert_allclose(src.read_plane(1), rss_image(kspace[1], (32, 32)), rtol=1e-5)
-    run_volume(["kspace:acceleration=2", "restorer:zerofill"], scan, tmp_path / "o.h5")
+    run(["kspace:acceleration=2", "restorer:zerofill"], scan, tmp_path / "o.h5")
     with h5py.File(tmp_path / "o.h5") as f:
         assert f["reconstruction"].shape == (2, 32, 32)
 
 
 def test_training_data_can_be_a_volume(tmp_path):
-    from imrestore.nn.data import load_images
+    from imrestore.datasets import load_images
 
     with h5py.File(tmp_path / "v.h5", "w") as f:
         f["planes"] = stack(5)
@@ -447,22 +431,21 @@ def test_fastmri_single_coil_with_reconstruction_esc(tmp_path):
         f["kspace"] = kspace
         f["reconstruction_esc"] = esc
         f.attrs.update({"max": float(esc.max()), "norm": float(np.linalg.norm(esc)), "acquisition": "CORPD_FBK"})
-    report = run_volume(["kspace:acceleration=1,center_fraction=0.5", "restorer:zerofill"], tmp_path / "single.h5",
+    report = run(["kspace:acceleration=1,center_fraction=0.5", "restorer:zerofill"], tmp_path / "single.h5",
                         tmp_path / "o.h5", metrics=["nmse"])
     assert report.volume["restored"]["nmse"] < 1e-10
     with h5py.File(tmp_path / "o.h5") as f:
         assert f["reconstruction_esc"].shape == (2, 32, 32) and f.attrs["acquisition"] == "CORPD_FBK"
 
 
-def test_ctrl_c_in_the_cli_says_how_to_resume(tmp_path, capsys, monkeypatch):
+def test_ctrl_c_in_the_cli_says_how_to_resume(tmp_path, capsys, monkeypatch, flaky):
     tifffile.imwrite(tmp_path / "s.tif", stack(4), photometric="minisblack")
-    monkeypatch.setattr(vrun, "FLUSH_EVERY_S", 0.0)
-    real = vplanes.process_plane
-    monkeypatch.setattr(vplanes, "process_plane", lambda ctx, i: real(ctx, i) if i < 2 else (_ for _ in ()).throw(KeyboardInterrupt))
-    code, _, err = call(capsys, "run", *CHAIN, str(tmp_path / "s.tif"), str(tmp_path / "o.tif"), "-q")
+    monkeypatch.setattr(vjob, "FLUSH_EVERY_S", 0.0)
+    flaky.fail(at=3)
+    code, _, err = call(capsys, "run", *FLAKY, str(tmp_path / "s.tif"), str(tmp_path / "o.tif"), "-q")
     assert code == 130 and "rerun the same command to resume" in err
-    monkeypatch.setattr(vplanes, "process_plane", real)
-    code, out, _ = call(capsys, "run", *CHAIN, str(tmp_path / "s.tif"), str(tmp_path / "o.tif"))
+    flaky.heal()
+    code, out, _ = call(capsys, "run", *FLAKY, str(tmp_path / "s.tif"), str(tmp_path / "o.tif"))
     assert code == 0 and "2 written, 2 already done" in out
 
 
@@ -475,8 +458,8 @@ def test_a_3d_restorer_sees_overlapping_slabs_and_beats_its_2d_self(tmp_path):
 
     a = np.stack([stack(1, shape=(40, 48))[0]] * 20)  # a structure constant along Z: 3-D TV should use it
     tifffile.imwrite(tmp_path / "z.tif", a, photometric="minisblack", metadata={"axes": "ZYX"})
-    r3 = run_volume(["gaussian:sigma=25", "restorer:tv3d"], tmp_path / "z.tif", tmp_path / "tv3d.tif")
-    r2 = run_volume(["gaussian:sigma=25", "restorer:tv"], tmp_path / "z.tif", tmp_path / "tv.tif")
+    r3 = run(["gaussian:sigma=25", "restorer:tv3d"], tmp_path / "z.tif", tmp_path / "tv3d.tif")
+    r2 = run(["gaussian:sigma=25", "restorer:tv"], tmp_path / "z.tif", tmp_path / "tv.tif")
     assert r3.volume["restored"]["psnr"] > r2.volume["restored"]["psnr"] + 1
     # slabs with halos give what the restorer gives on the whole volume at once
     chain = Chain.from_specs(["gaussian:sigma=25"], metrics=[])
@@ -487,26 +470,18 @@ def test_a_3d_restorer_sees_overlapping_slabs_and_beats_its_2d_self(tmp_path):
     assert np.abs(out / 65535 - whole).max() < 0.02
 
 
-def test_3d_slabs_resume_and_parallel_runs_give_the_same_bytes(tmp_path, monkeypatch):
+def test_3d_slabs_resume_and_parallel_runs_give_the_same_bytes(tmp_path, monkeypatch, flaky):
     tifffile.imwrite(tmp_path / "z.tif", stack(20), photometric="minisblack", metadata={"axes": "ZYX"})
-    chain = ["gaussian:sigma=25", "restorer:tv3d"]
-    run_volume(chain, tmp_path / "z.tif", tmp_path / "full.tif")
-    run_volume(chain, tmp_path / "z.tif", tmp_path / "pool.tif", workers=2)
+    chain = ["gaussian:sigma=25", "restorer:flaky3d"]
+    run(chain, tmp_path / "z.tif", tmp_path / "full.tif")
+    assert flaky.calls == 2  # two slabs: planes 0-15 (halo 16-19) and 16-19 (halo 12-15)
+    run(chain, tmp_path / "z.tif", tmp_path / "pool.tif", workers=2)
     assert (tmp_path / "pool.tif").read_bytes() == (tmp_path / "full.tif").read_bytes()
-    monkeypatch.setattr(vrun, "FLUSH_EVERY_S", 0.0)
-    real = vplanes.process_slab
-    calls = []
-
-    def crash_on_second(ctx, planes, halo):
-        calls.append(planes[0])
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(ctx, planes, halo)
-
-    monkeypatch.setattr(vplanes, "process_slab", crash_on_second)
+    monkeypatch.setattr(vjob, "FLUSH_EVERY_S", 0.0)
+    flaky.fail(at=2)
     with pytest.raises(KeyboardInterrupt):
-        run_volume(chain, tmp_path / "z.tif", tmp_path / "resumed.tif")
-    monkeypatch.setattr(vplanes, "process_slab", real)
-    report = run_volume(chain, tmp_path / "z.tif", tmp_path / "resumed.tif")
+        run(chain, tmp_path / "z.tif", tmp_path / "resumed.tif")
+    flaky.heal()
+    report = run(chain, tmp_path / "z.tif", tmp_path / "resumed.tif")
     assert sum(i.status == "skipped" for i in report.items) == 16  # the first slab of 16 planes was kept
     assert (tmp_path / "resumed.tif").read_bytes() == (tmp_path / "full.tif").read_bytes()

@@ -31,7 +31,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .training import _stack, _to_nchw
+from .training import stack_nhwc, to_nchw
 
 #: Probes (over all windows) with which SURE compares the adapted network with the trained one.
 PROBE_PAIRS = 8
@@ -76,7 +76,7 @@ def sure_adapt(model: torch.nn.Module, image: np.ndarray, sigma: float, steps: i
     tuned.train(False)
     for p in tuned.parameters():
         p.requires_grad_(True)
-    y_all = _to_nchw(_stack([image]), device)  # windows are made contiguous where they are used
+    y_all = to_nchw(stack_nhwc([image]), device)  # windows are made contiguous where they are used
     h, w = y_all.shape[-2:]
     ch, cw = min(crop, h), min(crop, w)
     rng = np.random.default_rng(seed)

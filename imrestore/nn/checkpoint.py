@@ -23,7 +23,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .. import __version__
+from .._version import __version__
 from ..errors import ImrestoreUsageError
 from .models import NETWORKS, build_network, config_dict
 

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from ..errors import ImrestoreUsageError
+from ..progress import item_bar
 from .allocator import tune_cpu_allocator
-from .progress import item_bar
 
 
 def select_device(spec: str = "auto") -> torch.device:

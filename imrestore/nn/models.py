@@ -8,7 +8,7 @@ torch.Size([2, 1, 28, 28])
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -26,10 +26,38 @@ def mnist_decoder(bottleneck: int, k: int) -> nn.Sequential:
     )
 
 
+# --------------------------------------------------------------------------- what each network says about its data
+class NetworkFacts:
+    """What a network's config says about the images it takes; training and the restorers ask, never list names.
+
+    ``fixed_size``: the one image size it takes (MNIST's 28), or None;
+    ``image_channels``: the channels it always takes, or None (its config says);
+    ``default_crop`` and ``crop_multiple``: training crops.
+    """
+
+    fixed_size: ClassVar[int | None] = None
+    image_channels: ClassVar[int | None] = None
+    default_crop: ClassVar[int] = 64
+    crop_multiple: ClassVar[int] = 1
+
+    @classmethod
+    def fit_data(cls, values: dict[str, Any], channels: int, scale: int | None) -> dict[str, Any]:
+        """Config values for images of ``channels`` channels up-scaled by ``scale`` (the given ``values`` win)."""
+        return dict(values)
+
+    @classmethod
+    def channels_of(cls, values: dict[str, Any]) -> int:
+        """The image channels of a network with config ``values``."""
+        return cls.image_channels or 1
+
+
 # --------------------------------------------------------------------------- conv-ae
 @dataclass
-class ConvAEConfig:
+class ConvAEConfig(NetworkFacts):
     """The deep convolutional autoencoder of the MNIST experiments (1x28x28 -> 8x1x1 -> 1x28x28)."""
+
+    fixed_size: ClassVar[int | None] = 28
+    image_channels: ClassVar[int | None] = 1
 
     channels: int = 32
     embedding: int = 8
@@ -60,8 +88,11 @@ class ConvAE(nn.Module):
 
 # --------------------------------------------------------------------------- sr-mnist
 @dataclass
-class SRMnistConfig:
+class SRMnistConfig(NetworkFacts):
     """The lecture's MNIST up-scaler: 1x14x14 -> 32x1x1 -> 1x28x28."""
+
+    fixed_size: ClassVar[int | None] = 28
+    image_channels: ClassVar[int | None] = 1
 
     channels: int = 32
 
@@ -91,12 +122,22 @@ class SRMnist(nn.Module):
 
 # --------------------------------------------------------------------------- n2n-unet
 @dataclass
-class N2NUNetConfig:
+class N2NUNetConfig(NetworkFacts):
     """The U-Net of Lehtinen et al. (2018), Table 2."""
+
+    crop_multiple: ClassVar[int] = 32  # five 2x poolings
 
     in_channels: int = 1
     out_channels: int = 1
     features: int = 48
+
+    @classmethod
+    def fit_data(cls, values: dict[str, Any], channels: int, scale: int | None) -> dict[str, Any]:
+        return {"in_channels": channels, "out_channels": channels, **values}
+
+    @classmethod
+    def channels_of(cls, values: dict[str, Any]) -> int:
+        return int(values.get("in_channels", 1))
 
 
 def _conv(cin: int, cout: int) -> nn.Sequential:
@@ -152,8 +193,10 @@ class N2NUNet(nn.Module):
 
 # --------------------------------------------------------------------------- edsr
 @dataclass
-class EDSRConfig:
+class EDSRConfig(NetworkFacts):
     """EDSR (Lim et al. 2017); the defaults are the paper's baseline (16 blocks, 64 channels)."""
+
+    default_crop: ClassVar[int] = 96
 
     scale: int = 2
     channels: int = 3
@@ -164,6 +207,16 @@ class EDSRConfig:
     #: the residual (as VDSR does).  Not in the EDSR paper; it makes short
     #: trainings reach and pass bicubic much sooner.
     upsample_skip: bool = False
+
+    @classmethod
+    def fit_data(cls, values: dict[str, Any], channels: int, scale: int | None) -> dict[str, Any]:
+        if scale is None:
+            raise ValueError("edsr learns super-resolution: put downsample:factor=N in the chain")
+        return {"channels": channels, "scale": scale, **values}
+
+    @classmethod
+    def channels_of(cls, values: dict[str, Any]) -> int:
+        return int(values.get("channels", 3))
 
 
 class _ResBlock(nn.Module):
@@ -213,7 +266,7 @@ class EDSR(nn.Module):
 
 # --------------------------------------------------------------------------- mlp2d
 @dataclass
-class MLP2DConfig:
+class MLP2DConfig(NetworkFacts):
     """The 2-D toy denoiser."""
 
     hidden: int = 100
@@ -259,6 +312,13 @@ def build_network(name: str, config: Any | dict | None = None) -> nn.Module:
     if isinstance(config, dict) or config is None:
         config = config_from_dict(name, config or {})
     return net_cls(config)
+
+
+def network_facts(name: str) -> type[NetworkFacts]:
+    """The config class of network ``name``, with its facts (see :class:`NetworkFacts`)."""
+    if name not in NETWORKS:
+        raise ValueError(f"unknown network {name!r}; known: {', '.join(NETWORKS)}")
+    return NETWORKS[name][1]
 
 
 def config_dict(net: nn.Module) -> dict[str, Any]:

@@ -8,27 +8,29 @@ workers, and a resumed run continues exactly where the last checkpoint was.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
-from .. import __version__
+from .._version import __version__
 from ..chain import Chain
 from ..errors import ChainError, ImrestoreUsageError
+from ..helpers import psnr
+from ..progress import progress_bar
 from ..report import atomic_write_text
 from .checkpoint import load_checkpoint, read_metadata, save_checkpoint
-from .data import load_images, split
+from .data import split, to_channels
 from .inference import predict, select_device
 from .losses import ESTIMATES, make_loss
-from .models import build_network
+from .models import NETWORKS, build_network, network_facts
 
 log = logging.getLogger("imrestore")
 
@@ -97,7 +99,8 @@ def _network_of(chain: Chain) -> str:
     network = getattr(restorer, "network", None)
     if not network:
         name = restorer.name if restorer else "none"
-        raise ChainError(f"the chain's restorer ({name}) is not trainable; name one of conv-ae, sr-mnist, n2n-unet, edsr")
+        trainable = ", ".join(n for n in NETWORKS if n != "mlp2d")
+        raise ChainError(f"the chain's restorer ({name}) is not trainable; name one of {trainable}")
     return network
 
 
@@ -143,16 +146,16 @@ class BatchMaker(torch.utils.data.Dataset):
                 y = clean
             inputs.append(x)
             targets.append(y)
-        return _stack(inputs), _stack(targets)
+        return stack_nhwc(inputs), stack_nhwc(targets)
 
 
-def _stack(arrays: list[np.ndarray]) -> torch.Tensor:
+def stack_nhwc(arrays: list[np.ndarray]) -> torch.Tensor:
     """Images as stored, ``NHWC`` (``NHW1`` for grey): the device makes the NCHW view."""
     arr = np.stack([a[..., None] if a.ndim == 2 else a for a in arrays]).astype(np.float32, copy=False)
     return torch.from_numpy(arr)
 
 
-def _to_nchw(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
+def to_nchw(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
     """NHWC host batch -> NCHW on ``device``; on CUDA the permuted view is channels_last as is."""
     x = batch.to(device, non_blocking=True).permute(0, 3, 1, 2)
     return x if device.type == "cuda" else x.contiguous()
@@ -174,10 +177,8 @@ def _val_set(images: list[np.ndarray], chain: Chain, options: TrainOptions, crop
 
 
 def _psnr(ref: np.ndarray, est: np.ndarray) -> float:
-    if ref.shape != est.shape:
-        return float("nan")
-    mse = float(np.mean((ref.astype(np.float64) - np.clip(est, 0, 1)) ** 2))
-    return float("inf") if mse == 0 else 10 * math.log10(1.0 / mse)
+    """PSNR of a validation prediction, clipped to [0, 1] (NaN where the sizes differ)."""
+    return psnr(ref, np.clip(est, 0, 1)) if ref.shape == est.shape else float("nan")
 
 
 def _opt_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list]:
@@ -199,8 +200,6 @@ def _load_opt(opt: torch.optim.Optimizer, extra: dict[str, torch.Tensor], groups
 
 
 def _sha256(path) -> str:
-    import hashlib
-
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -216,194 +215,248 @@ def _lr_at(base: float, progress: float) -> float:
     return base * (0.5 + 0.5 * math.cos(math.pi * min(t, 1.0))) + base * 1e-3
 
 
-def train(chain: Chain, data: str | Path, output: Path | str, options: TrainOptions | None = None,
+@dataclass
+class TrainingData:
+    """The images to train on (float32 in [0, 1], ``YX`` or ``YXC``) and the name the checkpoint records.
+
+    :func:`imrestore.datasets.training_data` reads one from a folder, a volume
+    or a built-in data set; a list of arrays works too.
+    """
+
+    images: list[np.ndarray]
+    name: str = "<arrays>"
+
+
+def train(chain: Chain, data: TrainingData | Sequence[np.ndarray], output: Path | str, options: TrainOptions | None = None,
           progress: bool | Callable = False) -> dict[str, Any]:
     """Train the chain's restorer network; write ``output`` (best weights), its
-    ``.last`` checkpoint (for ``resume``) and a ``.log.json``; return the log."""
-    o = options or TrainOptions()
-    o.validate()
-    network = _network_of(chain)
-    check_targets(chain, o)
-    output = Path(output)
-    last_path = output.with_name(output.stem + ".last.safetensors")
-    log_path = output.with_name(output.stem + ".log.json")
-    torch.manual_seed(o.seed)
-    device = select_device(o.device)
+    ``.last`` checkpoint (for ``resume``) and a ``.log.json``; return the log.
 
-    # -- data and network ----------------------------------------------------
-    fixed = {"conv-ae": 28, "sr-mnist": 28}.get(network)
-    stored = load_images(data, channels=None, max_images=o.max_images, value_range=o.value_range)
-    if o.channels is not None:
-        channels = o.channels
-    elif network in ("conv-ae", "sr-mnist"):
-        channels = 1
-    else:  # the majority of the data decides
-        channels = 3 if sum(im.ndim == 3 for im in stored) * 2 > len(stored) else 1
-    from .data import to_channels
+    ``data`` is a :class:`TrainingData` or a list of arrays; ``progress`` a
+    bar (True: tqdm on stderr; or a callable taking the total, as in
+    :func:`imrestore.progress.progress_bar`).
+    """
+    if not isinstance(data, TrainingData):
+        data = TrainingData(list(data))
+    run = _TrainingRun(chain, data, Path(output), options or TrainOptions())
+    return run.loop(progress)
 
-    images = [to_channels(im, channels) for im in stored]
-    del stored
-    if fixed and any(im.shape[:2] != (fixed, fixed) for im in images):
-        raise ImrestoreUsageError(f"{network} trains on {fixed}x{fixed} images (MNIST digits); give --data mnist or a folder of such images")
-    train_idx, val_idx = split(len(images), o.val_fraction, o.seed)
-    train_imgs = [images[i] for i in train_idx]
-    val_imgs = [images[i] for i in val_idx]
-    net_cfg = dict(o.net)
-    if network == "n2n-unet":
-        net_cfg.setdefault("in_channels", channels)
-        net_cfg.setdefault("out_channels", channels)
-    elif network == "edsr":
-        net_cfg.setdefault("channels", channels)
+
+class _TrainingRun:
+    """One training run: set up in ``__init__``, then ``loop`` runs the steps and ``_end_epoch`` validates and checkpoints."""
+
+    def __init__(self, chain: Chain, data: TrainingData, output: Path, options: TrainOptions):
+        o = self.o = options
+        o.validate()
+        self.chain, self.output = chain, output
+        self.network = _network_of(chain)
+        self.facts = network_facts(self.network)
+        check_targets(chain, o)
+        self.last_path = output.with_name(output.stem + ".last.safetensors")
+        self.log_path = output.with_name(output.stem + ".log.json")
+        torch.manual_seed(o.seed)
+        self.device = select_device(o.device)
+        train_imgs, val_imgs = self._data(data)
+        self._network()
+        if o.flips is None:
+            o.flips = data.name != "mnist"
+        fixed = self.facts.fixed_size
+        self.crop = crop = fixed or o.crop or self.facts.default_crop
+        if crop % self.facts.crop_multiple:
+            raise ImrestoreUsageError(f"{self.network} crops must be a multiple of {self.facts.crop_multiple}, got {crop}")
+        self.spe = o.steps_per_epoch or max(1, math.ceil(max(len(train_imgs), 512) / o.batch_size))
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=o.lr, betas=(0.9, 0.99), eps=1e-8,
+                                          fused=self.device.type == "cuda")
+        self.loss_fn = make_loss(o.loss)
+        self.history: list[dict[str, Any]] = []
+        self.start_epoch, self.best = 0, -float("inf")
+        self._resume()
+        self.val_clean, self.val_noisy = _val_set(val_imgs, chain, o, None if fixed else o.val_crop)
+        pairs = zip(self.val_clean, self.val_noisy)
+        input_psnr = float(np.mean([_psnr(c, n) for c, n in pairs])) if self.val_clean else None
+        # the corruption changes the size (super-resolution): no input PSNR
+        self.input_psnr = input_psnr if input_psnr is not None and math.isfinite(input_psnr) else None
+        self.loader = torch.utils.data.DataLoader(
+            BatchMaker(train_imgs, chain, o, crop, self.spe), batch_size=None,
+            sampler=range(self.start_epoch * self.spe, o.epochs * self.spe), num_workers=o.workers,
+            pin_memory=self.device.type == "cuda", persistent_workers=o.workers > 0,
+        )
+        self.meta_base = self._meta_base(data.name, len(train_imgs), len(val_imgs))
+
+    def _data(self, data: TrainingData) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Convert the images to the network's channels and split them (seeded)."""
+        o, facts, stored = self.o, self.facts, data.images
+        if o.channels is not None:
+            channels = o.channels
+        elif facts.image_channels is not None:
+            channels = facts.image_channels
+        else:  # the majority of the data decides
+            channels = 3 if sum(im.ndim == 3 for im in stored) * 2 > len(stored) else 1
+        self.channels = channels
+        images = [to_channels(im, channels) for im in stored]
+        fixed = facts.fixed_size
+        if fixed and any(im.shape[:2] != (fixed, fixed) for im in images):
+            raise ImrestoreUsageError(f"{self.network} trains on {fixed}x{fixed} images (MNIST digits); give --data mnist or a folder of such images")
+        train_idx, val_idx = split(len(images), o.val_fraction, o.seed)
+        return [images[i] for i in train_idx], [images[i] for i in val_idx]
+
+    def _network(self) -> None:
+        """The network to train: a fresh one shaped for the data, or the restorer's weights to fine-tune."""
+        o, chain = self.o, self.chain
         factor = next((int(getattr(c, "factor")) for c in chain.corruptions if c.name == "downsample"), None)
-        if factor is None:
-            raise ChainError("edsr learns super-resolution: put downsample:factor=N in the chain")
-        net_cfg.setdefault("scale", factor)
-    restorer_weights = getattr(chain.restorer, "weights", None)
-    init = None  # where a fine-tune started from: recorded in the new checkpoint
-    if restorer_weights:
-        init_meta = read_metadata(restorer_weights)
-        init = {"file": Path(restorer_weights).name, "sha256": _sha256(restorer_weights),
-                "epochs": init_meta.get("epochs"), "options": init_meta.get("options"), "init_weights": init_meta.get("init_weights")}
-    if restorer_weights and not o.resume:
-        model, _ = load_checkpoint(restorer_weights, expect=network)
-    else:
-        model = build_network(network, net_cfg)
-    model.to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-    if o.flips is None:
-        o.flips = str(data) != "mnist"
-    crop = fixed or o.crop or (96 if network == "edsr" else 64)
-    if network == "n2n-unet" and crop % 32:
-        raise ImrestoreUsageError(f"n2n-unet crops must be a multiple of 32, got {crop}")
-    spe = o.steps_per_epoch or max(1, math.ceil(max(len(train_imgs), 512) / o.batch_size))
-    optimizer = torch.optim.Adam(model.parameters(), lr=o.lr, betas=(0.9, 0.99), eps=1e-8, fused=device.type == "cuda")
-    loss_fn = make_loss(o.loss)
-    history: list[dict[str, Any]] = []
-    start_epoch, best = 0, -float("inf")
+        try:
+            self.net_cfg = self.facts.fit_data(dict(o.net), self.channels, factor)
+        except ValueError as exc:
+            raise ChainError(str(exc)) from None
+        weights = getattr(chain.restorer, "weights", None)
+        self.init = None  # where a fine-tune started from: recorded in the new checkpoint
+        if weights:
+            init_meta = read_metadata(weights)
+            self.init = {"file": Path(weights).name, "sha256": _sha256(weights), "epochs": init_meta.get("epochs"),
+                         "options": init_meta.get("options"), "init_weights": init_meta.get("init_weights")}
+        if weights and not o.resume:
+            model, _ = load_checkpoint(weights, expect=self.network)
+        else:
+            model = build_network(self.network, self.net_cfg)
+        model.to(self.device)
+        if self.device.type == "cuda":
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        self.step_model = torch.compile(model) if o.compile else model
 
-    if o.resume and last_path.exists():
-        model_r, meta, extra = load_checkpoint(last_path, expect=network, device=device, with_extra=True)
-        model.load_state_dict(model_r.state_dict())
-        _load_opt(optimizer, extra, meta["optimizer_param_groups"])
-        history = meta.get("history", [])
-        start_epoch = int(meta["epoch"]) + 1
-        best = max((h["val_psnr"] for h in history if h.get("val_psnr") is not None), default=-float("inf"))
-        log.info(f"resuming from {last_path.name} at epoch {start_epoch + 1}")
-    elif o.resume:
-        log.info(f"nothing to resume ({last_path.name} does not exist); starting afresh")
+    def _resume(self) -> None:
+        if self.o.resume and self.last_path.exists():
+            model_r, meta, extra = load_checkpoint(self.last_path, expect=self.network, device=self.device, with_extra=True)
+            self.model.load_state_dict(model_r.state_dict())
+            _load_opt(self.optimizer, extra, meta["optimizer_param_groups"])
+            self.history = meta.get("history", [])
+            self.start_epoch = int(meta["epoch"]) + 1
+            self.best = max((h["val_psnr"] for h in self.history if h.get("val_psnr") is not None), default=-float("inf"))
+            log.info(f"resuming from {self.last_path.name} at epoch {self.start_epoch + 1}")
+        elif self.o.resume:
+            log.info(f"nothing to resume ({self.last_path.name} does not exist); starting afresh")
 
-    step_model = torch.compile(model) if o.compile else model
-    val_clean, val_noisy = _val_set(val_imgs, chain, o, None if fixed else o.val_crop)
-    input_psnr = float(np.mean([_psnr(c, n) for c, n in zip(val_clean, val_noisy)])) if val_clean else None
-    if input_psnr is not None and not math.isfinite(input_psnr):
-        input_psnr = None  # the corruption changes the size (super-resolution): no input PSNR
-    maker = BatchMaker(train_imgs, chain, o, crop, spe)
-    loader = torch.utils.data.DataLoader(
-        maker, batch_size=None, sampler=range(start_epoch * spe, o.epochs * spe), num_workers=o.workers,
-        pin_memory=device.type == "cuda", persistent_workers=o.workers > 0,
-    )
-    meta_base = {
-        "corruptions": [c.spec for c in chain.corruptions],
-        "restorer": chain.restorer.name,
-        "targets": o.targets,
-        "loss": o.loss,
-        "data": str(data),
-        "n_train": len(train_imgs),
-        "n_val": len(val_imgs),
-        "normalisation": ("float32 in [0, 1] (integer images divided by their dtype maximum)" if o.value_range == "dtype"
-                          else f"float32 in [0, 1] (--range {o.value_range})"),
-        "channels": channels,
-        "crop": crop,
-        "options": {k: v for k, v in asdict(o).items()},
-        **({"init_weights": init} if init else {}),
-    }
+    def _meta_base(self, data_name: str, n_train: int, n_val: int) -> dict[str, Any]:
+        o = self.o
+        return {
+            "corruptions": [c.spec for c in self.chain.corruptions],
+            "restorer": self.chain.restorer.name,
+            "targets": o.targets,
+            "loss": o.loss,
+            "data": data_name,
+            "n_train": n_train,
+            "n_val": n_val,
+            "normalisation": ("float32 in [0, 1] (integer images divided by their dtype maximum)" if o.value_range == "dtype"
+                              else f"float32 in [0, 1] (--range {o.value_range})"),
+            "channels": self.channels,
+            "crop": self.crop,
+            "options": {k: v for k, v in asdict(o).items()},
+            **({"init_weights": self.init} if self.init else {}),
+        }
 
-    def write_log(stopped: str | None, finished: bool = True) -> dict[str, Any]:
+    def write_log(self, stopped: str | None, finished: bool = True) -> dict[str, Any]:
         """The log beside the weights: rewritten after every epoch, so a stopped run leaves its history too."""
-        result = {"weights": str(output), "network": network, **meta_base, "history": history,
-                  "best_val_psnr": best if history else None, "stopped": stopped, "finished": finished,
-                  "device": str(device), "imrestore_version": __version__}
-        atomic_write_text(log_path, json.dumps(result, indent=2, default=str) + "\n")
+        result = {"weights": str(self.output), "network": self.network, **self.meta_base, "history": self.history,
+                  "best_val_psnr": self.best if self.history else None, "stopped": stopped, "finished": finished,
+                  "device": str(self.device), "imrestore_version": __version__}
+        atomic_write_text(self.log_path, json.dumps(result, indent=2, default=str) + "\n")
         return result
 
-    total_steps = o.epochs * spe
-    t_start = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)  # a resumed run keeps its clock
-    bar = None
-    if progress:
-        from tqdm import tqdm
+    def loop(self, progress: bool | Callable) -> dict[str, Any]:
+        """Run the steps; validate and checkpoint at the end of each epoch; stop early on patience or the time budget."""
+        o, spe = self.o, self.spe
+        total_steps = o.epochs * spe
+        self.t_start = time.perf_counter() - (self.history[-1]["seconds"] if self.history else 0.0)  # a resumed run keeps its clock
+        self.bar = progress_bar(total_steps, progress, unit="step", initial=self.start_epoch * spe) if progress else None
+        self.amp = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else None
+        self.epoch_loss, self.n_loss, self.epochs_since_best = 0.0, 0, 0
+        stopped = None
+        self.model.train()
+        budget_s = None if o.max_minutes is None else 60.0 * o.max_minutes
+        for step, (xb, yb) in zip(range(self.start_epoch * spe, total_steps), self.loader):
+            epoch, k = divmod(step, spe)
+            prog = step / total_steps
+            if budget_s is not None:  # a time budget: the ramp-down follows the clock, so it happens before the stop
+                prog = min(max(prog, (time.perf_counter() - self.t_start) / budget_s), 1.0)
+            self._step(xb, yb, prog)
+            if self.bar is not None and k % 25 == 0:
+                self._show(epoch, total_steps, budget_s)
+            if k == spe - 1:  # end of an epoch: validate, checkpoint
+                stopped = self._end_epoch(epoch)
+                if stopped:
+                    break
+        if self.bar is not None:
+            self.bar.close()
+        if stopped:
+            log.info(stopped)
+        return self.write_log(stopped)
 
-        bar = tqdm(total=total_steps, initial=start_epoch * spe, unit="step", file=sys.stderr, dynamic_ncols=True)
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else None
-    epoch_loss, n_loss, epochs_since_best = 0.0, 0, 0
-    stopped = None
-    model.train()
-    budget_s = None if o.max_minutes is None else 60.0 * o.max_minutes
-    for step, (xb, yb) in zip(range(start_epoch * spe, total_steps), loader):
-        epoch, k = divmod(step, spe)
-        prog = step / total_steps
-        if budget_s is not None:  # a time budget: the ramp-down follows the clock, so it happens before the stop
-            prog = min(max(prog, (time.perf_counter() - t_start) / budget_s), 1.0)
-        for g in optimizer.param_groups:
-            g["lr"] = _lr_at(o.lr, prog)
-        xb, yb = _to_nchw(xb, device), _to_nchw(yb, device)
-        if amp is not None:
-            with amp:
-                out = step_model(xb)
-            loss = loss_fn(out.float(), yb, progress=prog)
+    def _step(self, xb: torch.Tensor, yb: torch.Tensor, prog: float) -> None:
+        for g in self.optimizer.param_groups:
+            g["lr"] = _lr_at(self.o.lr, prog)
+        xb, yb = to_nchw(xb, self.device), to_nchw(yb, self.device)
+        if self.amp is not None:
+            with self.amp:
+                out = self.step_model(xb)
+            loss = self.loss_fn(out.float(), yb, progress=prog)
         else:
-            loss = loss_fn(step_model(xb), yb, progress=prog)
-        optimizer.zero_grad(set_to_none=True)
+            loss = self.loss_fn(self.step_model(xb), yb, progress=prog)
+        self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        optimizer.step()
-        epoch_loss = epoch_loss + loss.detach()  # stays on the device: no sync per step
-        n_loss += 1
-        if bar is not None:
-            bar.update(1)
-            if k % 25 == 0:
-                if budget_s is not None:  # the clock ends the run (at the end of the epoch that passes the budget):
-                    spent = time.perf_counter() - t_start  # the bar's total is where that will be at this pace
-                    if spent > 0:
-                        ends = -(-int(bar.n * budget_s / spent) // spe) * spe
-                        bar.total = max(-(-bar.n // spe) * spe, min(total_steps, ends))
-                bar.set_postfix(epoch=f"{epoch + 1}/{o.epochs}", loss=f"{float(epoch_loss) / n_loss:.4g}")
-        if k == spe - 1:  # end of an epoch: validate, checkpoint
-            model.eval()
-            val_psnr = None
-            if val_clean:
-                preds = predict(model, val_noisy, device=device, batch_size=max(o.batch_size, 64) if fixed else 4,
-                                tile=None if fixed else 1024, overlap=64, scale=int(net_cfg.get("scale", getattr(model, "scale", 1))))
-                val_psnr = float(np.mean([_psnr(c, p) for c, p in zip(val_clean, preds)]))
-            model.train()
-            entry = {"epoch": epoch + 1, "loss": float(epoch_loss) / n_loss, "val_psnr": val_psnr, "val_input_psnr": input_psnr,
-                     "seconds": time.perf_counter() - t_start}
-            history.append(entry)
-            epoch_loss, n_loss = 0.0, 0
-            improved = val_psnr is None or val_psnr > best
-            meta = {**meta_base, "epoch": epoch, "epochs": epoch + 1, "history": history}
-            extra, groups = _opt_tensors(optimizer)
-            save_checkpoint(last_path, network, model, {**meta, "optimizer_param_groups": groups}, extra_tensors=extra)
-            if improved:
-                best = val_psnr if val_psnr is not None else best
-                epochs_since_best = 0
-            else:
-                epochs_since_best += 1
-            if improved or o.keep == "last":
-                save_checkpoint(output, network, model, {**meta, "val_psnr": val_psnr, "val_input_psnr": input_psnr})
-            msg = f"epoch {epoch + 1}/{o.epochs}  loss {entry['loss']:.5f}"
-            if val_psnr is not None:
-                msg += f"  val PSNR {val_psnr:.2f} dB" + (f" (input {input_psnr:.2f})" if input_psnr is not None else "")
-                msg += "  *best" if improved else ""
-            (bar.write if bar is not None else log.info)(msg)
-            write_log(None, finished=False)
-            if o.patience is not None and epochs_since_best >= o.patience:
-                stopped = f"early stop: no improvement for {o.patience} epochs"
-                break
-            if o.max_minutes is not None and (time.perf_counter() - t_start) / 60 > o.max_minutes:
-                stopped = f"time limit of {o.max_minutes} min reached"
-                break
-    if bar is not None:
-        bar.close()
-    if stopped:
-        log.info(stopped)
-    return write_log(stopped)
+        self.optimizer.step()
+        self.epoch_loss = self.epoch_loss + loss.detach()  # stays on the device: no sync per step
+        self.n_loss += 1
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def _show(self, epoch: int, total_steps: int, budget_s: float | None) -> None:
+        bar, spe = self.bar, self.spe
+        if budget_s is not None and hasattr(bar, "n"):  # the clock ends the run (at the end of the epoch that passes the budget):
+            spent = time.perf_counter() - self.t_start  # the bar's total is where that will be at this pace
+            if spent > 0:
+                ends = -(-int(bar.n * budget_s / spent) // spe) * spe
+                bar.total = max(-(-bar.n // spe) * spe, min(total_steps, ends))
+        if hasattr(bar, "set_postfix"):
+            bar.set_postfix(epoch=f"{epoch + 1}/{self.o.epochs}", loss=f"{float(self.epoch_loss) / self.n_loss:.4g}")
+
+    def _validate(self) -> float | None:
+        if not self.val_clean:
+            return None
+        self.model.eval()
+        fixed = self.facts.fixed_size
+        preds = predict(self.model, self.val_noisy, device=self.device, batch_size=max(self.o.batch_size, 64) if fixed else 4,
+                        tile=None if fixed else 1024, overlap=64,
+                        scale=int(self.net_cfg.get("scale", getattr(self.model, "scale", 1))))
+        self.model.train()
+        return float(np.mean([_psnr(c, p) for c, p in zip(self.val_clean, preds)]))
+
+    def _end_epoch(self, epoch: int) -> str | None:
+        """Validate, write the checkpoints and the log; return why training stops now, if it does."""
+        o = self.o
+        val_psnr = self._validate()
+        entry = {"epoch": epoch + 1, "loss": float(self.epoch_loss) / self.n_loss, "val_psnr": val_psnr,
+                 "val_input_psnr": self.input_psnr, "seconds": time.perf_counter() - self.t_start}
+        self.history.append(entry)
+        self.epoch_loss, self.n_loss = 0.0, 0
+        improved = val_psnr is None or val_psnr > self.best
+        meta = {**self.meta_base, "epoch": epoch, "epochs": epoch + 1, "history": self.history}
+        extra, groups = _opt_tensors(self.optimizer)
+        save_checkpoint(self.last_path, self.network, self.model, {**meta, "optimizer_param_groups": groups}, extra_tensors=extra)
+        if improved:
+            self.best = val_psnr if val_psnr is not None else self.best
+            self.epochs_since_best = 0
+        else:
+            self.epochs_since_best += 1
+        if improved or o.keep == "last":
+            save_checkpoint(self.output, self.network, self.model, {**meta, "val_psnr": val_psnr, "val_input_psnr": self.input_psnr})
+        msg = f"epoch {epoch + 1}/{o.epochs}  loss {entry['loss']:.5f}"
+        if val_psnr is not None:
+            msg += f"  val PSNR {val_psnr:.2f} dB" + (f" (input {self.input_psnr:.2f})" if self.input_psnr is not None else "")
+            msg += "  *best" if improved else ""
+        (self.bar.write if hasattr(self.bar, "write") else log.info)(msg)
+        self.write_log(None, finished=False)
+        if o.patience is not None and self.epochs_since_best >= o.patience:
+            return f"early stop: no improvement for {o.patience} epochs"
+        if o.max_minutes is not None and (time.perf_counter() - self.t_start) / 60 > o.max_minutes:
+            return f"time limit of {o.max_minutes} min reached"
+        return None

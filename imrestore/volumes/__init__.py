@@ -13,20 +13,22 @@ PSNR and NMSE of the volume come from the summed squared errors, SSIM is the
 mean over planes; each plane is also reported on its own.
 
 Modules: ``formats`` (paths and the format plugins), ``planes`` (the work of
-one plane or slab), ``executors`` (serial, pool, Dask; the writer thread),
-``measure`` (ranges and metrics, ``eval``), ``run`` (``run_volume``).
+one plane or slab), ``job`` (the volume's job for :func:`imrestore.runner.run`:
+the partial output, its record and the writer thread), ``measure`` (ranges and
+metrics, ``eval``).  The executors (serial, pool, Dask) are the runner's,
+shared with image folders.
 
 Example
 -------
->>> from imrestore.volumes import run_volume
->>> report = run_volume(["gaussian:sigma=10", "restorer:wavelet"], "stack.tif", "out.tif")  # doctest: +SKIP
+>>> from imrestore.runner import run
+>>> report = run(["gaussian:sigma=10", "restorer:wavelet"], "stack.tif", "out.tif")  # doctest: +SKIP
 >>> report.volume["restored"]["psnr"]  # doctest: +SKIP
 41.2
 """
 from __future__ import annotations
 
-from .executors import PlaneWriter
 from .formats import format_for, is_volume, open_volume, plane_label, split_volume_path
+from .job import FLUSH_EVERY_S, PARTIAL_TAG, PlaneWriter, VolumeJob
 from .measure import evaluate_volumes, volume_ranges, volume_summary
 from .planes import (
     PlaneContext,
@@ -36,10 +38,9 @@ from .planes import (
     process_unit,
     work_units,
 )
-from .run import FLUSH_EVERY_S, PARTIAL_TAG, run_volume
 
 __all__ = [
-    "FLUSH_EVERY_S", "PARTIAL_TAG", "PlaneContext", "PlaneResult", "PlaneWriter", "evaluate_volumes", "format_for", "is_volume",
-    "open_volume", "plane_label", "process_plane", "process_slab", "process_unit", "run_volume", "split_volume_path",
+    "FLUSH_EVERY_S", "PARTIAL_TAG", "PlaneContext", "PlaneResult", "PlaneWriter", "VolumeJob", "evaluate_volumes", "format_for",
+    "is_volume", "open_volume", "plane_label", "process_plane", "process_slab", "process_unit", "split_volume_path",
     "volume_ranges", "volume_summary", "work_units",
 ]

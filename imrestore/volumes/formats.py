@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import ImrestoreUsageError
+from ..errors import ImrestoreUsageError, error_reason
 from ..interfaces import VolumeFormat, VolumeInfo, VolumeSource
 from ..registry import get_registry
 
@@ -56,14 +56,9 @@ def open_volume(path_text: str | Path) -> VolumeSource:
     try:
         src = fmt.open(path, inner)
     except Exception as exc:
-        raise ImrestoreUsageError(f"cannot read {path}: {_reason(exc)}") from exc
+        raise ImrestoreUsageError(f"cannot read {path}: {error_reason(exc)}") from exc
     src.info.metadata.setdefault("path", str(path))
     return src
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def plane_label(info: VolumeInfo, i: int) -> str:

@@ -8,16 +8,24 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
-from ..chain import metric_keys
-from ..dtypes import RangeSpec, default_range, parse_range, range_text, resolve_range, to_unit
-from ..errors import ImrestoreUsageError
+from .._version import __version__
+from ..chain import DEFAULT_METRICS, metric_keys
+from ..dtypes import (
+    RangeSpec,
+    default_range,
+    parse_range,
+    range_text,
+    resolve_range,
+    to_unit,
+)
+from ..errors import ImrestoreUsageError, error_reason
 from ..interfaces import Metric, VolumeInfo, VolumeSource
 from ..mri import center_crop
 from ..params import params_of
-from ..registry import get_registry
+from ..progress import progress_bar
+from ..registry import build, get_registry
 from ..report import ItemResult, Report
-from .formats import _reason, open_volume, plane_label
+from .formats import open_volume, plane_label
 
 
 def ranged_metrics(metrics: Sequence[Metric], data_range: float | None) -> list[Metric]:
@@ -48,7 +56,7 @@ def _scan(src: VolumeSource, progress: bool) -> tuple[float, float]:
         try:
             p = src.read_plane(i)
         except Exception as exc:
-            raise ImrestoreUsageError(f"cannot read {src.info.metadata.get('path', 'the input')}, plane {plane_label(src.info, i)}: {_reason(exc)}") from exc
+            raise ImrestoreUsageError(f"cannot read {src.info.metadata.get('path', 'the input')}, plane {plane_label(src.info, i)}: {error_reason(exc)}") from exc
         finite = p[np.isfinite(p)] if p.dtype.kind == "f" else p
         if finite.size:
             lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
@@ -114,9 +122,6 @@ def evaluate_volumes(reference: str | Path, estimate: str | Path, metrics: Seque
     ``value_range`` (``--range``) sets the reference's units; with anything but
     ``"dtype"`` the estimate is read in the same units.
     """
-    from ..chain import DEFAULT_METRICS
-    from ..spec import build
-
     objs = [build(m, kind="metric") if isinstance(m, str) else m for m in (DEFAULT_METRICS if metrics is None else metrics)]
     ref_src, est_src = open_volume(reference), open_volume(estimate)
     with ref_src, est_src:
@@ -152,8 +157,6 @@ def evaluate_volumes(reference: str | Path, estimate: str | Path, metrics: Seque
 
 
 def _bar(total: int, initial: int, progress: bool | Callable, unit: str):
-    from ..pipeline import progress_bar
-
     if unit == "scanning":
         return progress_bar(total, progress, unit="plane", desc="scanning", leave=False)
     return progress_bar(total, progress, unit="plane", initial=initial)

@@ -1,4 +1,9 @@
-"""The work of one plane (or one slab of planes for 3-D restorers): read, corrupt, restore, measure, write."""
+"""The work of one plane (or one slab of planes for 3-D restorers): read, corrupt, restore, measure, write.
+
+:class:`PlaneContext` is the work object a volume run hands its executor (see
+:mod:`imrestore.executors`); a unit is ``(planes, halo)``: the planes to keep
+and, for 3-D restorers, the planes around them that the restorer also sees.
+"""
 from __future__ import annotations
 
 import time
@@ -16,10 +21,6 @@ from .measure import measure_plane, ranged_metrics
 
 Unit = tuple[list[int], list[int]]
 
-#: Planes read ahead by the serial path's reader thread, by (source, index).
-_READ_AHEAD: dict[tuple[str, int], np.ndarray] = {}
-
-
 # --------------------------------------------------------------------------- the work of one plane
 
 
@@ -36,6 +37,33 @@ class PlaneContext:
     data_range: float | None  # fastMRI: the reference volume's maximum, in [0, 1] units
     center_crop: tuple[int, int] | None = None
     output: DirectOutput | None = None  # set when workers write their planes themselves
+
+    def fetch(self, unit: Unit) -> dict[int, np.ndarray]:
+        """Read the unit's planes (in a serial run, on the reader thread while the previous unit computes)."""
+        source = _source(self.source)
+        return {i: source.read_plane(i) for i in sorted({*unit[0], *unit[1]})}
+
+    def process(self, unit: Unit, raw: dict[int, np.ndarray]) -> list[PlaneResult]:
+        """Process a unit and, when workers write (``output``), write its planes into the output.
+
+        The output is opened for each unit and closed after it (a plane takes far
+        longer to compute than that), so no worker keeps a handle on a file that
+        the main process renames at the end.  The main process flushes and records
+        the planes after they come back, as for the planes it writes.
+        """
+        results = process_unit(self, unit, raw)
+        if self.output is not None:
+            out = self.output
+            with out.fmt.reopen(out.path, out.info, out.inner) as sink:
+                for res in results:
+                    sink.write_plane(res.index, res.data)
+            for res in results:
+                res.data = None  # nothing to send back
+        return results
+
+    def release(self) -> None:
+        """Close the inputs this process opened."""
+        close_sources()
 
 
 @dataclass
@@ -74,10 +102,9 @@ def close_sources() -> None:
     _OPEN.clear()
 
 
-def _corrupt_plane(ctx: PlaneContext, i: int) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Plane ``i`` in [0, 1] units, its corrupted version and the degradation record."""
+def _corrupt_plane(ctx: PlaneContext, i: int, raw: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Plane ``i`` (``raw``, else read now) in [0, 1] units, its corrupted version and the degradation record."""
     source = _source(ctx.source)
-    raw = _READ_AHEAD.pop((ctx.source, i), None)
     ref, _ = to_unit(source.read_plane(i) if raw is None else raw, ctx.value_range)
     measured = source.read_measurements(i) if any(c.consumes for c in ctx.chain.corruptions) else {}
     if measured:
@@ -105,15 +132,16 @@ def _finish_plane(ctx: PlaneContext, i: int, ref, corrupted, restored, t0: float
     return PlaneResult(i, out, time.perf_counter() - t0, metrics, sums)
 
 
-def process_plane(ctx: PlaneContext, i: int) -> PlaneResult:
-    """Read, corrupt, restore and measure plane ``i``; return it in the output dtype."""
+def process_plane(ctx: PlaneContext, i: int, raw: np.ndarray | None = None) -> PlaneResult:
+    """Read (unless ``raw`` is given), corrupt, restore and measure plane ``i``; return it in the output dtype."""
     t0 = time.perf_counter()
-    ref, corrupted, degradation = _corrupt_plane(ctx, i)
-    restored = ctx.chain.restorer.restore([corrupted], [degradation])[0] if ctx.chain.restorer else None
+    ref, corrupted, degradation = _corrupt_plane(ctx, i, raw)
+    restored = ctx.chain.restore(corrupted, degradation)
     return _finish_plane(ctx, i, ref, corrupted, restored, t0)
 
 
-def process_slab(ctx: PlaneContext, planes: Sequence[int], halo: Sequence[int]) -> list[PlaneResult]:
+def process_slab(ctx: PlaneContext, planes: Sequence[int], halo: Sequence[int],
+                 raw: dict[int, np.ndarray] | None = None) -> list[PlaneResult]:
     """A 3-D restorer on a block of consecutive Z planes plus ``halo`` planes on each side.
 
     Every plane is corrupted on its own (seeded by its index, as in the 2-D
@@ -123,7 +151,8 @@ def process_slab(ctx: PlaneContext, planes: Sequence[int], halo: Sequence[int]) 
     """
     t0 = time.perf_counter()
     block = sorted(set(planes) | set(halo))
-    parts = {i: _corrupt_plane(ctx, i) for i in block}
+    raw = raw or {}
+    parts = {i: _corrupt_plane(ctx, i, raw.get(i)) for i in block}
     stacked = np.stack([parts[i][1] for i in block])
     restored = ctx.chain.restorer.restore([stacked], [parts[block[0]][2]])[0]
     per_plane = (time.perf_counter() - t0) / len(planes)
@@ -149,28 +178,10 @@ def work_units(info: VolumeInfo, todo: Sequence[int], restorer) -> list[tuple[li
     return units
 
 
-def process_unit(ctx: PlaneContext, unit: tuple[list[int], list[int]]) -> list[PlaneResult]:
+def process_unit(ctx: PlaneContext, unit: Unit, raw: dict[int, np.ndarray] | None = None) -> list[PlaneResult]:
+    """The planes of one unit (``raw``: planes already read, by index)."""
     planes, halo = unit
+    raw = raw or {}
     if ctx.chain.restorer is not None and ctx.chain.restorer.spatial_ndim == 3:
-        return process_slab(ctx, planes, halo)
-    return [process_plane(ctx, i) for i in planes]
-
-
-def process_and_write(ctx: PlaneContext, unit: tuple[list[int], list[int]]) -> list[PlaneResult]:
-    """A parallel worker's job: process a unit and, where the format allows, write its planes itself.
-
-    The output is opened for each unit and closed after it (a plane takes far
-    longer to compute than that), so no worker keeps a handle on a file that
-    the main process renames at the end.  The main process flushes and records
-    the planes after they come back, as for the planes it writes.
-    """
-    results = process_unit(ctx, unit)
-    if ctx.output is not None:
-        out = ctx.output
-        with out.fmt.reopen(out.path, out.info, out.inner) as sink:
-            for res in results:
-                sink.write_plane(res.index, res.data)
-        for res in results:
-            res.data = None  # nothing to send back
-    return results
-
+        return process_slab(ctx, planes, halo, raw)
+    return [process_plane(ctx, i, raw.get(i)) for i in planes]

@@ -10,9 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+import bm3d
 import numpy as np
 
 from imrestore import Restorer, hookimpl, param
+from imrestore.helpers import noise_sigma
 
 
 @dataclass
@@ -25,16 +27,8 @@ class BM3D(Restorer):
     profile: str = param("np", choices=("np", "refilter", "vn", "high", "lc"), help="bm3d parameter profile")
 
     def restore_one(self, image, degradation):
-        import bm3d
-        from skimage.restoration import estimate_sigma
 
-        if self.sigma is not None:
-            sigma = self.sigma / 255.0
-        elif "noise_sigma" in degradation:
-            sigma = float(degradation["noise_sigma"])
-        else:
-            sigma = float(estimate_sigma(image, channel_axis=-1 if image.ndim == 3 else None, average_sigmas=True))
-        sigma = max(sigma, 1e-4)
+        sigma = max(noise_sigma(image, degradation, self.sigma), 1e-4)  # the parameter, else the chain's, else estimated
         if image.ndim == 3:
             out = bm3d.bm3d_rgb(image.astype(np.float64), sigma, profile=self.profile)
         else:

@@ -16,8 +16,11 @@ import numpy as np
 
 from imrestore import hookimpl
 from imrestore.errors import ChainError
+from imrestore.helpers import noise_sigma, psnr_from_mse
 from imrestore.interfaces import Restorer
 from imrestore.params import param
+from imrestore.progress import item_bar
+from imrestore.spec import parse_spec
 
 log = logging.getLogger("imrestore")
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -36,14 +39,14 @@ def shipped_checkpoints(network: str | None = None) -> list[tuple[Path, dict]]:
 
 
 def _names(specs: list[str]) -> list[str]:
-    from imrestore.spec import parse_spec
-
     return [parse_spec(s).name for s in specs]
 
 
 def in_channels(meta: dict) -> int:
-    cfg = meta.get("config", {})
-    return int(cfg.get("in_channels", cfg.get("channels", 1)) if meta.get("network") in ("n2n-unet", "edsr") else 1)
+    """The image channels a checkpoint's network takes (its config says)."""
+    from imrestore.nn.models import network_facts
+
+    return network_facts(meta["network"]).channels_of(meta.get("config", {}))
 
 
 def _dihedral(x: np.ndarray, k: int, flip: bool) -> np.ndarray:
@@ -267,15 +270,12 @@ class N2NUNetRestorer(LearnedRestorer):
 
     def _adapt(self, model, image: np.ndarray, degradation: dict):
         from imrestore.nn.adapt import sure_adapt
-        from imrestore.nn.progress import item_bar
-
-        from .restorers import noise_sigma
 
         sigma = noise_sigma(image, degradation, self.sigma)
         bar = item_bar(self.adapt, f"adapting to the image (sigma {sigma * 255:.1f})", "step", minimum=2)
 
         def on_step(mse: float) -> None:  # SURE estimates the error against the unseen clean image
-            bar.set_postfix_str(f"estimated PSNR {_psnr(mse):.2f} dB" if mse > 0 else "", refresh=False)
+            bar.set_postfix_str(f"estimated PSNR {psnr_from_mse(mse):.2f} dB" if mse > 0 else "", refresh=False)
             bar.update()
 
         try:
@@ -285,16 +285,12 @@ class N2NUNetRestorer(LearnedRestorer):
             if bar is not None:
                 bar.close()
         if net is model:
-            log.info(f"{self.name}: adapting did not help this image (estimated PSNR {_psnr(before):.2f} -> {_psnr(after):.2f} dB); "
+            log.info(f"{self.name}: adapting did not help this image (estimated PSNR {psnr_from_mse(before):.2f} -> {psnr_from_mse(after):.2f} dB); "
                      "it is restored with the network as trained")
         else:
-            log.debug(f"{self.name}: adapted, estimated PSNR {_psnr(before):.2f} -> {_psnr(after):.2f} dB")
+            log.debug(f"{self.name}: adapted, estimated PSNR {psnr_from_mse(before):.2f} -> {psnr_from_mse(after):.2f} dB")
         return net
 
-
-def _psnr(mse: float) -> float:
-    """PSNR on [0, 1] data from an (estimated) MSE; inf for an estimate at or below 0."""
-    return float(-10 * np.log10(mse)) if mse > 0 else float("inf")
 
 
 @dataclass

@@ -17,21 +17,13 @@ import numpy as np
 from skimage import restoration, transform
 
 from imrestore import hookimpl
+from imrestore.helpers import noise_sigma
 from imrestore.interfaces import Restorer
 from imrestore.params import param
 
 
 def _channel_axis(image: np.ndarray) -> int | None:
     return -1 if image.ndim == 3 else None
-
-
-def noise_sigma(image: np.ndarray, degradation: dict, sigma255: float | None) -> float:
-    """The noise level in [0, 1] units: the parameter, else the chain's, else estimated."""
-    if sigma255 is not None:
-        return sigma255 / 255.0
-    if "noise_sigma" in degradation:
-        return float(degradation["noise_sigma"])
-    return float(restoration.estimate_sigma(image, channel_axis=_channel_axis(image), average_sigmas=True))
 
 
 @dataclass

@@ -1,0 +1,149 @@
+"""Who does a run's work units: this process (with a reader thread), a process pool, or a Dask cluster.
+
+A run hands an executor a *work* object and a list of units.  The work object
+is sent once to each worker and must be picklable; it has three methods:
+
+- ``fetch(unit)``: read what the unit needs (in a serial run, on a reader
+  thread while the previous unit computes);
+- ``process(unit, fetched)``: the unit's list of results;
+- ``release()``: let go of the files this process opened for the work.
+
+Every executor yields one list of results per unit, in the order units
+finish; at most two units per worker are in flight, so memory stays bounded.
+
+Example
+-------
+>>> class Squares:
+...     def fetch(self, unit): return unit
+...     def process(self, unit, fetched): return [fetched * fetched]
+...     def release(self): pass
+>>> sorted(r for rs in serial(Squares(), [1, 2, 3]) for r in rs)
+[1, 4, 9]
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
+from typing import Any, Protocol
+
+from .errors import ImrestoreUsageError, error_reason
+
+log = logging.getLogger("imrestore")
+
+
+class Work(Protocol):
+    """What an executor runs: see the module's docstring."""
+
+    def fetch(self, unit: Any) -> Any: ...
+
+    def process(self, unit: Any, fetched: Any) -> list: ...
+
+    def release(self) -> None: ...
+
+
+def run_unit(work: Work, unit: Any) -> list:
+    """A worker's job: fetch and process one unit."""
+    return work.process(unit, work.fetch(unit))
+
+
+def serial(work: Work, units: Sequence[Any]) -> Iterator[list]:
+    """One process; a reader thread fetches the next unit while this one computes."""
+    if not units:
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="imrestore-reader") as reader:
+        ahead = reader.submit(work.fetch, units[0])
+        try:
+            for k, unit in enumerate(units):
+                fetched = ahead.result()
+                if k + 1 < len(units):
+                    ahead = reader.submit(work.fetch, units[k + 1])
+                yield work.process(unit, fetched)
+        finally:
+            ahead.cancel()
+
+
+_WORK: Work | None = None
+
+
+def _init_worker(work: Work) -> None:
+    global _WORK
+    _WORK = work
+
+
+def _pool_job(unit: Any) -> list:
+    assert _WORK is not None
+    return run_unit(_WORK, unit)
+
+
+def pool(work: Work, units: Sequence[Any], workers: int) -> Iterator[list]:
+    """``workers`` processes of this machine (each gets ``work`` once)."""
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(work,)) as executor:
+        pending, queue = set(), list(units)
+        try:
+            while queue or pending:
+                while queue and len(pending) < 2 * workers:
+                    pending.add(executor.submit(_pool_job, queue.pop(0)))
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    yield fut.result()
+        except BaseException:
+            executor.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
+def dask(work: Work, units: Sequence[Any], workers: int, scheduler: str | None) -> Iterator[list]:
+    """A local Dask cluster of ``workers`` processes, or the existing cluster at ``scheduler``."""
+    try:  # lazy: dask.distributed takes a second to import, and most runs never use it
+        from dask.distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise ImrestoreUsageError("--dask and --scheduler need dask.distributed: pip install 'dask[distributed]'") from None
+    with contextlib.ExitStack() as stack:
+        if scheduler:
+            try:
+                client = stack.enter_context(Client(scheduler, timeout="20s"))
+            except OSError as exc:
+                raise ImrestoreUsageError(f"cannot reach the Dask scheduler at {scheduler}: {error_reason(exc)}") from exc
+        else:
+            cluster = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                                       dashboard_address=None, silence_logs=logging.ERROR))
+            client = stack.enter_context(Client(cluster))
+        n = max(1, len(client.scheduler_info(n_workers=-1).get("workers", {})) if scheduler else workers)
+        work_future = client.scatter(work, broadcast=True, hash=False)
+        queue = list(units)
+        first = [client.submit(run_unit, work_future, queue.pop(0), pure=False) for _ in range(min(len(queue), 2 * n))]
+        stream = as_completed(first)
+        try:
+            for fut in stream:
+                result = fut.result()
+                fut.release()
+                if queue:
+                    stream.add(client.submit(run_unit, work_future, queue.pop(0), pure=False))
+                yield result
+        finally:
+            if scheduler:  # workers outlive the run: let go of the files they opened (a local cluster just stops)
+                try:
+                    client.run(work.release)
+                except Exception as exc:  # a worker gone away holds nothing
+                    log.warning("could not close the input on every Dask worker: %s", error_reason(exc))
+
+
+def execute(work: Work, units: Sequence[Any], workers: int = 1, use_dask: bool = False,
+            scheduler: str | None = None) -> Iterator[list]:
+    """The executor a run asked for: Dask, a pool (``workers > 1`` and more than one unit), or this process."""
+    if use_dask or scheduler:
+        return dask(work, units, workers, scheduler)
+    if workers > 1 and len(units) > 1:
+        return pool(work, units, min(workers, len(units)))
+    return serial(work, units)
+
+
+def is_parallel(units: Sequence[Any], workers: int, use_dask: bool, scheduler: str | None) -> bool:
+    """Whether ``execute`` will run the units in other processes."""
+    return bool(use_dask or scheduler) or (workers > 1 and len(units) > 1)
