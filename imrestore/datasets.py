@@ -98,8 +98,7 @@ def training_data(source: str | Path, max_images: int | None = None, value_range
 
     The network's trainer converts them to its channels; the name is recorded in the checkpoint.
     """
-    from .nn.training import (
-        TrainingData,  # lazy: torch takes seconds to import, and only training needs it
-    )
+    # lazy: torch takes seconds to import, and only training needs it
+    from .nn.training import TrainingData
 
     return TrainingData(load_images(source, channels=None, max_images=max_images, value_range=value_range), str(source))

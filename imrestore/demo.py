@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .dtypes import to_unit
 from .figures import restoration_grid
 from .files import read_image, write_image
 from .interfaces import Image
@@ -57,8 +58,6 @@ def run_demo(output: Path | str, *, overwrite: bool = False, progress: bool = Fa
     for name, img in sample_images().items():
         path = samples_dir / f"{name}.png"
         if overwrite or not path.exists():
-            from .dtypes import to_unit
-
             data, rng = to_unit(img)
             write_image(Image(data=data, axes="YX" if img.ndim == 2 else "YXC", dtype=img.dtype, value_range=rng), path)
     rows = ["| chain | corrupted PSNR | restored PSNR | corrupted SSIM | restored SSIM |", "|---|---|---|---|---|"]

@@ -16,7 +16,9 @@ from typing import Optional
 import numpy as np
 
 from imrestore import hookimpl
+from imrestore.errors import ParameterError
 from imrestore.interfaces import Corruption
+from imrestore.mri import rss_image
 from imrestore.params import param
 
 
@@ -44,8 +46,6 @@ class GaussianNoise(Corruption):
     def __post_init__(self):
         super().__post_init__()
         if self.sigma_max is not None and self.sigma_max < self.sigma:
-            from imrestore.errors import ParameterError
-
             raise ParameterError(f"gaussian: sigma_max ({self.sigma_max}) must be at least sigma ({self.sigma})")
 
     def forward(self, image, rng):
@@ -252,8 +252,6 @@ class KSpace(Corruption):
 
     def forward_measured(self, image, measured, rng):
         """Mask a scan's own centred k-space (fastMRI layout) and return its zero-filled RSS image."""
-        from imrestore.mri import rss_image
-
         kspace = np.asarray(measured["kspace"])
         mask, probs = kspace_mask(kspace.shape[-1], self.acceleration, self.center_fraction, self.mask, rng)
         weights = np.where(mask, 1.0 / probs if self.scale else 1.0, 0.0)

@@ -28,7 +28,9 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 def shipped_checkpoints(network: str | None = None) -> list[tuple[Path, dict]]:
     """The checkpoints shipped in the package, with their metadata."""
-    from imrestore.nn.checkpoint import read_metadata
+    from imrestore.nn.checkpoint import (
+        read_metadata,  # lazy: torch takes seconds to import
+    )
 
     out = []
     for path in sorted(WEIGHTS_DIR.glob("*.safetensors")):
@@ -44,7 +46,7 @@ def _names(specs: list[str]) -> list[str]:
 
 def in_channels(meta: dict) -> int:
     """The image channels a checkpoint's network takes (its config says)."""
-    from imrestore.nn.models import network_facts
+    from imrestore.nn.models import network_facts  # lazy: torch takes seconds to import
 
     return network_facts(meta["network"]).channels_of(meta.get("config", {}))
 
@@ -108,7 +110,9 @@ class LearnedRestorer(Restorer):
     def prepare(self, corruptions: list) -> None:
         """Pick the checkpoint(s) for this chain: the given file, or the shipped ones that match."""
         if self.weights is not None:
-            from imrestore.nn.checkpoint import read_metadata
+            from imrestore.nn.checkpoint import (
+                read_metadata,  # lazy: torch takes seconds to import
+            )
 
             meta = read_metadata(self.weights)
             if meta.get("network") != self.network:
@@ -137,7 +141,9 @@ class LearnedRestorer(Restorer):
         return fits[0]
 
     def _model(self, channels: int):
-        from imrestore.nn.checkpoint import load_checkpoint
+        from imrestore.nn.checkpoint import (
+            load_checkpoint,  # lazy: torch takes seconds to import
+        )
         from imrestore.nn.inference import select_device
 
         path, meta = self._checkpoint_for(channels)
@@ -180,7 +186,10 @@ class LearnedRestorer(Restorer):
         return model
 
     def restore(self, batch, degradations=None):
-        from imrestore.nn.inference import auto_tile, predict
+        from imrestore.nn.inference import (  # lazy: torch takes seconds to import
+            auto_tile,
+            predict,
+        )
 
         out: list[np.ndarray | None] = [None] * len(batch)
         by_channels: dict[int, list[int]] = {}
@@ -269,7 +278,7 @@ class N2NUNetRestorer(LearnedRestorer):
                         "the adaptation will fit the wrong error and may make the result worse")
 
     def _adapt(self, model, image: np.ndarray, degradation: dict):
-        from imrestore.nn.adapt import sure_adapt
+        from imrestore.nn.adapt import sure_adapt  # lazy: torch takes seconds to import
 
         sigma = noise_sigma(image, degradation, self.sigma)
         bar = item_bar(self.adapt, f"adapting to the image (sigma {sigma * 255:.1f})", "step", minimum=2)

@@ -19,7 +19,10 @@ from skimage import restoration, transform
 from imrestore import hookimpl
 from imrestore.helpers import noise_sigma
 from imrestore.interfaces import Restorer
+from imrestore.mri import rss_image
 from imrestore.params import param
+
+from .corruptions import gaussian_psf
 
 
 def _channel_axis(image: np.ndarray) -> int | None:
@@ -133,8 +136,6 @@ class RichardsonLucy(Restorer):
         return key == "psf" and self.sigma is not None
 
     def restore_one(self, image, degradation):
-        from .corruptions import gaussian_psf
-
         psf = gaussian_psf(self.sigma) if self.sigma is not None else np.asarray(degradation["psf"])
         pad = max(psf.shape) // 2 * 2
         widths = ((pad, pad), (pad, pad)) + (((0, 0),) if image.ndim == 3 else ())
@@ -215,8 +216,6 @@ class ZeroFill(Restorer):
 
     def restore_one(self, image, degradation):
         if degradation.get("kspace_layout") == "fastmri":  # a scan's centred, multi-coil k-space
-            from imrestore.mri import rss_image
-
             lo, hi = degradation["value_range"]
             return ((rss_image(degradation["kspace"], degradation["kspace_crop"]) - lo) / (hi - lo)).astype(np.float32)
         rec = np.fft.ifft2(np.asarray(degradation["kspace"], np.complex128), axes=(0, 1))

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from imrestore.interfaces import VolumeFormat, VolumeInfo, VolumeSink, VolumeSource
+from imrestore.mri import rss_image
 
 from .common import _attr_value, _axes_attr, _plane_chunks
 from .hdf5_raw import RawPlanes
@@ -154,8 +155,6 @@ class FastMRISource(VolumeSource):
     def read_plane(self, i):
         if self._recon is not None:
             return np.asarray(self._recon[i])
-        from imrestore.mri import rss_image
-
         return rss_image(self._k[i], self.info.plane_shape).astype(np.float32)
 
     def read_measurements(self, i):
