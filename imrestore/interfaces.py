@@ -34,9 +34,6 @@ import numpy as np
 
 from .params import format_spec, params_of, validate_params
 
-KINDS = ("corruption", "restorer", "metric", "reader", "writer", "volume")
-
-
 class Plugin(abc.ABC):
     """Common base: a name, aliases, typed parameters and a canonical spec."""
 
@@ -334,3 +331,33 @@ class VolumeFormat(Plugin):
     @abc.abstractmethod
     def reopen(self, path: Path, like: VolumeInfo, inner: str | None = None) -> VolumeSink:
         """Continue filling a partial output made by :meth:`create`."""
+
+
+# --------------------------------------------------------------------------- the plugin kinds, in one table
+@dataclass(frozen=True)
+class Kind:
+    """One kind of plugin: its base class, the hook that registers it, and how specs and listings treat it."""
+
+    name: str
+    base: type[Plugin]
+    hook: str
+    in_specs: bool  #: a spec may name it (``kind:name``)
+    io: bool  #: reads or writes files (listed with its suffixes)
+
+
+PLUGIN_KINDS: dict[str, Kind] = {k.name: k for k in (
+    Kind("corruption", Corruption, "register_corruptions", in_specs=True, io=False),
+    Kind("restorer", Restorer, "register_restorers", in_specs=True, io=False),
+    Kind("metric", Metric, "register_metrics", in_specs=True, io=False),
+    Kind("reader", Reader, "register_readers", in_specs=True, io=True),
+    Kind("writer", Writer, "register_writers", in_specs=True, io=True),
+    Kind("volume", VolumeFormat, "register_volume_formats", in_specs=False, io=True),
+)}
+#: Every kind, in the order listings show them.
+KINDS: tuple[str, ...] = tuple(PLUGIN_KINDS)
+#: The kinds a chain is made of (what a bare name is looked up among).
+CHAIN_KINDS: tuple[str, ...] = ("corruption", "restorer", "metric")
+#: The kinds a spec string may name.
+SPEC_KINDS: tuple[str, ...] = tuple(k for k, v in PLUGIN_KINDS.items() if v.in_specs)
+#: The kinds that read or write files.
+IO_KINDS: tuple[str, ...] = tuple(k for k, v in PLUGIN_KINDS.items() if v.io)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .errors import SpecError
+from .interfaces import IO_KINDS, KINDS
 from .params import params_of
 from .registry import ENV_PLUGINS, Entry, get_registry
 
@@ -17,7 +18,7 @@ def _entry_dict(e: Entry) -> dict:
         "summary": e.summary,
         "parameters": [p.as_dict() for p in params_of(e.cls)],
     }
-    if e.kind in ("reader", "writer", "volume"):
+    if e.kind in IO_KINDS:
         d["suffixes"] = list(e.cls.suffixes)
     if e.kind == "restorer" and e.cls.needs:
         d["needs"] = list(e.cls.needs)
@@ -35,7 +36,7 @@ def describe(name: str | None = None) -> dict:
         entries = [e for e in entries if (bare == e.name or bare in e.aliases) and spec_kind in ("", e.kind)]
         errors = [e for e in reg.errors if name in (e.plugin, e.package)]
         if not entries and not errors:
-            reg.lookup(bare, kinds=("corruption", "restorer", "metric", "reader", "writer", "volume"))
+            reg.lookup(bare, kinds=KINDS)
             raise SpecError(f"no plugin called {name!r}")
     else:
         errors = reg.errors
@@ -57,7 +58,7 @@ def render(info: dict, detailed: bool = False) -> str:
         alias = f" (alias {', '.join(p['aliases'])})" if p["aliases"] else ""
         origin = f"[{p['package']} {p['version']}]".replace(" ]", "]")
         lines.append(f"  {p['name']:<12} {p['summary']}{alias}  {origin}")
-        if not detailed and p["kind"] in ("reader", "writer", "volume"):
+        if not detailed and p["kind"] in IO_KINDS:
             lines.append(f"      suffixes: {' '.join(p['suffixes'])}")
         params = p["parameters"]
         if detailed:

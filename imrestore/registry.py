@@ -27,40 +27,13 @@ import pluggy
 
 from . import hookspecs
 from .errors import ParameterError, SpecError
-from .interfaces import (
-    KINDS,
-    Corruption,
-    Metric,
-    Plugin,
-    Reader,
-    Restorer,
-    VolumeFormat,
-    Writer,
-)
+from .interfaces import CHAIN_KINDS, KINDS, PLUGIN_KINDS, Plugin
 from .params import coerce_value, params_of
 from .spec import Spec, parse_spec
 
 ENTRY_POINT_GROUP = "imrestore"
 ENV_PLUGINS = "IMRESTORE_PLUGINS"
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
-_BASES = {
-    "corruption": Corruption,
-    "restorer": Restorer,
-    "metric": Metric,
-    "reader": Reader,
-    "writer": Writer,
-    "volume": VolumeFormat,
-}
-_HOOKS = {
-    "corruption": "register_corruptions",
-    "restorer": "register_restorers",
-    "metric": "register_metrics",
-    "reader": "register_readers",
-    "writer": "register_writers",
-    "volume": "register_volume_formats",
-}
-
-
 @dataclass(frozen=True)
 class Entry:
     """One registered plugin class and where it came from."""
@@ -123,14 +96,13 @@ class Registry:
             self.errors.append(LoadError(name, package, _one_line(exc)))
             return
         self.origins[name] = (package or name, version)
-        for kind, hook in _HOOKS.items():
-            for impl in getattr(self.pm.hook, hook).get_hookimpls():
-                if impl.plugin_name != name:
-                    continue
-                try:
-                    impl.function(register=self._register_callback(kind, name))
-                except Exception as exc:
-                    self.errors.append(LoadError(name, package, f"{hook}: {_one_line(exc)}"))
+        others = [p for p in self.pm.get_plugins() if p is not obj]
+        for kind in PLUGIN_KINDS.values():  # through pluggy's hook caller, limited to this plugin (to know who registers what)
+            call = self.pm.subset_hook_caller(kind.hook, remove_plugins=others)
+            try:
+                call(register=self._register_callback(kind.name, name))
+            except Exception as exc:
+                self.errors.append(LoadError(name, package, f"{kind.hook}: {_one_line(exc)}"))
 
     def remove_plugin(self, name: str) -> None:
         """Unregister a plugin and every class it registered (for tests)."""
@@ -148,7 +120,7 @@ class Registry:
         package, version = self.origins.get(plugin, (plugin, ""))
 
         def register(cls: type) -> None:
-            base = _BASES[kind]
+            base = PLUGIN_KINDS[kind].base
             label = getattr(cls, "__name__", repr(cls))
             if not (isinstance(cls, type) and issubclass(cls, base)):
                 raise TypeError(f"{label} is not a subclass of imrestore.{base.__name__}")
@@ -179,7 +151,7 @@ class Registry:
         table = self.entries[kind]
         return table.get(name) or table.get(self.aliases[kind].get(name, ""))
 
-    def lookup(self, name: str, kind: str | None = None, kinds: Iterable[str] = ("corruption", "restorer", "metric")) -> Entry:
+    def lookup(self, name: str, kind: str | None = None, kinds: Iterable[str] = CHAIN_KINDS) -> Entry:
         """Find a plugin by name (and kind); errors list the close matches."""
         search = [kind] if kind else list(kinds)
         hits = [e for k in search if (e := self.find(k, name)) is not None]

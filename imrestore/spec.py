@@ -16,11 +16,11 @@ import re
 from dataclasses import dataclass, field
 
 from .errors import SpecError
+from .interfaces import SPEC_KINDS
 from .params import format_spec
 
 __all__ = ["Spec", "format_spec", "parse_spec"]
 
-SPEC_KINDS = ("corruption", "restorer", "metric", "reader", "writer")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
