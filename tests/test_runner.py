@@ -214,3 +214,23 @@ def test_python_api_over_arrays_gives_the_cli_report_shape(camera, astronaut):
     doc = report.to_dict()
     assert doc["counts"]["written"] == 2 and doc["mean"]["restored"]["psnr"] > doc["mean"]["corrupted"]["psnr"]
     assert report.to_csv().splitlines()[0].startswith("path,status,seconds,corrupted_psnr")
+
+
+def test_images_in_a_pool_or_on_dask_give_the_serial_bytes(tmp_path):
+    """One runner: the executors that serve volumes serve image folders too, with the same bytes as one process."""
+    from skimage import data
+    from PIL import Image as PILImage
+
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    for i in range(4):
+        PILImage.fromarray(data.camera()[64 * i : 64 * i + 64, :64]).save(src / ("sub" if i % 2 else ".") / f"c{i}.png")
+    chain = ["gaussian:sigma=25", "restorer:tv"]
+    serial = run(chain, src, tmp_path / "serial")
+    pooled = run(chain, src, tmp_path / "pool", workers=2)
+    dasked = run(chain, src, tmp_path / "dask", workers=2, dask=True)
+    for rel in ("c0.png", "sub/c1.png", "c2.png", "sub/c3.png"):
+        ref = (tmp_path / "serial" / rel).read_bytes()
+        assert (tmp_path / "pool" / rel).read_bytes() == ref == (tmp_path / "dask" / rel).read_bytes()
+    assert [i.path for i in serial.items] == [i.path for i in pooled.items] == [i.path for i in dasked.items]
+    assert serial.mean() == pooled.mean() == dasked.mean()
