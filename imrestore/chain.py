@@ -28,6 +28,8 @@ from .report import ItemResult, Report, new_report
 from .spec import parse_spec
 
 DEFAULT_METRICS = ("psnr", "ssim")
+#: What a restoration of real data (no corruption, so no clean image) reports by default.
+NO_REFERENCE_METRICS = ("noise", "residual", "whiteness")
 
 
 def item_rng(seed: int, key: str, index: int) -> np.random.Generator:
@@ -94,8 +96,10 @@ class Chain:
     def from_specs(cls, specs: Iterable[str], metrics: Iterable[str] | None = None, *, prepare: bool = True) -> "Chain":
         """Build and check a chain from spec strings.
 
-        ``metrics=None`` means the defaults (PSNR and SSIM) when the chain
-        corrupts, none otherwise; ``[]`` means none.
+        ``metrics=None`` means the defaults: PSNR and SSIM when the chain
+        corrupts (the input is the reference); with a restorer and no
+        corruption (real data: there is no clean image), the no-reference
+        ``noise``, ``residual`` and ``whiteness``; else none.  ``[]`` means none.
         """
         corruptions: list[Corruption] = []
         restorer: Restorer | None = None
@@ -113,7 +117,7 @@ class Chain:
             else:
                 raise SpecError(f"{text}: a {plugin.kind} cannot be part of a chain; use --metric for metrics")
         if metrics is None:
-            metrics = DEFAULT_METRICS if corruptions else ()
+            metrics = DEFAULT_METRICS if corruptions else NO_REFERENCE_METRICS if restorer is not None else ()
         metric_objs = [build(m, kind="metric") if isinstance(m, str) else m for m in metrics]
         chain = cls(corruptions, restorer, metric_objs)
         chain.check(prepare=prepare)
@@ -128,11 +132,19 @@ class Chain:
         provided = {k for c in self.corruptions for k in c.provides}
         missing = self.restorer.missing(provided)
         if missing:
-            params = ", ".join(missing)
+            name = self.restorer.name
+            how = [f"{name}:{p}" for k in missing for p in self.restorer.need_params.get(k, ())]
+            given = f"give it as {' or '.join(how)}" if how else "set it with a parameter"
+            where = "no corruption in the chain provides it" if self.corruptions else "there is no corruption in the chain to provide it"
             raise ChainError(
-                f"restorer {self.restorer.name} needs {params} from the chain: put a corruption that provides it "
-                f"earlier in the chain or set it with a parameter (see `imrestore plugins {self.restorer.name}`)"
+                f"restorer {name} needs {', '.join(missing)} and {where}: {given}, or put a corruption that provides it "
+                f"earlier in the chain (see `imrestore plugins {name}`)"
             )
+
+    @property
+    def has_reference(self) -> bool:
+        """Whether the input is a clean reference (the chain corrupts it) or the measurement itself (real data)."""
+        return bool(self.corruptions)
 
     @property
     def metric_keys(self) -> list[str]:

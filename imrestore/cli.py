@@ -168,7 +168,9 @@ def plugins_cmd(name, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--center-crop", metavar="HxW", help="Volumes: measure the centre HxW of each plane (fastMRI: 320x320).")
 @_range_option("for the metrics", "the reference's")
-def eval_cmd(reference, estimate, metrics, output, as_json, center_crop, value_range):
+@click.option("--no-reference", is_flag=True, help="Real data: REFERENCE is the noisy input ESTIMATE was restored from (no clean image); "
+              "default metrics noise, residual and whiteness, for both.")
+def eval_cmd(reference, estimate, metrics, output, as_json, center_crop, value_range, no_reference):
     """Metrics between two files, two folders matched by relative path, or two volumes.
 
     Volumes (TIFF stacks, HDF5 datasets as file.h5:/path, Zarr) are measured
@@ -186,7 +188,7 @@ def eval_cmd(reference, estimate, metrics, output, as_json, center_crop, value_r
     else:
         if center_crop:
             raise ImrestoreUsageError("--center-crop is for volumes")
-        report = evaluate_files(reference, estimate, list(metrics) or None, value_range=spec)
+        report = evaluate_files(reference, estimate, list(metrics) or None, value_range=spec, no_reference=no_reference)
     if output:
         report.write(output)
     click.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.summary())

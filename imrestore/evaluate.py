@@ -13,7 +13,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from ._version import __version__
-from .chain import DEFAULT_METRICS, measure, metric_keys
+from .chain import DEFAULT_METRICS, NO_REFERENCE_METRICS, measure, metric_keys
 from .dtypes import RangeSpec, apply_range, parse_range, quantize, range_text
 from .errors import ImrestoreUsageError, error_reason
 from .files import discover, read_image, read_like
@@ -34,13 +34,18 @@ def evaluate_arrays(reference: np.ndarray, estimate: np.ndarray, metrics: Sequen
 
 
 def evaluate_files(reference: Path | str, estimate: Path | str, metrics: Sequence[str | Metric] | None = None,
-                   value_range: RangeSpec = "dtype") -> Report:
+                   value_range: RangeSpec = "dtype", no_reference: bool = False) -> Report:
     """Metrics between two files, or two folders matched by relative path.
 
     Files of the reference folder with no counterpart are reported as failed.
     ``value_range`` (``--range``) sets the reference's [0, 1] units; the
-    estimate is measured in the same units.
+    estimate is measured in the same units.  With ``no_reference``, the first
+    argument is the noisy input the estimate was restored from (real data,
+    no clean image): the metrics default to the no-reference ones, and the
+    input is measured too (stage ``corrupted``), as ``imrestore run`` does.
     """
+    if no_reference and metrics is None:
+        metrics = NO_REFERENCE_METRICS
     ref, est = Path(reference), Path(estimate)
     for p in (ref, est):
         if not p.exists():
@@ -56,7 +61,8 @@ def evaluate_files(reference: Path | str, estimate: Path | str, metrics: Sequenc
     else:
         pairs = [(ref, est, est.name)]
     report = Report(chain=[], metrics=metric_keys(objs), seed=0, input=str(ref), output=str(est),
-                    versions={"imrestore": __version__, **get_registry().versions()}, value_range=range_text(value_range))
+                    versions={"imrestore": __version__, **get_registry().versions()}, value_range=range_text(value_range),
+                    reference="none" if no_reference else "input")
     start = time.perf_counter()
     for r, e, key in pairs:
         t0 = time.perf_counter()
@@ -71,6 +77,8 @@ def evaluate_files(reference: Path | str, estimate: Path | str, metrics: Sequenc
             if va.shape != vb.shape:
                 raise ValueError(f"shapes differ: {va.shape} vs {vb.shape}")
             notes: list[str] = []
+            if no_reference:
+                item.metrics["corrupted"] = measure(objs, va, va, notes)
             item.metrics["estimate"] = measure(objs, va, vb, notes)
             item.note = "; ".join(notes)
         except Exception as exc:

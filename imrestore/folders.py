@@ -153,6 +153,7 @@ class ImageWork:
         else:
             corrupted, degradation = chain.corrupt(reference.data, self.seed, task.key)
             restored = chain.restore(corrupted, degradation)
+            result.estimated = degradation.get("estimated", {})
             final = restored if restored is not None else corrupted
             write_image(reference.with_data(final), task.target)
             if task.corrupted_target is not None:

@@ -51,3 +51,8 @@ def register_writers(register: Register) -> None:
 @hookspec
 def register_volume_formats(register: Register) -> None:
     """Register :class:`~imrestore.interfaces.VolumeFormat` subclasses (stacks, HDF5, Zarr...)."""
+
+
+@hookspec
+def register_noise_models(register: Register) -> None:
+    """Register :class:`~imrestore.interfaces.NoiseModel` subclasses (each with an ``estimate`` from one image)."""

@@ -30,6 +30,7 @@ from .chain import Chain
 from .dtypes import apply_range, parse_range, quantize, to_unit
 from .errors import ImrestoreUsageError
 from .files import read_image, read_like
+from .noise import local_statistics
 from .registry import build
 from .report import Report, atomic_write_text
 from .volumes import is_volume, open_volume, split_volume_path, volume_ranges
@@ -47,6 +48,14 @@ class Example:
     original: np.ndarray
     corrupted: np.ndarray | None
     restored: np.ndarray | None
+    #: Real data (no corruption, no clean image): the panels are input / restored / what was removed.
+    no_reference: bool = False
+
+    def panels(self) -> list[tuple[str, np.ndarray | None]]:
+        if not self.no_reference:
+            return [("original", self.original), ("corrupted", self.corrupted), ("restored", self.restored)]
+        same = self.restored is not None and self.restored.shape == self.original.shape
+        return [("input", self.original), ("restored", self.restored), ("removed", self.original - self.restored if same else None)]
 
 
 def find_report(run: Path) -> Path:
@@ -209,9 +218,13 @@ def _png(image: np.ndarray, scale: int = 1) -> str:
 def _crops(ex: Example) -> list[tuple[str, np.ndarray | None]]:
     restored = ex.restored if ex.restored is not None and ex.restored.shape == ex.original.shape else None
     top, left, hh, ww = _crop_box(ex.original, restored if restored is not None else ex.corrupted, CROP)
-    shown = _display([ex.original, ex.corrupted, ex.restored])
+    labels, images = zip(*ex.panels())
+    shown = _display(list(images))
+    if labels[-1] == "removed" and images[-1] is not None:  # the removed part around mid-grey, +-3 standard deviations
+        r = np.asarray(images[-1], np.float64)
+        shown[-1] = np.clip(0.5 + r / (6 * (r.std() or 1.0)), 0, 1)
     out = []
-    for label, im in zip(("original", "corrupted", "restored"), shown):
+    for label, im in zip(labels, shown):
         if im is None:
             out.append((label, None))
         elif im.shape[:2] == ex.original.shape[:2]:
@@ -264,7 +277,7 @@ def grid_png(examples: list[Example], stage: str, key: str, path: Path) -> Path:
             ax.set_yticks([])
             if im is not None:
                 ax.imshow(im, cmap="gray" if im.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
-            stage_of = {"original": None, "corrupted": "corrupted", "restored": stage}[label]
+            stage_of = _STAGE_OF.get(label, stage)
             value = ex.metrics.get(stage_of, {}).get(key) if stage_of else None
             ax.set_title(label + (f"  {key} {value:.3g}" if value is not None else ""), fontsize=9)
             if c == 0:
@@ -310,11 +323,46 @@ window.addEventListener('load', function(){
 """
 
 
+#: Which stage's metric each panel shows under it (None: none; "restored" panels show the ranking stage's).
+_STAGE_OF = {"original": None, "corrupted": "corrupted", "input": "corrupted", "removed": None}
+
+
+def _noise_plot(report: Report, examples: list[Example]) -> str | None:
+    """The noise model the restorer estimated for the first example, over the local statistics of its input."""
+    noise = next((it.estimated.get("noise") for it in report.items if it.estimated.get("noise")), None)
+    if report.reference != "none" or not noise or not examples:  # a benchmark's noise is the chain's, known
+        return None
+    means, variances = local_statistics(examples[0].original)
+    if not means.size:
+        return None
+    import matplotlib  # lazy: matplotlib takes a while to import, and only the page's figures need it
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.2, 3.0))
+    ax.plot(means, variances, "o", ms=3, alpha=0.6, label=f"smooth regions of {examples[0].item_path}")
+    x = np.linspace(0, max(float(means.max()), 1e-3), 50)
+    if noise.get("model") == "poisson-gaussian":
+        ax.plot(x, noise["a"] * x + noise["b"], "-", label=f"a*x + b, a={noise['a']:.3g}, b={noise['b']:.3g}")
+    elif "sigma" in noise:
+        ax.plot(x, np.full_like(x, noise["sigma"] ** 2), "-", label=f"sigma^2, sigma={noise['sigma'] * 255:.2f}/255")
+    ax.set_xlabel("local mean ([0, 1] units)")
+    ax.set_ylabel("noise variance")
+    ax.legend(frameon=False, fontsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
 def _fmt(v) -> str:
     return "" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.4g}"
 
 
-def render_html(report: Report, examples: list[Example], stage: str, key: str, histogram: str | None, title: str) -> str:
+def render_html(report: Report, examples: list[Example], stage: str, key: str, histogram: str | None, title: str,
+                noise_plot: str | None = None) -> str:
     e = html.escape
     cols = report.columns()
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title><style>{_STYLE}</style></head><body>"]
@@ -327,6 +375,14 @@ def render_html(report: Report, examples: list[Example], stage: str, key: str, h
     if report.command:
         command = [Path(report.command[0]).name, *report.command[1:]]  # `imrestore ...`, not the interpreter's path
         parts.append(f"<p>Command: <code>{e(' '.join(command))}</code></p>")
+    if report.reference == "none":
+        parts.append(f"<p><strong>No reference.</strong> {e(report.NO_REFERENCE_NOTE[len('no reference: '):].capitalize())}.</p>")
+    if noise_plot:
+        noise = next(it.estimated["noise"] for it in report.items if it.estimated.get("noise"))
+        parts.append(f"<h2>Estimated noise</h2><p>{e(noise.get('model', ''))}: "
+                     f"{e(', '.join(f'{k} {v:.4g}' for k, v in noise.items() if isinstance(v, (int, float))))}"
+                     f"{' &middot; ' + e(noise['reason']) if noise.get('reason') else ''} (first item; every item's model is in report.json)</p>"
+                     f"<img alt='noise variance against the local mean' src='{noise_plot}'>")
     # summary: mean and spread
     parts.append("<h2>Summary</h2><table class='summary'><thead><tr><th>metric</th>" +
                  "".join(f"<th>{e(s)} mean &plusmn; sd</th><th>{e(s)} min&ndash;max</th>" for s in report.stages()) + "</tr></thead><tbody>")
@@ -359,7 +415,7 @@ def render_html(report: Report, examples: list[Example], stage: str, key: str, h
             for label, im in _crops(ex):
                 if im is None:
                     continue
-                caption_stage = {"original": None, "corrupted": "corrupted", "restored": stage}[label]
+                caption_stage = _STAGE_OF.get(label, stage)
                 cv = ex.metrics.get(caption_stage, {}).get(key) if caption_stage else None
                 scale = max(1, CROP // max(im.shape[:2]))
                 parts.append(f"<figure><img class='crop' alt='{label} {e(ex.item_path)}' src='{_png(im, scale)}'>"
@@ -402,13 +458,14 @@ def write_html_report(run: Path | str, output: Path | str | None = None, by: str
     for rank, index in rank_items(report, stage, key, higher):
         try:
             examples.append(_load_example(report, index, rank))
+            examples[-1].no_reference = report.reference == "none"
         except (OSError, ValueError) as exc:
             raise ImrestoreUsageError(f"cannot load the images of {report.items[index].path}: {exc}") from exc
     stem = path.name[: -len(".json")] if path.name.endswith(".json") else path.stem
     out = Path(output) if output else path.with_name(f"{stem}.html")
     out.parent.mkdir(parents=True, exist_ok=True)
     title = f"imrestore report: {Path(report.input).name}"
-    atomic_write_text(out, render_html(report, examples, stage, key, _histogram(report, key), title))
+    atomic_write_text(out, render_html(report, examples, stage, key, _histogram(report, key), title, _noise_plot(report, examples)))
     if examples:
         grid_png(examples, stage, key, out.with_name(f"{out.stem}-examples.png"))
     return out

@@ -34,6 +34,7 @@ import numpy as np
 
 from .params import format_spec, params_of, validate_params
 
+
 class Plugin(abc.ABC):
     """Common base: a name, aliases, typed parameters and a canonical spec."""
 
@@ -139,6 +140,8 @@ class Restorer(Plugin):
     uses_gpu: ClassVar[bool] = False
     #: Degradation keys this restorer needs, unless a parameter supplies them.
     needs: ClassVar[tuple[str, ...]] = ()
+    #: For each need, the parameters that can supply it (what a run on real data must give), e.g. ``{"psf": ("psf=FILE", "sigma=PIXELS")}``.
+    need_params: ClassVar[dict[str, tuple[str, ...]]] = {}
     #: 3 for restorers that work on ZYX blocks: volume runs give them slabs of
     #: ``slab_depth`` planes with ``slab_halo`` extra planes on each side.
     spatial_ndim: ClassVar[int] = 2
@@ -170,10 +173,18 @@ class Restorer(Plugin):
 
 
 class Metric(Plugin):
-    """A full-reference metric: ``__call__(reference, estimate) -> float``."""
+    """A metric: ``__call__(reference, estimate) -> float``.
+
+    A full-reference metric (``needs_reference = True``) compares the estimate
+    with the clean image.  A no-reference metric judges the estimate alone, or
+    against the *measurement* it was restored from (then ``reference`` is the
+    input as acquired): it is what a run without a clean image reports.
+    """
 
     kind: ClassVar[str] = "metric"
     higher_is_better: ClassVar[bool] = True
+    #: Whether the metric needs the clean image (False: it works on real acquisitions, where there is none).
+    needs_reference: ClassVar[bool] = True
     #: How the data range is chosen: ``"unit"`` (images in [0, 1]) or
     #: ``"reference-max"`` (fastMRI: the maximum of the reference).
     data_range_policy: ClassVar[str] = "unit"
@@ -333,6 +344,37 @@ class VolumeFormat(Plugin):
         """Continue filling a partial output made by :meth:`create`."""
 
 
+class NoiseModel(Plugin):
+    """A model of the noise in an image: its variance as a function of the clean signal, and a stabilising transform."""
+
+    kind: ClassVar[str] = "noise-model"
+
+    @abc.abstractmethod
+    def variance(self, signal: np.ndarray | float) -> np.ndarray | float:
+        """The noise variance at clean signal level ``signal`` ([0, 1] units)."""
+
+    def std_at(self, signal: float) -> float:
+        return float(np.sqrt(max(float(self.variance(signal)), 0.0)))
+
+    @abc.abstractmethod
+    def stabilise(self, image: np.ndarray) -> np.ndarray:
+        """A transform of ``image`` whose noise is white with unit variance."""
+
+    @abc.abstractmethod
+    def unstabilise(self, stabilised: np.ndarray) -> np.ndarray:
+        """The inverse of :meth:`stabilise` for a denoised image (unbiased: maps expectations to expectations)."""
+
+    def describe(self) -> str:
+        """One line for reports and logs."""
+        return self.spec
+
+    @classmethod
+    def estimate(cls, image: np.ndarray) -> "NoiseModel":
+        """Fit this model to one noisy image (``YX`` or ``YXC``, [0, 1] units)."""
+        raise NotImplementedError(f"the noise model {cls.name} cannot be estimated from an image; give its parameters")
+
+
+
 # --------------------------------------------------------------------------- the plugin kinds, in one table
 @dataclass(frozen=True)
 class Kind:
@@ -352,6 +394,7 @@ PLUGIN_KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("reader", Reader, "register_readers", in_specs=True, io=True),
     Kind("writer", Writer, "register_writers", in_specs=True, io=True),
     Kind("volume", VolumeFormat, "register_volume_formats", in_specs=False, io=True),
+    Kind("noise-model", NoiseModel, "register_noise_models", in_specs=False, io=False),
 )}
 #: Every kind, in the order listings show them.
 KINDS: tuple[str, ...] = tuple(PLUGIN_KINDS)

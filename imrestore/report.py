@@ -12,7 +12,7 @@ import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -36,6 +36,8 @@ class ItemResult:
     note: str = ""  # why a metric is empty for a written item (e.g. too small for SSIM)
     seconds: float = 0.0
     metrics: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    #: What the restorer estimated from the data (its noise model...), as it recorded it.
+    estimated: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -57,6 +59,13 @@ class Report:
     value_range: str = "dtype"
     #: Volume runs: metrics of the whole volume per stage (fastMRI's way) and its shape.
     volume: dict[str, Any] = field(default_factory=dict)
+    #: What the metrics compare with: "input" (a benchmark: the chain corrupted a clean input) or
+    #: "none" (real data: the input is the measurement, there is no clean image).
+    reference: str = "input"
+
+    NO_REFERENCE_NOTE: ClassVar[str] = ("no reference: the input is the measurement and there is no clean image, so the "
+                                        "metrics judge the restored image on its own (noise left, structure in the removed part); "
+                                        "the 'corrupted' stage is the input as acquired")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Report":
@@ -87,6 +96,8 @@ class Report:
         d = asdict(self)
         d["mean"] = self.mean()
         d["counts"] = {s: sum(i.status == s for i in self.items) for s in ("written", "skipped", "measured", "failed")}
+        if self.reference == "none":
+            d["note"] = self.NO_REFERENCE_NOTE
         return _finite(d)
 
     def write(self, folder: Path | str, stem: str = "report") -> tuple[Path, Path]:
@@ -107,14 +118,16 @@ class Report:
 
     def to_csv(self) -> str:
         cols = self.columns()
+        noise = any("noise" in i.estimated for i in self.items)
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["path", "status", "seconds", *[f"{s}_{k}" for s, k in cols], "error"])
+        w.writerow(["path", "status", "seconds", *[f"{s}_{k}" for s, k in cols], *(["estimated_noise"] if noise else []), "error"])
         for item in self.items:
             vals = [_cell(item.metrics.get(s, {}).get(k)) for s, k in cols]
-            w.writerow([item.path, item.status, f"{item.seconds:.3f}", *vals, item.error or item.note])
+            est = [_noise_text(item.estimated.get("noise"))] if noise else []
+            w.writerow([item.path, item.status, f"{item.seconds:.3f}", *vals, *est, item.error or item.note])
         mean = self.mean()
-        w.writerow(["mean", "", "", *[_cell(mean.get(s, {}).get(k)) for s, k in cols], ""])
+        w.writerow(["mean", "", "", *[_cell(mean.get(s, {}).get(k)) for s, k in cols], *([""] if noise else []), ""])
         return buf.getvalue()
 
     def summary(self) -> str:
@@ -126,12 +139,18 @@ class Report:
             parts = [p for p in parts if not p.endswith("written")]
         noun = "planes" if self.volume else "items"
         lines = [f"{len(self.items)} {noun}: {', '.join(parts)}  ({self.seconds:.1f} s)"]
+        if self.reference == "none" and self.metrics:
+            lines.append(self.NO_REFERENCE_NOTE)
         mean = {} if self.volume else self.mean()  # a volume is summed up as a whole below
-        if self.metrics and "estimate" in mean:
+        if self.metrics and "estimate" in mean and "corrupted" in mean:  # eval --no-reference: the input and the estimate
+            lines += ["", f"{'metric':<10}{'input':>12}{'estimate':>12}", "-" * 34]
+            lines += [f"{k:<10}{_num(mean['corrupted'].get(k)):>12}{_num(mean['estimate'].get(k)):>12}" for k in self.metrics]
+        elif self.metrics and "estimate" in mean:
             lines += ["", f"{'metric':<10}{'mean':>12}", "-" * 22]
             lines += [f"{k:<10}{_num(mean['estimate'].get(k)):>12}" for k in self.metrics]
         elif self.metrics and mean:
-            header = f"{'metric':<10}{'corrupted':>12}{'restored':>12}{'change':>10}"
+            first = "input" if self.reference == "none" else "corrupted"
+            header = f"{'metric':<10}{first:>12}{'restored':>12}{'change':>10}"
             lines += ["", header, "-" * len(header)]
             for key in self.metrics:
                 c = mean.get("corrupted", {}).get(key)
@@ -170,7 +189,16 @@ def new_report(chain: Any, input: str | Path, output: str | Path, *, seed: int =
     """
     versions = {"imrestore": __version__, **(get_registry().versions() if plugin_versions else {})}
     return Report(chain=list(chain.specs), metrics=list(chain.metric_keys), seed=seed, input=str(input), output=str(output),
-                  versions=versions, command=list(command or []), value_range=range_text(value_range))
+                  versions=versions, command=list(command or []), value_range=range_text(value_range),
+                  reference="input" if getattr(chain, "has_reference", True) else "none")
+
+
+def _noise_text(noise: dict | None) -> str:
+    """A noise model as recorded (``{"model": ..., params..., "reason": ...}``) in one cell."""
+    if not noise:
+        return ""
+    params = " ".join(f"{k}={v:.4g}" for k, v in noise.items() if isinstance(v, (int, float)))
+    return f"{noise.get('model', '?')} {params}".strip()
 
 
 def _num(v: float | None) -> str:

@@ -9,7 +9,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "imrestore"
 SOURCES = [*sorted(PACKAGE.rglob("*.py")), *sorted((ROOT / "plugins").rglob("*.py"))]
-SOURCES = [p for p in SOURCES if "tests" not in p.relative_to(ROOT).parts]
+SOURCES = [p for p in SOURCES if not {"tests", "build"} & set(p.relative_to(ROOT).parts)]
 MAX_FUNCTION_LINES = 80
 
 

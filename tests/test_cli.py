@@ -99,4 +99,4 @@ def test_help_teaches_with_examples(capsys):
 
 def test_console_script_is_installed(mixed_folder, tmp_path):
     proc = subprocess.run(["imrestore", "run", "gausian", str(mixed_folder), str(tmp_path / "o")], capture_output=True, text=True)
-    assert proc.returncode == 2 and proc.stderr.startswith("Error: unknown plugin 'gausian'; did you mean 'gaussian'?")
+    assert proc.returncode == 2 and proc.stderr.startswith("Error: unknown plugin 'gausian'; did you mean 'gaussian'")

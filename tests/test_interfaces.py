@@ -5,12 +5,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from imrestore.interfaces import CHAIN_KINDS, IO_KINDS, KINDS, PLUGIN_KINDS, SPEC_KINDS, Image, Restorer
+from imrestore.interfaces import (
+    CHAIN_KINDS,
+    IO_KINDS,
+    KINDS,
+    PLUGIN_KINDS,
+    SPEC_KINDS,
+    Image,
+    Restorer,
+)
 from imrestore.params import param
 
 
 def test_one_table_of_kinds():
-    assert KINDS == ("corruption", "restorer", "metric", "reader", "writer", "volume")
+    assert KINDS == ("corruption", "restorer", "metric", "reader", "writer", "volume", "noise-model")
     assert set(CHAIN_KINDS) <= set(SPEC_KINDS) and "volume" not in SPEC_KINDS
     assert IO_KINDS == ("reader", "writer", "volume")
     assert all(issubclass(PLUGIN_KINDS[k].base, object) and PLUGIN_KINDS[k].hook.startswith("register_") for k in KINDS)

@@ -48,7 +48,7 @@ def test_report_json_and_csv(mixed_folder, tmp_path):
     out = tmp_path / "out"
     report = run(CHAIN, mixed_folder, out, seed=7)
     doc = json.loads((out / "report.json").read_text())
-    assert doc["chain"] == ["corruption:gaussian:sigma=25.0,clip=false,sigma_max=none", "restorer:nlmeans:sigma=none,h=0.8,patch_size=5,patch_distance=6"]
+    assert doc["chain"] == ["corruption:gaussian:sigma=25.0,clip=false,sigma_max=none", "restorer:nlmeans:sigma=none,noise=auto,noise_a=none,noise_b=none,h=0.8,patch_size=5,patch_distance=6"]
     assert doc["seed"] == 7 and doc["metrics"] == ["psnr", "ssim"]
     assert doc["counts"] == {"written": 2, "skipped": 0, "measured": 0, "failed": 1}
     assert "imrestore" in doc["versions"]
@@ -218,8 +218,8 @@ def test_python_api_over_arrays_gives_the_cli_report_shape(camera, astronaut):
 
 def test_images_in_a_pool_or_on_dask_give_the_serial_bytes(tmp_path):
     """One runner: the executors that serve volumes serve image folders too, with the same bytes as one process."""
-    from skimage import data
     from PIL import Image as PILImage
+    from skimage import data
 
     src = tmp_path / "in"
     (src / "sub").mkdir(parents=True)

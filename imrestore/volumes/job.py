@@ -267,7 +267,8 @@ class VolumeJob(Job):
         for res in results:
             if str(res.index) in self.finished_before:  # a slab recomputed around unfinished planes: same bytes
                 continue
-            self.writer.write(res.index, res.data, {"seconds": res.seconds, "metrics": res.metrics, "sums": res.sums})
+            entry = {"seconds": res.seconds, "metrics": res.metrics, "sums": res.sums, "estimated": res.estimated}
+            self.writer.write(res.index, res.data, entry)
             n += 1
         if time.monotonic() - self.last_flush > FLUSH_EVERY_S:
             self.writer.flush()
@@ -300,7 +301,8 @@ class VolumeJob(Job):
         for i in range(info.n_planes):
             rec = done[str(i)]
             self.report.items.append(ItemResult(path=plane_label(info, i), status="written" if str(i) in fresh else "skipped",
-                                                output=self.report.output, seconds=rec["seconds"], metrics=rec["metrics"]))
+                                                output=self.report.output, seconds=rec["seconds"], metrics=rec["metrics"],
+                                                estimated=rec.get("estimated", {})))
         sums = [done[str(i)]["sums"] for i in range(info.n_planes)]
         self.report.volume = volume_summary(self.report, sums, self.data_range, info, self.options.center_crop)
 

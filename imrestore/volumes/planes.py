@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +83,7 @@ class PlaneResult:
     seconds: float
     metrics: dict[str, dict[str, float | None]]
     sums: dict[str, list[float]]  # stage -> [squared error, squared reference, pixels]
+    estimated: dict = field(default_factory=dict)  # what the restorer estimated from the plane
 
 
 _OPEN: dict[str, VolumeSource] = {}
@@ -137,7 +138,9 @@ def process_plane(ctx: PlaneContext, i: int, raw: np.ndarray | None = None) -> P
     t0 = time.perf_counter()
     ref, corrupted, degradation = _corrupt_plane(ctx, i, raw)
     restored = ctx.chain.restore(corrupted, degradation)
-    return _finish_plane(ctx, i, ref, corrupted, restored, t0)
+    result = _finish_plane(ctx, i, ref, corrupted, restored, t0)
+    result.estimated = degradation.get("estimated", {})
+    return result
 
 
 def process_slab(ctx: PlaneContext, planes: Sequence[int], halo: Sequence[int],
@@ -154,10 +157,14 @@ def process_slab(ctx: PlaneContext, planes: Sequence[int], halo: Sequence[int],
     raw = raw or {}
     parts = {i: _corrupt_plane(ctx, i, raw.get(i)) for i in block}
     stacked = np.stack([parts[i][1] for i in block])
-    restored = ctx.chain.restorer.restore([stacked], [parts[block[0]][2]])[0]
+    degradation = parts[block[0]][2]
+    restored = ctx.chain.restorer.restore([stacked], [degradation])[0]
     per_plane = (time.perf_counter() - t0) / len(planes)
-    return [_finish_plane(ctx, i, parts[i][0], parts[i][1], restored[block.index(i)], time.perf_counter() - per_plane)
-            for i in planes]
+    results = [_finish_plane(ctx, i, parts[i][0], parts[i][1], restored[block.index(i)], time.perf_counter() - per_plane)
+               for i in planes]
+    for res in results:
+        res.estimated = degradation.get("estimated", {})
+    return results
 
 
 def work_units(info: VolumeInfo, todo: Sequence[int], restorer) -> list[tuple[list[int], list[int]]]:

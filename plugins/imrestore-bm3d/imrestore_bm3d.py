@@ -8,27 +8,30 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
-import bm3d
 import numpy as np
 
-from imrestore import Restorer, hookimpl, param
-from imrestore.helpers import noise_sigma
+from imrestore import hookimpl, param
+from imrestore.denoising import Denoiser
 
 
 @dataclass
-class BM3D(Restorer):
-    """BM3D collaborative filtering (grey, or RGB in the opponent colour space)."""
+class BM3D(Denoiser):
+    """BM3D collaborative filtering (grey, or RGB in the opponent colour space).
+
+    A ``Denoiser``: imrestore gives it the noise level (``sigma=``, the chain's,
+    or estimated from the image) and, for signal-dependent noise
+    (``noise_a=``/``noise_b=`` or estimated), the generalised Anscombe domain.
+    """
 
     name = "bm3d"
     channels = (1, 3)
-    sigma: Optional[float] = param(None, min=0, max=255, help="noise sigma (0-255 scale); default: from the chain, else estimated")
     profile: str = param("np", choices=("np", "refilter", "vn", "high", "lc"), help="bm3d parameter profile")
 
-    def restore_one(self, image, degradation):
+    def denoise(self, image, sigma):
+        import bm3d  # lazy: bm3d takes about a second to import, and every imrestore command loads this plugin
 
-        sigma = max(noise_sigma(image, degradation, self.sigma), 1e-4)  # the parameter, else the chain's, else estimated
+        sigma = max(sigma, 1e-4)
         if image.ndim == 3:
             out = bm3d.bm3d_rgb(image.astype(np.float64), sigma, profile=self.profile)
         else:

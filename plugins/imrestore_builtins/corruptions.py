@@ -61,13 +61,34 @@ class PoissonNoise(Corruption):
     """Shot noise: photon counts with the given peak, scaled back to [0, 1]."""
 
     name = "poisson"
-    provides = ("poisson_peak",)
+    provides = ("poisson_peak", "noise_a")
     preserves = frozenset({"mean"})
     peak: float = param(30.0, min=0, min_exclusive=True, max=1e6, help="photon count of a pixel of value 1")
 
     def forward(self, image, rng):
         counts = rng.poisson(np.clip(image, 0, None).astype(np.float64) * self.peak)
-        return (counts / self.peak).astype(np.float32), {"poisson_peak": self.peak}
+        # variance x / peak: the Poisson-Gaussian model with a = 1/peak, b = 0
+        return (counts / self.peak).astype(np.float32), {"poisson_peak": self.peak, "noise_a": 1.0 / self.peak, "noise_b": 0.0}
+
+
+@dataclass
+class PoissonGaussianNoise(Corruption):
+    """Photon-counting camera noise: variance a*x + b (Poisson counts of gain a, plus Gaussian read noise of variance b)."""
+
+    name = "poisson-gaussian"
+    aliases = ("pg",)
+    provides = ("noise_a",)
+    preserves = frozenset({"mean"})
+    a: float = param(0.01, min=0, min_exclusive=True, max=1, help="gain: variance per unit of signal ([0, 1] units)")
+    b: float = param(0.0001, min=0, max=1, help="read-noise variance ([0, 1] units)")
+    clip: bool = param(False, help="clip the result to [0, 1] (a camera clips at its saturation)")
+
+    def forward(self, image, rng):
+        counts = rng.poisson(np.clip(image, 0, None).astype(np.float64) / self.a)
+        noisy = counts * self.a + rng.standard_normal(image.shape) * np.sqrt(self.b)
+        if self.clip:
+            noisy = np.clip(noisy, 0, 1)
+        return noisy.astype(np.float32), {"noise_a": self.a, "noise_b": self.b}
 
 
 @dataclass
@@ -278,6 +299,7 @@ class KSpace(Corruption):
 BUILTIN_CORRUPTIONS = (
     GaussianNoise,
     PoissonNoise,
+    PoissonGaussianNoise,
     SaltPepper,
     ImpulseNoise,
     Erase,

@@ -15,9 +15,11 @@ from typing import Any, ClassVar, Optional
 import numpy as np
 
 from imrestore import hookimpl
+from imrestore.denoising import noise_model_for, record, too_weak
 from imrestore.errors import ChainError
 from imrestore.helpers import noise_sigma, psnr_from_mse
 from imrestore.interfaces import Restorer
+from imrestore.noise import Gaussian, check_model_name
 from imrestore.params import param
 from imrestore.progress import item_bar
 from imrestore.spec import parse_spec
@@ -106,6 +108,10 @@ class LearnedRestorer(Restorer):
         state["_models"] = {}
         return state
 
+    #: With no corruption in the chain (real data), the shipped weights trained for these corruptions restore it.
+    blind_for: ClassVar[tuple[str, ...]] = ()
+    blind_note: ClassVar[str] = ""
+
     # -- choosing weights ---------------------------------------------------
     def prepare(self, corruptions: list) -> None:
         """Pick the checkpoint(s) for this chain: the given file, or the shipped ones that match."""
@@ -126,6 +132,11 @@ class LearnedRestorer(Restorer):
         exact = [(p, m) for p, m in shipped if m.get("corruptions") == chain_specs]
         by_name = [(p, m) for p, m in shipped if _names(m.get("corruptions", [])) == _names(chain_specs)]
         self._candidates = exact or by_name
+        if not chain_specs and self.blind_for:  # real data: the weights made for what such data hold
+            self._candidates = [(p, m) for p, m in shipped if _names(m.get("corruptions", [])) == list(self.blind_for)]
+            if self._candidates:
+                log.info(f"{self.name}: no corruption in the chain, so the input is taken as real data; "
+                         f"using the weights trained for {' '.join(self.blind_for)} ({self.blind_note})")
         if not self._candidates:
             known = "; ".join(f"{p.name}: {' '.join(m.get('corruptions', []))}" for p, m in shipped)
             chain = " ".join(chain_specs) or "no corruption"
@@ -257,14 +268,64 @@ class N2NUNetRestorer(LearnedRestorer):
     network = "n2n-unet"
     channels = (1, 3)
     bytes_per_pixel = 2400
+    blind_for = ("gaussian",)
+    blind_note = "blind to the noise level, sigma 0-50; signal-dependent noise is first stabilised"
 
     adapt: int = param(0, min=0, max=100000, help="fine-tune the network on each image for this many steps before restoring it, "
                        "minimising Stein's unbiased risk estimate for white Gaussian noise of level sigma (about 1 s a step "
                        "on a CPU; 40 steps often gain 0.2-2 dB, most on repeated textures; where SURE estimates no gain, the shipped "
-                       "network restores the image). Gaussian noise only")
+                       "network restores the image). Poisson-Gaussian noise: in the stabilised domain")
     adapt_lr: float = param(6e-5, min=0, min_exclusive=True, max=1, help="Adam learning rate of adapt")
     adapt_crop: int = param(256, min=32, max=65536, help="side of the random window each adapt step trains on (the cost of a step)")
-    sigma: Optional[float] = param(None, min=0, max=255, help="noise sigma for adapt (0-255 scale); default: from the chain, else estimated from the image")
+    sigma: Optional[float] = param(None, min=0, max=255, help="noise sigma (0-255 scale); default: from the chain, else estimated from the image")
+    noise: str = param("auto",
+                       help="real data (no corruption in the chain): the noise model to estimate: auto (tests which fits), gaussian, poisson-gaussian or a plugin's")
+    noise_a: Optional[float] = param(None, min=0, help="Poisson-Gaussian noise, variance a*x + b ([0, 1] units): a; default: estimated")
+    noise_b: Optional[float] = param(None, min=-1, max=1, help="Poisson-Gaussian noise: b, the variance at zero signal; default: estimated")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_model_name(self.noise)
+
+    def _noise_path(self, image: np.ndarray, degradation: dict) -> tuple[np.ndarray, dict, Any]:
+        """What the network sees, the record adapt reads, and how to map its output back.
+
+        With a Gaussian corruption in the chain the image goes straight in, as
+        trained.  On real data (no corruption) and Poisson-Gaussian data the
+        noise model decides: white Gaussian noise goes straight in (the network
+        is blind to its level), signal-dependent noise is stabilised first.
+        """
+        chain_says = set(degradation) - {"shape", "estimated"}
+        given = self.sigma is not None or self.noise_a is not None or self.noise_b is not None
+        if chain_says and "noise_a" not in degradation and not given:
+            return image, degradation, None
+        estimate = noise_model_for(image, degradation, sigma255=self.sigma, noise=self.noise, noise_a=self.noise_a, noise_b=self.noise_b)
+        record(estimate, degradation)
+        model = estimate.model
+        if too_weak(estimate, image):
+            degradation.setdefault("estimated", {})["note"] = f"{self.name}: the noise ({model.describe()}) is below what it can remove; kept as it is"
+            log.info(degradation["estimated"]["note"])
+            return image, degradation, "keep"
+        if isinstance(model, Gaussian):
+            return image, {**degradation, "noise_sigma": model.sigma}, None
+        stable = model.stabilise(image)
+        lo, span = float(stable.min()), float(np.ptp(stable)) or 1.0
+        back = (model, lo, span)
+        return ((stable - lo) / span).astype(np.float32), {**degradation, "noise_sigma": 1.0 / span}, back
+
+    def restore(self, batch, degradations=None):
+        degradations = degradations if degradations is not None else [{} for _ in batch]
+        paths = [self._noise_path(np.asarray(im, np.float32), deg) for im, deg in zip(batch, degradations)]
+        todo = [i for i, p in enumerate(paths) if p[2] != "keep"]
+        outs = super().restore([paths[i][0] for i in todo], [paths[i][1] for i in todo]) if todo else []
+        result = [np.array(im, np.float32, copy=True) for im in batch]
+        for i, out in zip(todo, outs):
+            back = paths[i][2]
+            if back is not None:
+                model, lo, span = back
+                out = model.unstabilise(np.asarray(out, np.float64) * span + lo).astype(np.float32)
+            result[i] = out
+        return result
 
     @property
     def adapts(self) -> bool:
@@ -311,6 +372,8 @@ class EDSRRestorer(LearnedRestorer):
     channels = (1, 3)
     scale = 2
     bytes_per_pixel = 3000
+    blind_for = ("downsample",)
+    blind_note = "x2 up-scaling of the image as it is"
 
 
 BUILTIN_LEARNED = (ConvAERestorer, SRMnistRestorer, N2NUNetRestorer, EDSRRestorer)

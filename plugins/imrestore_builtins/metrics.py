@@ -1,4 +1,5 @@
-"""Built-in metrics: PSNR and SSIM (scikit-image's), MSE and fastMRI's NMSE.
+"""Built-in metrics: PSNR and SSIM (scikit-image's), MSE and fastMRI's NMSE; and, for real acquisitions with no
+clean image, the no-reference ``noise``, ``residual`` and ``whiteness``.
 
 Images in the pipeline are in [0, 1], so ``data_range`` defaults to 1, which
 matches scikit-image's dtype-based default on the integer files.
@@ -19,6 +20,7 @@ from skimage import metrics as skm
 from imrestore import hookimpl
 from imrestore.errors import NotMeasurable
 from imrestore.interfaces import Metric
+from imrestore.noise import estimate_noise
 from imrestore.params import param
 
 
@@ -89,7 +91,67 @@ class NMSE(Metric):
         return np.linalg.norm(reference - estimate) ** 2 / denom
 
 
+# --------------------------------------------------------------------------- no reference: real acquisitions
+
+
+@dataclass
+class NoiseLevel(Metric):
+    """No reference: the noise standard deviation left in the image, at its median level (estimated; [0, 1] units x scale)."""
+
+    name = "noise"
+    higher_is_better = False
+    needs_reference = False
+    model: str = param("auto", choices=("auto", "gaussian", "poisson-gaussian"), help="noise model to fit (see imrestore.noise)")
+    scale: float = param(255.0, min=0, min_exclusive=True, help="units of the result: 255 gives the 0-255 scale of the literature")
+
+    def compute(self, reference, estimate):
+        model = estimate_noise(estimate, self.model).model
+        return model.std_at(float(np.median(estimate))) * self.scale
+
+
+def _residual(reference: np.ndarray, estimate: np.ndarray) -> np.ndarray:
+    return reference - estimate
+
+
+@dataclass
+class ResidualStructure(Metric):
+    """No reference: |correlation| of what the restorer removed (input - output) with its output; 0 = no structure removed."""
+
+    name = "residual"
+    higher_is_better = False
+    needs_reference = False
+
+    def compute(self, reference, estimate):
+        removed = _residual(reference, estimate).ravel()
+        out = estimate.ravel()
+        if removed.std() == 0 or out.std() == 0:
+            return 0.0
+        return abs(float(np.corrcoef(removed, out)[0, 1]))
+
+
+@dataclass
+class ResidualWhiteness(Metric):
+    """No reference: mean |correlation| of the removed part with itself one pixel away; 0 = white, as noise should be."""
+
+    name = "whiteness"
+    higher_is_better = False
+    needs_reference = False
+
+    def compute(self, reference, estimate):
+        removed = _residual(reference, estimate)
+        removed = removed - removed.mean()
+        var = float(np.mean(removed * removed))
+        if var == 0:
+            return 0.0
+        lag_y = float(np.mean(removed[1:] * removed[:-1])) / var
+        lag_x = float(np.mean(removed[:, 1:] * removed[:, :-1])) / var
+        return (abs(lag_y) + abs(lag_x)) / 2
+
+
+NO_REFERENCE_METRICS = ("noise", "residual", "whiteness")
+
+
 @hookimpl
 def register_metrics(register):
-    for cls in (PSNR, SSIM, MSE, NMSE):
+    for cls in (PSNR, SSIM, MSE, NMSE, NoiseLevel, ResidualStructure, ResidualWhiteness):
         register(cls)

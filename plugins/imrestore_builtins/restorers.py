@@ -11,18 +11,41 @@ earlier in the chain fill; an explicit parameter overrides it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
 from skimage import restoration, transform
 
 from imrestore import hookimpl
-from imrestore.helpers import noise_sigma
+from imrestore.denoising import Denoiser
+from imrestore.errors import ParameterError, error_reason
+from imrestore.files import read_image
 from imrestore.interfaces import Restorer
 from imrestore.mri import rss_image
+from imrestore.noise import Gaussian, PoissonGaussian
 from imrestore.params import param
 
 from .corruptions import gaussian_psf
+
+
+def load_kernel(path: str, what: str, normalise: bool = True) -> np.ndarray:
+    """A PSF or a mask from a file (an image imrestore can read, or .npy), as float64; a PSF is normalised to sum 1."""
+    p = Path(path)
+    if not p.exists():
+        raise ParameterError(f"{what}: {p} does not exist")
+    try:
+        arr = np.load(p) if p.suffix.lower() == ".npy" else read_image(p).data
+    except (OSError, ValueError) as exc:
+        raise ParameterError(f"{what}: cannot read {p}: {error_reason(exc)}") from exc
+    arr = np.asarray(arr, np.float64)
+    if arr.ndim == 3 and arr.shape[-1] in (3, 4) and what == "mask":
+        arr = arr[..., :3].max(axis=-1)
+    if normalise:
+        if arr.ndim not in (2, 3) or not np.isfinite(arr).all() or arr.min() < 0 or arr.sum() <= 0:
+            raise ParameterError(f"{what}: {p} must be a 2-D or 3-D array of non-negative numbers with a positive sum")
+        arr = arr / arr.sum()
+    return arr
 
 
 def _channel_axis(image: np.ndarray) -> int | None:
@@ -40,32 +63,28 @@ class Identity(Restorer):
 
 
 @dataclass
-class TotalVariation(Restorer):
+class TotalVariation(Denoiser):
     """Total-variation denoising (Chambolle); weight from the noise level if not given."""
 
     name = "tv"
     weight: Optional[float] = param(None, min=0, min_exclusive=True, max=100, help="TV weight; default: the noise sigma in [0, 1] units")
-    sigma: Optional[float] = param(None, min=0, max=255, help="noise sigma (0-255 scale); default: from the chain, else estimated")
 
-    def restore_one(self, image, degradation):
-        weight = self.weight if self.weight is not None else max(noise_sigma(image, degradation, self.sigma), 1e-3)
-        out = restoration.denoise_tv_chambolle(image, weight=weight, channel_axis=_channel_axis(image))
-        return out.astype(np.float32)
+    def denoise(self, image, sigma):
+        weight = self.weight if self.weight is not None else max(sigma, 1e-3)
+        return restoration.denoise_tv_chambolle(image, weight=weight, channel_axis=_channel_axis(image)).astype(np.float32)
 
 
 @dataclass
-class NLMeans(Restorer):
+class NLMeans(Denoiser):
     """Non-local means (fast mode); sigma from the chain or estimated when not given."""
 
     name = "nlmeans"
     aliases = ("nl-means",)
-    sigma: Optional[float] = param(None, min=0, max=255, help="noise sigma (0-255 scale); default: from the chain, else estimated")
     h: float = param(0.8, min=0, min_exclusive=True, max=10, help="filter strength, as a multiple of sigma")
     patch_size: int = param(5, min=1, max=31, help="patch side, in pixels")
     patch_distance: int = param(6, min=1, max=50, help="search radius, in pixels")
 
-    def restore_one(self, image, degradation):
-        sigma = noise_sigma(image, degradation, self.sigma)
+    def denoise(self, image, sigma):
         out = restoration.denoise_nl_means(
             image,
             h=self.h * sigma,
@@ -79,11 +98,12 @@ class NLMeans(Restorer):
 
 
 @dataclass
-class TotalVariation3D(Restorer):
+class TotalVariation3D(Denoiser):
     """3-D total-variation denoising (Chambolle) of ZYX volumes, in overlapping slabs of planes.
 
     On a volume, neighbouring planes help each other: noise is independent
     from plane to plane, structures are not.  On a single image it is 2-D TV.
+    The noise model, when estimated, is the middle plane's.
     """
 
     name = "tv3d"
@@ -92,24 +112,24 @@ class TotalVariation3D(Restorer):
     slab_depth = 16
     slab_halo = 4
     weight: Optional[float] = param(None, min=0, min_exclusive=True, max=100, help="TV weight; default: the noise sigma in [0, 1] units")
-    sigma: Optional[float] = param(None, min=0, max=255, help="noise sigma (0-255 scale); default: from the chain, else estimated on the middle plane")
 
-    def restore_one(self, image, degradation):
+    def noise_model(self, image, degradation):
         middle = image if image.ndim == 2 else image[image.shape[0] // 2]
-        weight = self.weight if self.weight is not None else max(noise_sigma(middle, degradation, self.sigma), 1e-3)
+        return super().noise_model(middle, degradation)
+
+    def denoise(self, image, sigma):
+        weight = self.weight if self.weight is not None else max(sigma, 1e-3)
         return restoration.denoise_tv_chambolle(image, weight=weight).astype(np.float32)  # every axis: Z too
 
 
 @dataclass
-class Wavelet(Restorer):
+class Wavelet(Denoiser):
     """Wavelet shrinkage denoising (BayesShrink, soft thresholds)."""
 
     name = "wavelet"
-    sigma: Optional[float] = param(None, min=0, max=255, help="noise sigma (0-255 scale); default: from the chain, else estimated")
     wavelet: str = param("db1", help="PyWavelets wavelet name")
 
-    def restore_one(self, image, degradation):
-        sigma = noise_sigma(image, degradation, self.sigma)
+    def denoise(self, image, sigma):
         out = restoration.denoise_wavelet(
             image.astype(np.float64),
             sigma=sigma,
@@ -129,14 +149,23 @@ class RichardsonLucy(Restorer):
     name = "deconv"
     aliases = ("richardson-lucy",)
     needs = ("psf",)
+    need_params = {"psf": ("psf=FILE", "sigma=PIXELS")}
     sigma: Optional[float] = param(None, min=0, min_exclusive=True, max=100, help="Gaussian PSF sigma in pixels; default: the chain's blur")
+    psf: Optional[str] = param(None, help="a measured PSF: an image file (TIFF, PNG...) or .npy, 2-D; normalised to sum 1")
     iterations: int = param(30, min=1, max=10000, help="number of Richardson-Lucy iterations")
 
+    def __post_init__(self):
+        super().__post_init__()
+        self._psf = load_kernel(self.psf, "psf") if self.psf is not None else None
+
     def overrides(self, key):
-        return key == "psf" and self.sigma is not None
+        return key == "psf" and (self.sigma is not None or self.psf is not None)
 
     def restore_one(self, image, degradation):
-        psf = gaussian_psf(self.sigma) if self.sigma is not None else np.asarray(degradation["psf"])
+        if self._psf is not None:
+            psf = self._psf
+        else:
+            psf = gaussian_psf(self.sigma) if self.sigma is not None else np.asarray(degradation["psf"])
         pad = max(psf.shape) // 2 * 2
         widths = ((pad, pad), (pad, pad)) + (((0, 0),) if image.ndim == 3 else ())
         padded = np.pad(np.clip(image.astype(np.float64), 1e-6, None), widths, mode="reflect")
@@ -184,13 +213,24 @@ class Biharmonic(Restorer):
 
     name = "inpaint"
     needs = ("mask",)
+    need_params = {"mask": ("mask=FILE", "value=V")}
     value: Optional[float] = param(None, min=0, max=1, help="inpaint pixels equal to this value instead of the chain's mask")
+    mask: Optional[str] = param(None, help="an image file (or .npy) of the image's size whose non-zero pixels are to be inpainted")
+
+    def __post_init__(self):
+        super().__post_init__()
+        self._mask = load_kernel(self.mask, "mask", normalise=False) != 0 if self.mask is not None else None
 
     def overrides(self, key):
-        return key == "mask" and self.value is not None
+        return key == "mask" and (self.value is not None or self.mask is not None)
 
     def restore_one(self, image, degradation):
-        if self.value is not None:
+        if self._mask is not None:
+            if self._mask.shape != image.shape[:2]:
+                raise ValueError(f"inpaint: the mask {self.mask} is {self._mask.shape[0]}x{self._mask.shape[1]}, "
+                                 f"the image {image.shape[0]}x{image.shape[1]}")
+            mask = self._mask
+        elif self.value is not None:
             hit = np.isclose(image, self.value, atol=1e-6)
             mask = hit.all(axis=-1) if image.ndim == 3 else hit
         else:
@@ -230,3 +270,9 @@ BUILTIN_RESTORERS = (Identity, TotalVariation, TotalVariation3D, NLMeans, Wavele
 def register_restorers(register):
     for cls in BUILTIN_RESTORERS:
         register(cls)
+
+
+@hookimpl
+def register_noise_models(register):
+    register(Gaussian)
+    register(PoissonGaussian)

@@ -1,0 +1,162 @@
+"""Denoisers that serve real acquisitions: the noise model comes from the user, the chain or the data, and white-Gaussian
+denoisers handle signal-dependent noise through a variance-stabilising transform.
+
+A :class:`Denoiser` is a restorer of white Gaussian noise of known level
+(``denoise(image, sigma)``).  Its ``restore_one`` decides the noise model in
+this order: ``sigma=`` (white Gaussian), ``noise_a=``/``noise_b=``
+(Poisson-Gaussian), what the chain's corruption recorded, else an estimate
+from the image itself (``noise=auto`` chooses the model by a test, see
+:func:`imrestore.noise.estimate_noise`).  Poisson-Gaussian noise is removed in
+the domain of the generalised Anscombe transform, where it is white with unit
+variance, and mapped back with the exact unbiased inverse.  What was
+estimated is recorded in the degradation record under ``"estimated"`` (the
+run puts it in the report), and noise too weak to remove leaves the image as
+it is (do no harm).
+
+Example
+-------
+>>> import numpy as np
+>>> from dataclasses import dataclass
+>>> from scipy import ndimage
+>>> @dataclass
+... class Blur(Denoiser):
+...     name = "blur-denoiser"
+...     def denoise(self, image, sigma):
+...         return ndimage.gaussian_filter(image, 1.0)
+>>> rng = np.random.default_rng(0)
+>>> noisy = (0.5 + rng.normal(0, 0.1, (64, 64))).astype(np.float32)
+>>> record = {}
+>>> out = Blur().restore_one(noisy, record)
+>>> record["estimated"]["noise"]["model"], bool(out.std() < noisy.std())
+('gaussian', True)
+"""
+from __future__ import annotations
+
+import abc
+import logging
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+
+from .interfaces import Restorer
+from .noise import (
+    Gaussian,
+    NoiseEstimate,
+    NoiseModel,
+    PoissonGaussian,
+    check_model_name,
+    estimate_noise,
+    local_statistics,
+)
+from .params import param
+
+log = logging.getLogger("imrestore")
+
+#: Estimated noise below this standard deviation ([0, 1] units: 5 grey levels of 8-bit data) is left alone: clean
+#: photographs and micrographs show 1-3 levels of texture, grain and compression that an estimate takes for noise,
+#: and removing it moves the image away from itself.  Noise that the user or the chain states is always removed.
+MIN_SIGMA = 5.0 / 255
+
+
+def noise_model_for(image: np.ndarray, degradation: dict, *, sigma255: float | None = None, noise: str = "auto",
+                    noise_a: float | None = None, noise_b: float | None = None) -> NoiseEstimate:
+    """The noise model of ``image``: given (``sigma255``, ``noise_a``/``noise_b``), recorded by the chain, or estimated.
+
+    >>> noise_model_for(np.zeros((8, 8)), {"noise_sigma": 0.1}).model
+    Gaussian(sigma=0.1)
+    >>> noise_model_for(np.zeros((8, 8)), {}, noise_a=0.01, noise_b=0.0).reason
+    'given: noise_a=0.01, noise_b=0.0'
+    """
+    if sigma255 is not None:
+        return NoiseEstimate(Gaussian(sigma=sigma255 / 255.0), reason=f"given: sigma={sigma255}")
+    if noise_a is not None or noise_b is not None:
+        return NoiseEstimate(_poisson_gaussian(image, noise_a, noise_b),
+                             reason=f"given: noise_a={noise_a}, noise_b={noise_b}".replace("=None", " estimated"))
+    if "noise_sigma" in degradation:
+        return NoiseEstimate(Gaussian(sigma=float(degradation["noise_sigma"])), reason="from the chain")
+    if "noise_a" in degradation:
+        return NoiseEstimate(PoissonGaussian(float(degradation["noise_a"]), float(degradation.get("noise_b", 0.0))),
+                             reason="from the chain")
+    return estimate_noise(image, noise)
+
+
+def _poisson_gaussian(image: np.ndarray, a: float | None, b: float | None) -> PoissonGaussian:
+    """A Poisson-Gaussian model with one parameter given and the other fitted to the image (with the given one fixed)."""
+    if a is not None and b is not None:
+        return PoissonGaussian(a, b)
+    means, variances = local_statistics(image)
+    if not means.size:
+        return PoissonGaussian(a or 0.0, b or 0.0)
+    if a is not None:
+        return PoissonGaussian(a, float(np.median(variances - a * means)))
+    slope = float(np.median((variances - b) / np.maximum(means, 1e-6)))
+    return PoissonGaussian(max(slope, 0.0), b)
+
+
+def typical_std(model: NoiseModel, image: np.ndarray) -> float:
+    """The noise standard deviation at the image's median level."""
+    return model.std_at(float(np.median(image)))
+
+
+def record(estimate: NoiseEstimate, degradation: dict) -> None:
+    """Put an estimated or given noise model in the degradation record, which the run copies into the report."""
+    if estimate.reason != "from the chain":  # the chain's own noise is in the chain's spec already
+        degradation.setdefault("estimated", {})["noise"] = estimate.as_dict()
+
+
+def too_weak(estimate: NoiseEstimate, image: np.ndarray) -> bool:
+    """Whether noise that was *estimated* (not given, not from the chain) is too weak to remove (see ``MIN_SIGMA``)."""
+    told = estimate.reason.startswith("given") or estimate.reason == "from the chain"
+    return not told and typical_std(estimate.model, image) < MIN_SIGMA
+
+
+def through_model(image: np.ndarray, model: NoiseModel, denoise: Callable[[np.ndarray, float], np.ndarray]) -> np.ndarray:
+    """Remove noise of ``model`` from ``image`` with ``denoise(image, sigma)``, a denoiser of white Gaussian noise.
+
+    Gaussian noise goes straight to it.  Otherwise the image is stabilised
+    (unit noise variance), scaled into [0, 1] (noise level 1/span) for the
+    denoiser, scaled back and inverted without bias.
+    """
+    if isinstance(model, Gaussian):
+        return np.asarray(denoise(image, model.sigma), np.float32)
+    stable = model.stabilise(image)
+    lo, span = float(stable.min()), float(np.ptp(stable)) or 1.0
+    clean = np.asarray(denoise(((stable - lo) / span).astype(np.float32), 1.0 / span), np.float64)
+    return model.unstabilise(clean * span + lo).astype(np.float32)
+
+
+@dataclass
+class Denoiser(Restorer):
+    """A denoiser of white Gaussian noise that also serves real acquisitions (see the module's docstring)."""
+
+    sigma: Optional[float] = param(None, min=0, max=255, help="noise sigma (0-255 scale); default: from the chain, else estimated")
+    noise: str = param("auto",
+                       help="noise model to estimate when neither the chain nor sigma/noise_a/noise_b say: auto (tests which fits), gaussian, poisson-gaussian or a plugin's")
+    noise_a: Optional[float] = param(None, min=0, help="Poisson-Gaussian noise, variance a*x + b ([0, 1] units): a; default: estimated")
+    noise_b: Optional[float] = param(None, min=-1, max=1, help="Poisson-Gaussian noise: b, the variance at zero signal; default: estimated")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_model_name(self.noise)
+
+    @abc.abstractmethod
+    def denoise(self, image: np.ndarray, sigma: float) -> np.ndarray:
+        """Remove white Gaussian noise of standard deviation ``sigma`` ([0, 1] units) from ``image``."""
+
+    def noise_model(self, image: np.ndarray, degradation: dict) -> NoiseEstimate:
+        """The noise model of one image, recorded in ``degradation["estimated"]["noise"]`` unless the chain stated it."""
+        estimate = noise_model_for(image, degradation, sigma255=self.sigma, noise=self.noise,
+                                   noise_a=self.noise_a, noise_b=self.noise_b)
+        record(estimate, degradation)
+        return estimate
+
+    def restore_one(self, image: np.ndarray, degradation: dict) -> np.ndarray:
+        estimate = self.noise_model(image, degradation)
+        model = estimate.model
+        if too_weak(estimate, image):
+            degradation.setdefault("estimated", {})["note"] = (f"{self.name}: the noise ({model.describe()}) is below what it can remove; "
+                                                "the image is kept as it is")
+            log.info(degradation["estimated"]["note"])
+            return np.array(image, dtype=np.float32, copy=True)
+        return through_model(image, model, self.denoise)

@@ -1,0 +1,78 @@
+"""Denoisers on real acquisitions (imrestore/denoising.py): where the noise model comes from, the stabilised path, do no harm."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from scipy import ndimage
+from skimage import data
+
+from imrestore.denoising import Denoiser, noise_model_for, through_model
+from imrestore.helpers import psnr
+from imrestore.noise import Gaussian, PoissonGaussian
+
+
+@dataclass
+class Smooth(Denoiser):
+    """A Gaussian filter whose width follows sigma: a stand-in white-Gaussian denoiser that records what it was given."""
+
+    name = "smooth-test"
+
+    def denoise(self, image, sigma):
+        self.given = sigma
+        return ndimage.gaussian_filter(image, 1.0 if sigma > 0.01 else 0.3).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def clean() -> np.ndarray:
+    return (0.1 + 0.8 * data.camera()[::2, ::2] / 255.0).astype(np.float32)
+
+
+def test_the_noise_model_comes_from_parameters_then_the_chain_then_the_data(clean):
+    assert noise_model_for(clean, {"noise_sigma": 0.2}, sigma255=25).model == Gaussian(25 / 255)
+    assert noise_model_for(clean, {"noise_sigma": 0.2}).model == Gaussian(0.2)
+    assert noise_model_for(clean, {"noise_a": 0.01, "noise_b": 0.0}).model == PoissonGaussian(0.01, 0.0)
+    given_a = noise_model_for(clean, {}, noise_a=0.02)
+    assert given_a.model.a == 0.02 and "noise_b estimated" in given_a.reason
+    noisy = clean + np.random.default_rng(0).normal(0, 0.05, clean.shape).astype(np.float32)
+    assert noise_model_for(noisy, {}, noise="gaussian").model.sigma == pytest.approx(0.05, rel=0.15)
+
+
+def test_poisson_gaussian_noise_is_removed_in_the_stabilised_domain(clean):
+    rng = np.random.default_rng(1)
+    a, b = 0.02, 0.001
+    noisy = (rng.poisson(clean / a) * a + rng.normal(0, np.sqrt(b), clean.shape)).astype(np.float32)
+    record: dict = {}
+    r = Smooth(noise_a=a, noise_b=b)
+    out = r.restore_one(noisy, record)
+    assert record["estimated"]["noise"]["model"] == "poisson-gaussian"
+    assert 0 < r.given < 1 and psnr(clean, out) > psnr(clean, noisy) + 3
+    # no bias: the mean level survives the transform and its inverse
+    assert abs(float(out.mean()) - float(clean.mean())) < 0.01
+
+
+def test_through_model_sends_gaussian_noise_straight_to_the_denoiser(clean):
+    seen = []
+    through_model(clean, Gaussian(0.1), lambda im, s: seen.append(s) or im)
+    assert seen == [0.1]
+
+
+def test_do_no_harm_on_clean_data(clean):
+    record: dict = {}
+    out = Smooth(noise="gaussian").restore_one(clean, record)
+    np.testing.assert_array_equal(out, clean)  # an 8-bit image's noise is below what it can remove
+    assert "kept as it is" in record["estimated"]["note"]
+
+
+@pytest.mark.parametrize("spec", ["restorer:tv", "restorer:wavelet", "restorer:nlmeans", "restorer:n2n-unet"])
+def test_builtin_denoisers_never_make_clean_or_nearly_clean_data_worse(clean, spec):
+    import imrestore
+
+    restorer = imrestore.build(spec)
+    restorer.prepare([])
+    crop = clean[:96, :96]
+    for sigma in (0, 2):
+        noisy = crop + np.random.default_rng(sigma).normal(0, sigma / 255, crop.shape).astype(np.float32) if sigma else crop
+        out = restorer.restore([noisy], [{}])[0]
+        assert psnr(crop, out) >= psnr(crop, noisy) - 0.1

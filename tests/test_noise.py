@@ -1,0 +1,67 @@
+"""Noise models (imrestore/noise.py): estimation from one image, the auto test, the stabilising transform and its inverse."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from skimage import data
+
+from imrestore.noise import (
+    Gaussian,
+    PoissonGaussian,
+    estimate_gaussian,
+    estimate_noise,
+    estimate_poisson_gaussian,
+)
+
+
+def poisson_gaussian(clean: np.ndarray, a: float, b: float, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.poisson(clean / a) * a + rng.normal(0, np.sqrt(b), clean.shape)
+
+
+@pytest.fixture(scope="module")
+def scene() -> np.ndarray:
+    """A 256x256 grey natural image in [0.05, 0.95] (smooth areas and texture)."""
+    return 0.05 + 0.9 * data.camera()[::2, ::2] / 255.0
+
+
+@pytest.mark.parametrize("a,b", [(0.005, 0.005), (0.02, 0.02), (0.05, 0.005), (0.01, 0.0005)])
+def test_poisson_gaussian_parameters_are_estimated_from_one_image(scene, a, b):
+    model = estimate_poisson_gaussian(poisson_gaussian(scene, a, b))
+    assert model.a == pytest.approx(a, rel=0.25)
+    assert model.b == pytest.approx(b, abs=0.25 * b + 0.1 * a)
+
+
+def test_white_gaussian_sigma_is_estimated(scene):
+    noisy = scene + np.random.default_rng(1).normal(0, 0.08, scene.shape)
+    assert estimate_gaussian(noisy).sigma == pytest.approx(0.08, rel=0.1)
+
+
+def test_auto_chooses_the_model_the_data_support_and_says_why(scene):
+    rng = np.random.default_rng(2)
+    white = estimate_noise(scene + rng.normal(0, 0.05, scene.shape))
+    assert isinstance(white.model, Gaussian) and "does not grow" in white.reason
+    photon = estimate_noise(poisson_gaussian(scene, 0.02, 0.0005))
+    assert isinstance(photon.model, PoissonGaussian) and "grows with the signal" in photon.reason
+    assert photon.as_dict()["model"] == "poisson-gaussian" and photon.means.size == photon.variances.size > 3
+
+
+@pytest.mark.parametrize("level", [0.002, 0.01, 0.05, 0.3])
+def test_the_exact_unbiased_inverse_is_unbiased_on_constant_images(level):
+    """Denoising a constant image perfectly means averaging its stabilised values; the inverse must give the level back."""
+    model = PoissonGaussian(a=0.01, b=0.0001)
+    noisy = poisson_gaussian(np.full((512, 512), level), model.a, model.b, seed=3)
+    stabilised = model.stabilise(noisy)
+    assert stabilised.std() == pytest.approx(1.0, abs=0.12 if level < 0.01 else 0.05)  # unit variance after the GAT
+    back = float(model.unstabilise(np.array([stabilised.mean()]))[0])
+    assert back == pytest.approx(level, rel=0.03, abs=2e-4)
+    algebraic = ((stabilised.mean() / 2) ** 2 - 0.375 - model.b / model.a**2) * model.a
+    if level <= 0.01:
+        assert abs(algebraic - level) > 3 * abs(back - level)  # what the exact inverse is for
+
+
+def test_gaussian_stabilise_round_trip():
+    model = Gaussian(sigma=0.1)
+    x = np.linspace(0, 1, 11)
+    np.testing.assert_allclose(model.unstabilise(model.stabilise(x)), x)
+    assert model.variance(0.3) == pytest.approx(0.01)
