@@ -179,6 +179,9 @@ class Chain:
             else:
                 x, info = corruption.forward(x, rng)
             degradation.update(info)
+        restorer = self.restorer
+        if measured and restorer is not None and restorer.consumes and all(k in measured for k in restorer.consumes):
+            degradation["measured"] = measured  # nothing in the chain took them: the restorer reconstructs from them as acquired
         return x, degradation
 
     def run_arrays(self, images: dict[str, np.ndarray] | Sequence[np.ndarray], seed: int = 0) -> tuple[dict[str, ChainOutput], Report]:

@@ -53,10 +53,11 @@ from .params import param
 
 log = logging.getLogger("imrestore")
 
-#: Estimated noise below this standard deviation ([0, 1] units: 5 grey levels of 8-bit data) is left alone: clean
-#: photographs and micrographs show 1-3 levels of texture, grain and compression that an estimate takes for noise,
-#: and removing it moves the image away from itself.  Noise that the user or the chain states is always removed.
-MIN_SIGMA = 5.0 / 255
+#: Estimated noise below this standard deviation ([0, 1] units: 4.7 grey levels of 8-bit data) is left alone: clean
+#: photographs and micrographs show 1-3 levels of texture, grain and compression that the estimate takes for noise
+#: (up to 4.7 with 2 levels of real noise on top, in benchmarks/bench_realdata.py), and removing them moves the
+#: image away from itself.  Noise that the user or the chain states is always removed.
+MIN_SIGMA = 4.7 / 255
 
 
 def noise_model_for(image: np.ndarray, degradation: dict, *, sigma255: float | None = None, noise: str = "auto",

@@ -140,6 +140,9 @@ class Restorer(Plugin):
     uses_gpu: ClassVar[bool] = False
     #: Degradation keys this restorer needs, unless a parameter supplies them.
     needs: ClassVar[tuple[str, ...]] = ()
+    #: Raw measurements a volume may hold (a scan's k-space) that the restorer reconstructs from when no corruption
+    #: in the chain takes them: real data, as acquired.  They satisfy the needs of the same names.
+    consumes: ClassVar[tuple[str, ...]] = ()
     #: For each need, the parameters that can supply it (what a run on real data must give), e.g. ``{"psf": ("psf=FILE", "sigma=PIXELS")}``.
     need_params: ClassVar[dict[str, tuple[str, ...]]] = {}
     #: 3 for restorers that work on ZYX blocks: volume runs give them slabs of
@@ -153,7 +156,7 @@ class Restorer(Plugin):
 
     def missing(self, provided: set[str]) -> list[str]:
         """Degradation keys needed but neither provided nor set by a parameter."""
-        return [k for k in self.needs if k not in provided and not self.overrides(k)]
+        return [k for k in self.needs if k not in provided and k not in self.consumes and not self.overrides(k)]
 
     def overrides(self, key: str) -> bool:
         """Whether a parameter of this restorer supplies degradation ``key``."""

@@ -125,3 +125,21 @@ def test_report_ranks_by_the_metric_asked_for(photo_run, tmp_path, capsys):
     assert heads[0][1] == max(ssim, key=ssim.get) and heads[-1][1] == min(ssim, key=ssim.get)
     code, _, err = call(capsys, "report", str(photo_run), "--by", "lpips")
     assert code == 2 and "no metric 'lpips'" in err and "psnr, ssim" in err
+
+
+def test_report_of_real_data_shows_the_removed_part_and_the_noise_model(tmp_path):
+    """No reference: input / restored / removed crops, the estimated noise model over the data's local statistics."""
+    src = tmp_path / "in"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    clean = 0.05 + 0.9 * data.camera()[100:228, 100:228] / 255.0
+    a, b = 0.004, 0.0001
+    noisy = np.clip(rng.poisson(clean / a) * a + rng.normal(0, np.sqrt(b), clean.shape), 0, 1)
+    tifffile.imwrite(src / "cells.tif", (noisy * 65535).astype(np.uint16))
+    run(["restorer:tv"], src, tmp_path / "out")
+    text = write_html_report(tmp_path / "out").read_text()
+    assert "No reference." in text and "Estimated noise" in text and "poisson-gaussian" in text
+    assert "alt='noise variance against the local mean'" in text
+    for label in ("input", "restored", "removed"):
+        assert f"<figcaption>{label}" in text
+    assert "<figcaption>original" not in text

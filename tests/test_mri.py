@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import h5py
 import numpy as np
+import pytest
+import tifffile
 
 from imrestore import volumes
 from imrestore.runner import run
@@ -63,3 +65,19 @@ def test_fastmri_single_coil_with_reconstruction_esc(tmp_path):
         assert f["reconstruction_esc"].shape == (2, 32, 32) and f.attrs["acquisition"] == "CORPD_FBK"
 
 
+
+
+def test_zerofill_reconstructs_a_scans_own_kspace_with_no_corruption_in_the_chain(tmp_path, capsys):
+    """Real data: the file's k-space as acquired, reconstructed as it stands (here fully sampled: the stored image back)."""
+    from imrestore.cli import main
+    from imrestore.mri import write_phantom_scan
+
+    scan = write_phantom_scan(tmp_path / "scan.h5", slices=2, coils=4, shape=(64, 48), crop=(40, 40))
+    report = run(["restorer:zerofill"], scan, tmp_path / "zf.h5", metrics=["nmse"])
+    assert report.reference == "none"
+    with h5py.File(scan) as src, h5py.File(tmp_path / "zf.h5") as out:
+        np.testing.assert_allclose(out["reconstruction_rss"][()], src["reconstruction_rss"][()], rtol=1e-4, atol=1e-6)
+    tifffile.imwrite(tmp_path / "plain.tif", np.zeros((3, 16, 16), np.uint16), photometric="minisblack")
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "restorer:zerofill", str(tmp_path / "plain.tif"), str(tmp_path / "o.tif"), "-q"])
+    assert exc.value.code == 1 and "needs measured k-space" in capsys.readouterr().err

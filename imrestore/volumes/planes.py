@@ -107,7 +107,8 @@ def _corrupt_plane(ctx: PlaneContext, i: int, raw: np.ndarray | None = None) -> 
     """Plane ``i`` (``raw``, else read now) in [0, 1] units, its corrupted version and the degradation record."""
     source = _source(ctx.source)
     ref, _ = to_unit(source.read_plane(i) if raw is None else raw, ctx.value_range)
-    measured = source.read_measurements(i) if any(c.consumes for c in ctx.chain.corruptions) else {}
+    takers = [*ctx.chain.corruptions, *([ctx.chain.restorer] if ctx.chain.restorer is not None else [])]
+    measured = source.read_measurements(i) if any(t.consumes for t in takers) else {}
     if measured:
         measured.setdefault("value_range", ctx.value_range)
     corrupted, degradation = ctx.chain.corrupt(ref, ctx.seed, f"{ctx.key}/{i}", measured=measured)

@@ -19,7 +19,7 @@ from imrestore.denoising import noise_model_for, record, too_weak
 from imrestore.errors import ChainError
 from imrestore.helpers import noise_sigma, psnr_from_mse
 from imrestore.interfaces import Restorer
-from imrestore.noise import Gaussian, check_model_name
+from imrestore.noise import check_model_name
 from imrestore.params import param
 from imrestore.progress import item_bar
 from imrestore.spec import parse_spec
@@ -151,6 +151,13 @@ class LearnedRestorer(Restorer):
             raise ValueError(f"{self.network} weights take {have} channel(s), the image has {channels}")
         return fits[0]
 
+    def _grey_via_rgb(self) -> bool:
+        """Whether grey images go through RGB weights (replicated, then averaged back): there are no grey ones."""
+        if not self._candidates:
+            self.prepare([])
+        have = {in_channels(m) for _, m in self._candidates}
+        return 1 not in have and 3 in have
+
     def _model(self, channels: int):
         from imrestore.nn.checkpoint import (
             load_checkpoint,  # lazy: torch takes seconds to import
@@ -208,7 +215,8 @@ class LearnedRestorer(Restorer):
             self.check_image(im)
             by_channels.setdefault(1 if im.ndim == 2 else im.shape[2], []).append(i)
         for channels, idx in by_channels.items():
-            model, meta, device = self._model(channels)
+            grey_via_rgb = channels == 1 and self._grey_via_rgb()
+            model, meta, device = self._model(3 if grey_via_rgb else channels)
             scale = int(meta.get("config", {}).get("scale", self.scale))
             tile = None
             if self.fixed_size is None:
@@ -220,8 +228,10 @@ class LearnedRestorer(Restorer):
                 images = [np.asarray(batch[i], np.float32) for i in group]
                 net = self._adapt(model, images[0], (degradations or [{}] * len(batch))[group[0]]) if self.adapts else model
 
-                def run(imgs, net=net, device=device, tile=tile, scale=scale):
-                    return predict(net, imgs, device=device, batch_size=self.batch_size, tile=tile, overlap=self.overlap, scale=scale)
+                def run(imgs, net=net, device=device, tile=tile, scale=scale, rgb=grey_via_rgb):
+                    imgs = [np.repeat(im[..., None], 3, axis=2) for im in imgs] if rgb else imgs
+                    outs = predict(net, imgs, device=device, batch_size=self.batch_size, tile=tile, overlap=self.overlap, scale=scale)
+                    return [o.mean(axis=2).astype(np.float32) for o in outs] if rgb else outs
 
                 results += self_ensemble(run, images) if self.ensemble else run(images)
             for i, res in zip([i for g in groups for i in g], results):
@@ -306,8 +316,8 @@ class N2NUNetRestorer(LearnedRestorer):
             degradation.setdefault("estimated", {})["note"] = f"{self.name}: the noise ({model.describe()}) is below what it can remove; kept as it is"
             log.info(degradation["estimated"]["note"])
             return image, degradation, "keep"
-        if isinstance(model, Gaussian):
-            return image, {**degradation, "noise_sigma": model.sigma}, None
+        # white noise stabilises to x / sigma; either way the network sees the image stretched to [0, 1], the range
+        # its training images spanned (a dim micrograph gains), with noise of level 1 / span
         stable = model.stabilise(image)
         lo, span = float(stable.min()), float(np.ptp(stable)) or 1.0
         back = (model, lo, span)

@@ -246,15 +246,23 @@ class ZeroFill(Restorer):
     """Zero-filled reconstruction: the inverse FFT of the measured k-space.
 
     The measured (masked) k-space comes from the ``kspace`` corruption earlier in
-    the chain; ``magnitude=true`` returns |ifft| (fastMRI's convention for
+    the chain or, with no corruption, from the fastMRI file itself (its k-space
+    as acquired); ``magnitude=true`` returns |ifft| (fastMRI's convention for
     complex data) instead of the real part.
     """
 
     name = "zerofill"
     needs = ("kspace",)
+    consumes = ("kspace",)
     magnitude: bool = param(False, help="return |ifft| instead of the real part")
 
     def restore_one(self, image, degradation):
+        if "kspace" not in degradation:
+            measured = degradation.get("measured")
+            if not measured:
+                raise ValueError("zerofill needs measured k-space: a fastMRI file (with a kspace dataset), or the kspace corruption in the chain")
+            lo, hi = measured.get("value_range", (0.0, 1.0))
+            return ((rss_image(np.asarray(measured["kspace"]), image.shape[:2]) - lo) / (hi - lo)).astype(np.float32)
         if degradation.get("kspace_layout") == "fastmri":  # a scan's centred, multi-coil k-space
             lo, hi = degradation["value_range"]
             return ((rss_image(degradation["kspace"], degradation["kspace_crop"]) - lo) / (hi - lo)).astype(np.float32)
