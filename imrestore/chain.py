@@ -130,6 +130,8 @@ class Chain:
         if prepare:
             self.restorer.prepare(self.corruptions)
         provided = {k for c in self.corruptions for k in c.provides}
+        if not self.corruptions:  # real data: what the restorer reconstructs from, the input's own measurements, is there
+            provided |= set(self.restorer.consumes)
         missing = self.restorer.missing(provided)
         if missing:
             name = self.restorer.name

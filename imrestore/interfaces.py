@@ -156,7 +156,7 @@ class Restorer(Plugin):
 
     def missing(self, provided: set[str]) -> list[str]:
         """Degradation keys needed but neither provided nor set by a parameter."""
-        return [k for k in self.needs if k not in provided and k not in self.consumes and not self.overrides(k)]
+        return [k for k in self.needs if k not in provided and not self.overrides(k)]
 
     def overrides(self, key: str) -> bool:
         """Whether a parameter of this restorer supplies degradation ``key``."""

@@ -68,7 +68,7 @@ def test_nlmeans_uses_the_chain_sigma_then_the_parameter(camera):
 
 @pytest.mark.parametrize(
     "chain,restorer",
-    [([], "deconv"), (["gaussian"], "interp"), (["blur"], "inpaint"), ([], "zerofill")],
+    [([], "deconv"), (["gaussian"], "interp"), (["blur"], "inpaint"), (["gaussian"], "zerofill")],
 )
 def test_restorer_without_what_it_needs_is_a_chain_error(chain, restorer):
     with pytest.raises(ChainError, match=f"restorer {restorer} needs"):
