@@ -297,10 +297,8 @@ def train_cmd(specs, data, output, targets, loss, epochs, batch_size, crop, lr, 
       imrestore train downsample:factor=2 restorer:edsr skimage --channels 3 --device cuda --compile -o sr.safetensors
     """
 
-    from .nn.training import (  # lazy: torch takes seconds to import, and only train needs it here
-        TrainOptions,
-        train,
-    )
+    # lazy: torch takes seconds to import, and only train needs it here
+    from .nn.training import TrainOptions, train
 
     chain = Chain.from_specs(specs, metrics=[], prepare=False)
     net = parse_spec(f"net:{net_cfg}").params if net_cfg else {}

@@ -65,3 +65,34 @@ def test_gaussian_stabilise_round_trip():
     x = np.linspace(0, 1, 11)
     np.testing.assert_allclose(model.unstabilise(model.stabilise(x)), x)
     assert model.variance(0.3) == pytest.approx(0.01)
+
+
+def test_a_plugin_adds_a_noise_model_that_denoisers_take_by_name(registry, scene):
+    """The register_noise_models hook: a third party's model, estimated from the image, used by noise=NAME."""
+    from dataclasses import dataclass
+
+    import imrestore
+    from imrestore import hookimpl
+    from imrestore.errors import ParameterError
+
+    @dataclass
+    class Quadratic(Gaussian):
+        """Test model: white noise whose sigma is a fixed 0.05 (estimated as such)."""
+
+        name = "fixed-test"
+
+        @classmethod
+        def estimate(cls, image):
+            return cls(sigma=0.05)
+
+    class Plug:
+        @hookimpl
+        def register_noise_models(self, register):
+            register(Quadratic)
+
+    registry.add_plugin(Plug(), "noise-model-test-plugin")
+    record: dict = {}
+    imrestore.build("restorer:tv:noise=fixed-test").restore_one(scene.astype(np.float32), record)
+    assert record["estimated"]["noise"] == {"model": "fixed-test", "sigma": 0.05, "reason": "fixed-test, as asked"}
+    with pytest.raises(ParameterError, match="unknown noise model 'nope'.*fixed-test"):
+        imrestore.build("restorer:tv:noise=nope")

@@ -30,9 +30,8 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 def shipped_checkpoints(network: str | None = None) -> list[tuple[Path, dict]]:
     """The checkpoints shipped in the package, with their metadata."""
-    from imrestore.nn.checkpoint import (
-        read_metadata,  # lazy: torch takes seconds to import
-    )
+    # lazy: torch takes seconds to import
+    from imrestore.nn.checkpoint import read_metadata
 
     out = []
     for path in sorted(WEIGHTS_DIR.glob("*.safetensors")):
@@ -48,7 +47,8 @@ def _names(specs: list[str]) -> list[str]:
 
 def in_channels(meta: dict) -> int:
     """The image channels a checkpoint's network takes (its config says)."""
-    from imrestore.nn.models import network_facts  # lazy: torch takes seconds to import
+    # lazy: torch takes seconds to import
+    from imrestore.nn.models import network_facts
 
     return network_facts(meta["network"]).channels_of(meta.get("config", {}))
 
@@ -116,9 +116,8 @@ class LearnedRestorer(Restorer):
     def prepare(self, corruptions: list) -> None:
         """Pick the checkpoint(s) for this chain: the given file, or the shipped ones that match."""
         if self.weights is not None:
-            from imrestore.nn.checkpoint import (
-                read_metadata,  # lazy: torch takes seconds to import
-            )
+            # lazy: torch takes seconds to import
+            from imrestore.nn.checkpoint import read_metadata
 
             meta = read_metadata(self.weights)
             if meta.get("network") != self.network:
@@ -159,9 +158,8 @@ class LearnedRestorer(Restorer):
         return 1 not in have and 3 in have
 
     def _model(self, channels: int):
-        from imrestore.nn.checkpoint import (
-            load_checkpoint,  # lazy: torch takes seconds to import
-        )
+        # lazy: torch takes seconds to import
+        from imrestore.nn.checkpoint import load_checkpoint
         from imrestore.nn.inference import select_device
 
         path, meta = self._checkpoint_for(channels)
@@ -204,10 +202,8 @@ class LearnedRestorer(Restorer):
         return model
 
     def restore(self, batch, degradations=None):
-        from imrestore.nn.inference import (  # lazy: torch takes seconds to import
-            auto_tile,
-            predict,
-        )
+        # lazy: torch takes seconds to import
+        from imrestore.nn.inference import auto_tile, predict
 
         out: list[np.ndarray | None] = [None] * len(batch)
         by_channels: dict[int, list[int]] = {}
@@ -348,9 +344,13 @@ class N2NUNetRestorer(LearnedRestorer):
                         "the adaptation will fit the wrong error and may make the result worse")
 
     def _adapt(self, model, image: np.ndarray, degradation: dict):
-        from imrestore.nn.adapt import sure_adapt  # lazy: torch takes seconds to import
+        # lazy: torch takes seconds to import
+        from imrestore.nn.adapt import sure_adapt
 
-        sigma = noise_sigma(image, degradation, self.sigma)
+        if getattr(self, "_real_data", False) and "noise_sigma" in degradation:
+            sigma = float(degradation["noise_sigma"])  # the noise level in the stretched (and stabilised) image the network sees
+        else:
+            sigma = noise_sigma(image, degradation, self.sigma)
         bar = item_bar(self.adapt, f"adapting to the image (sigma {sigma * 255:.1f})", "step", minimum=2)
 
         def on_step(mse: float) -> None:  # SURE estimates the error against the unseen clean image
