@@ -235,6 +235,17 @@ def _crops(ex: Example) -> list[tuple[str, np.ndarray | None]]:
     return out
 
 
+def _figure_uri(fig) -> str:
+    """A matplotlib figure as a PNG data URI (the page embeds its images), the figure closed."""
+    import matplotlib.pyplot as plt  # lazy: matplotlib takes a while to import, and only the page's figures need it
+
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
 def _label(report: Report, stage: str) -> str:
     """A stage as a reader should see it: with no reference, the "corrupted" stage is the input as acquired."""
     return "input" if stage == "corrupted" and report.reference == "none" else stage
@@ -260,11 +271,7 @@ def _histogram(report: Report, key: str) -> str | None:
     ax.set_xlabel(key)
     ax.set_ylabel("items")
     ax.legend(frameon=False, fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return _figure_uri(fig)
 
 
 def grid_png(examples: list[Example], stage: str, key: str, path: Path) -> Path:
@@ -355,11 +362,7 @@ def _noise_plot(report: Report, examples: list[Example]) -> str | None:
     ax.set_xlabel("local mean ([0, 1] units)")
     ax.set_ylabel("noise variance")
     ax.legend(frameon=False, fontsize=7)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return _figure_uri(fig)
 
 
 def _fmt(v) -> str:

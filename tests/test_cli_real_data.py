@@ -10,15 +10,7 @@ import tifffile
 import zarr
 from PIL import Image as PILImage
 from skimage import data
-
-from imrestore.cli import main
-
-
-def call(capsys, *argv):
-    with pytest.raises(SystemExit) as exc:
-        main(list(argv))
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
+from helpers import call
 
 
 @pytest.fixture

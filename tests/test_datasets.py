@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import h5py
-from volume_helpers import stack
+from helpers import stack
 
 
 def test_training_data_can_be_a_volume(tmp_path):

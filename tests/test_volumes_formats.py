@@ -10,7 +10,7 @@ import pytest
 import tifffile
 import zarr
 from skimage import data
-from volume_helpers import CHAIN, IDENTITY, read_tiff, stack
+from helpers import CHAIN, IDENTITY, read_tiff, stack
 
 from imrestore import volumes
 from imrestore.runner import run

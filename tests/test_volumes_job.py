@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pytest
 import tifffile
-from volume_helpers import CHAIN, FLAKY, call, read_tiff, stack
+from helpers import CHAIN, FLAKY, call, read_tiff, stack
 
 from imrestore import volumes
 from imrestore.errors import ImrestoreUsageError, RunStopped

@@ -7,7 +7,7 @@ import h5py
 import numpy as np
 import pytest
 import tifffile
-from volume_helpers import CHAIN, call, stack
+from helpers import CHAIN, call, stack
 
 from imrestore.volumes import evaluate_volumes
 

@@ -1,4 +1,4 @@
-"""Shared helpers of the volume tests: a synthetic stack, the CLI, TIFF reading."""
+"""Shared helpers of the tests: a synthetic stack, the CLI called in-process, TIFF reading."""
 from __future__ import annotations
 
 import numpy as np
