@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import tifffile
 import zarr
+from helpers import call
 from PIL import Image as PILImage
 from skimage import data
-from helpers import call
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import tifffile
 import zarr
-from skimage import data
 from helpers import CHAIN, IDENTITY, read_tiff, stack
+from skimage import data
 
 from imrestore import volumes
 from imrestore.runner import run

@@ -1,4 +1,4 @@
-"""``--range``: which stored values are 0 and 1 (a 12-bit camera in uint16, float data)."""
+"""The --range policy and dtype conversions (imrestore/dtypes.py), through run, eval, volumes and training."""
 from __future__ import annotations
 
 import json
