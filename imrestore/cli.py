@@ -29,6 +29,8 @@ EXIT_OK, EXIT_ITEMS_FAILED, EXIT_USAGE = 0, 1, 2
 
 RUN_EPILOG = """\b
 Examples:
+  imrestore run restorer:n2n-unet noisy_photos/ restored/   # real data: no corruption
+  imrestore run restorer:bm3d:noise_a=0.004,noise_b=1e-5 stack.tif out.tif
   imrestore run gaussian:sigma=25 restorer:nlmeans in/ out/
   imrestore run blur:sigma=2 gaussian:sigma=2.55 restorer:deconv in/ out/
   imrestore run downsample:factor=2 restorer:interp:order=bicubic photo.png out/
@@ -46,6 +48,13 @@ tree (names, formats, dtypes); existing outputs are kept unless --overwrite,
 so rerunning a stopped command resumes it. OUTPUT/report.json and
 OUTPUT/report.csv hold per-item and mean metrics of the corrupted and the
 restored images against the input.
+
+\b
+With no corruption, INPUT is real data (the measurement itself, no clean
+image): denoisers estimate the noise model of each image or plane (white
+Gaussian, or Poisson-Gaussian a*x+b, removed in the Anscombe domain) unless
+sigma= or noise_a=/noise_b= say it, the report records it, and the metrics
+are no-reference ones (noise, residual, whiteness).
 
 \b
 A volume (a TIFF stack, file.h5[:/dataset], a .zarr store) is processed

@@ -39,6 +39,8 @@ class NetworkFacts:
     image_channels: ClassVar[int | None] = None
     default_crop: ClassVar[int] = 64
     crop_multiple: ClassVar[int] = 1
+    #: Whether ``imrestore train`` trains it on images (the 2-D toy's points are trained by its benchmark).
+    trains_on_images: ClassVar[bool] = True
 
     @classmethod
     def fit_data(cls, values: dict[str, Any], channels: int, scale: int | None) -> dict[str, Any]:
@@ -268,6 +270,8 @@ class EDSR(nn.Module):
 @dataclass
 class MLP2DConfig(NetworkFacts):
     """The 2-D toy denoiser."""
+
+    trains_on_images: ClassVar[bool] = False
 
     hidden: int = 100
 

@@ -99,7 +99,7 @@ def _network_of(chain: Chain) -> str:
     network = getattr(restorer, "network", None)
     if not network:
         name = restorer.name if restorer else "none"
-        trainable = ", ".join(n for n in NETWORKS if n != "mlp2d")
+        trainable = ", ".join(n for n, (_, facts) in NETWORKS.items() if facts.trains_on_images)
         raise ChainError(f"the chain's restorer ({name}) is not trainable; name one of {trainable}")
     return network
 
