@@ -246,11 +246,6 @@ def _figure_uri(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _label(report: Report, stage: str) -> str:
-    """A stage as a reader should see it: with no reference, the "corrupted" stage is the input as acquired."""
-    return "input" if stage == "corrupted" and report.reference == "none" else stage
-
-
 def _histogram(report: Report, key: str) -> str | None:
     import matplotlib
 
@@ -267,7 +262,7 @@ def _histogram(report: Report, key: str) -> str | None:
     n = max(len(v) for v in series.values())
     edges = np.histogram_bin_edges(everything, bins=min(40, max(10, 2 * n)))  # one set of bins for every stage
     for stage, vals in series.items():
-        ax.hist(vals, bins=edges, alpha=0.6, label=f"{_label(report, stage)} (mean {np.mean(vals):.3g})")
+        ax.hist(vals, bins=edges, alpha=0.6, label=f"{report.stage_label(stage)} (mean {np.mean(vals):.3g})")
     ax.set_xlabel(key)
     ax.set_ylabel("items")
     ax.legend(frameon=False, fontsize=8)
@@ -393,7 +388,7 @@ def render_html(report: Report, examples: list[Example], stage: str, key: str, h
                      f"<img alt='noise variance against the local mean' src='{noise_plot}'>")
     # summary: mean and spread
     parts.append("<h2>Summary</h2><table class='summary'><thead><tr><th>metric</th>" +
-                 "".join(f"<th>{e(_label(report, s))} mean &plusmn; sd</th><th>{e(_label(report, s))} min&ndash;max</th>"
+                 "".join(f"<th>{e(report.stage_label(s))} mean &plusmn; sd</th><th>{e(report.stage_label(s))} min&ndash;max</th>"
                          for s in report.stages()) + "</tr></thead><tbody>")
     for k in report.metrics:
         row = f"<tr><td>{e(k)}</td>"
@@ -431,7 +426,7 @@ def render_html(report: Report, examples: list[Example], stage: str, key: str, h
                              f"<figcaption>{label}{f' &middot; {e(key)} {_fmt(cv)}' if cv is not None else ''}</figcaption></figure>")
             parts.append("</div>")
     parts.append("<h2>Every item</h2><p>Click a column header to sort.</p><div class='scroll'><table class='sortable items'><thead><tr><th>item</th><th>status</th>" +
-                 "".join(f"<th>{e(_label(report, s))} {e(k)}</th>" for s, k in cols) + "<th>seconds</th><th>error or note</th></tr></thead><tbody>")
+                 "".join(f"<th>{e(report.stage_label(s))} {e(k)}</th>" for s, k in cols) + "<th>seconds</th><th>error or note</th></tr></thead><tbody>")
     for it in report.items:
         cells = "".join(f"<td data-v='{_fmt(it.metrics.get(s, {}).get(k))}'>{_fmt(it.metrics.get(s, {}).get(k))}</td>" for s, k in cols)
         parts.append(f"<tr class='{e(it.status)}'><td>{e(it.path)}</td><td>{e(it.status)}</td>{cells}<td>{it.seconds:.2f}</td><td>{e(it.error or it.note)}</td></tr>")

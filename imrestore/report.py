@@ -166,6 +166,10 @@ class Report:
             lines.append(f"FAILED {item.path}: {item.error}")
         return "\n".join(lines)
 
+    def stage_label(self, stage: str) -> str:
+        """A stage as a reader should see it: with no reference, the "corrupted" stage is the input as acquired."""
+        return "input" if stage == "corrupted" and self.reference == "none" else stage
+
     def volume_summary(self) -> str:
         """The whole-volume metrics as a table (fastMRI: data range = volume maximum)."""
         v = self.volume
@@ -174,7 +178,7 @@ class Report:
         dr = v.get("data_range")
         head = f"volume {'x'.join(map(str, v.get('shape', [])))} {v.get('axes', '')} {v.get('dtype', '')}"
         head += f" (data range: the reference volume maximum{crop})" if dr is not None else crop
-        header = f"{'volume':<10}" + "".join(f"{s:>12}" for s in stages)
+        header = f"{'volume':<10}" + "".join(f"{self.stage_label(s):>12}" for s in stages)
         lines = [head, header, "-" * len(header)]
         for key in self.metrics:
             lines.append(f"{key:<10}" + "".join(f"{_num(v[s].get(key)):>12}" for s in stages))
