@@ -22,6 +22,7 @@ from imrestore.errors import NotMeasurable
 from imrestore.interfaces import Metric
 from imrestore.noise import estimate_noise
 from imrestore.params import param
+from imrestore.similarity import ssim
 
 
 def _data_range(metric_range: float | None, reference: np.ndarray) -> float:
@@ -48,22 +49,21 @@ class SSIM(Metric):
 
     name = "ssim"
     data_range: Optional[float] = param(None, min=0, min_exclusive=True, max=1e12, help="value range; default 1 (images in [0, 1])")
-    gaussian_weights: bool = param(False, help="Gaussian window (Wang et al.) instead of a 7x7 uniform one")
+    gaussian_weights: bool = param(False, help="scikit-image's gaussian_weights=True: 11x11 Gaussian window, sample covariance")
+    gaussian: bool = param(False, help="Wang et al.'s SSIM, what most papers report: 11x11 Gaussian window of sigma 1.5, "
+                           "population covariance")
 
     def compute(self, reference, estimate):
         channel_axis = -1 if reference.ndim == 3 else None
+        gaussian = self.gaussian or self.gaussian_weights
         small = min(reference.shape[:2])
-        win = None if small >= 7 else (small if small % 2 else small - 1)
-        if win is not None and win < 3:
-            raise NotMeasurable(f"ssim: image {reference.shape[:2]} is too small (needs at least 3x3)")
-        return skm.structural_similarity(
-            reference,
-            estimate,
-            data_range=_data_range(self.data_range, reference),
-            channel_axis=channel_axis,
-            gaussian_weights=self.gaussian_weights,
-            win_size=win,
-        )
+        win = None if small >= (11 if gaussian else 7) else (small if small % 2 else small - 1)
+        if win is not None and (win < 3 or gaussian):
+            need = "11x11" if gaussian else "3x3"
+            raise NotMeasurable(f"ssim: image {reference.shape[:2]} is too small (needs at least {need})")
+        # float32, separable filters, strips of rows: scikit-image's value within 1e-4, at a fraction of its time and memory
+        return ssim(reference, estimate, data_range=_data_range(self.data_range, reference), win_size=win, gaussian=gaussian,
+                    sample_covariance=not self.gaussian, channel_axis=channel_axis)
 
 
 @dataclass
