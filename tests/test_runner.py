@@ -234,3 +234,19 @@ def test_images_in_a_pool_or_on_dask_give_the_serial_bytes(tmp_path):
         assert (tmp_path / "pool" / rel).read_bytes() == ref == (tmp_path / "dask" / rel).read_bytes()
     assert [i.path for i in serial.items] == [i.path for i in pooled.items] == [i.path for i in dasked.items]
     assert serial.mean() == pooled.mean() == dasked.mean()
+
+
+def test_a_resumed_item_reuses_its_corrupted_metrics(mixed_folder, tmp_path, monkeypatch):
+    """On resume, a finished item is not corrupted again: its corrupted image's metrics come from the previous report."""
+    from imrestore.chain import Chain
+
+    out = tmp_path / "out"
+    first = run(CHAIN, mixed_folder, out)
+    calls = []
+    real = Chain.corrupt
+    monkeypatch.setattr(Chain, "corrupt", lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
+    second = run(CHAIN, mixed_folder, out)
+    assert not calls and [i.status for i in second.items] == ["skipped", "failed", "skipped"]
+    assert second.mean() == first.mean()
+    run(CHAIN, mixed_folder, out, metrics=["psnr"])  # other metrics: measured afresh
+    assert calls
