@@ -121,7 +121,8 @@ class Report:
         noise = any("noise" in i.estimated for i in self.items)
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["path", "status", "seconds", *[f"{s}_{k}" for s, k in cols], *(["estimated_noise"] if noise else []), "error"])
+        w.writerow(["path", "status", "seconds", *[f"{self.stage_label(s)}_{k}" for s, k in cols], *(["estimated_noise"] if noise else []),
+                    "error"])
         for item in self.items:
             vals = [_cell(item.metrics.get(s, {}).get(k)) for s, k in cols]
             est = [_noise_text(item.estimated.get("noise"))] if noise else []
