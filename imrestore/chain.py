@@ -21,7 +21,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .errors import ChainError, NotMeasurable, SpecError
+from .errors import ChainError, NotMeasurable, SpecError, option
 from .interfaces import Corruption, Metric, Restorer
 from .registry import build
 from .report import ItemResult, Report, new_report
@@ -115,7 +115,7 @@ class Chain:
                     raise ChainError(f"{text}: a chain has at most one restorer (already {restorer.name})")
                 restorer = plugin
             else:
-                raise SpecError(f"{text}: a {plugin.kind} cannot be part of a chain; use --metric for metrics")
+                raise SpecError(f"{text}: a {plugin.kind} cannot be part of a chain; use {option('metrics')} for metrics")
         if metrics is None:
             metrics = DEFAULT_METRICS if corruptions else NO_REFERENCE_METRICS if restorer is not None else ()
         metric_objs = [build(m, kind="metric") if isinstance(m, str) else m for m in metrics]

@@ -17,7 +17,7 @@ from .chain import Chain
 from .datasets import training_data
 from .demo import run_demo
 from .dtypes import parse_range
-from .errors import ImrestoreUsageError, RunStopped
+from .errors import ImrestoreUsageError, RunStopped, cli_message
 from .evaluate import evaluate_files
 from .html_report import write_html_report
 from .plugins_info import describe, render
@@ -364,9 +364,9 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:  # click's form of Ctrl-C
         _fail("interrupted; finished outputs are kept, rerun the same command to resume", 130)
     except ImrestoreUsageError as exc:
-        _fail(str(exc))
+        _fail(cli_message(exc))
     except RunStopped as exc:
-        _fail(str(exc), EXIT_ITEMS_FAILED)
+        _fail(cli_message(exc), EXIT_ITEMS_FAILED)
     except KeyboardInterrupt:
         _fail("interrupted; finished outputs are kept, rerun the same command to resume", 130)
     except OSError as exc:

@@ -15,7 +15,7 @@ import numpy as np
 from skimage import data
 
 from .dtypes import apply_range, parse_range, to_unit
-from .errors import ImrestoreUsageError
+from .errors import ImrestoreUsageError, option
 from .files import discover, read_image
 from .nn.data import to_channels
 from .volumes import is_volume, open_volume, volume_ranges
@@ -65,7 +65,7 @@ def load_images(source: str | Path, channels: int | None, max_images: int | None
     """
     spec = parse_range(value_range)
     if spec != "dtype" and str(source) in BUILTIN_DATA:
-        raise ImrestoreUsageError(f"--range is for your own data; {source} is built in and already in [0, 1]")
+        raise ImrestoreUsageError(f"{option('value_range')} is for your own data; {source} is built in and already in [0, 1]")
     if str(source) == "mnist":
         imgs = list(mnist()[0])
     elif str(source) == "skimage":

@@ -14,7 +14,7 @@ from typing import Union
 
 import numpy as np
 
-from .errors import ImrestoreUsageError
+from .errors import ImrestoreUsageError, option
 from .interfaces import Image
 
 
@@ -98,9 +98,9 @@ def parse_range(text: str | tuple[float, float] | None) -> RangeSpec:
                 raise ValueError
             pair = (float(lo), float(hi))
         except ValueError:
-            raise ImrestoreUsageError(f"--range {text!r}: expected dtype, data or LO:HI (e.g. 0:4095)") from None
+            raise ImrestoreUsageError(f"{option('value_range', text)}: expected dtype, data or LO:HI (e.g. 0:4095)") from None
     if not all(np.isfinite(pair)) or pair[1] <= pair[0]:
-        raise ImrestoreUsageError(f"--range {text!r}: HI must be finite and above LO")
+        raise ImrestoreUsageError(f"{option('value_range', text)}: HI must be finite and above LO")
     return pair
 
 

@@ -33,7 +33,7 @@ from concurrent.futures import (
 )
 from typing import Any, Protocol
 
-from .errors import ImrestoreUsageError, error_reason
+from .errors import ImrestoreUsageError, error_reason, option
 
 log = logging.getLogger("imrestore")
 
@@ -103,7 +103,7 @@ def dask(work: Work, units: Sequence[Any], workers: int, scheduler: str | None) 
     try:  # lazy: dask.distributed takes a second to import, and most runs never use it
         from dask.distributed import Client, LocalCluster, as_completed
     except ImportError:
-        raise ImrestoreUsageError("--dask and --scheduler need dask.distributed: pip install 'dask[distributed]'") from None
+        raise ImrestoreUsageError(f"{option('dask')} and {option('scheduler')} need dask.distributed: pip install 'dask[distributed]'") from None
     with contextlib.ExitStack() as stack:
         if scheduler:
             try:

@@ -18,7 +18,7 @@ import numpy as np
 
 from .chain import Chain, measure
 from .dtypes import RangeSpec, apply_range, quantize, range_hint
-from .errors import ImrestoreUsageError, error_reason
+from .errors import ImrestoreUsageError, error_reason, option
 from .files import clean_tmp, discover, inside, read_image, read_like, write_image
 from .interfaces import Image
 from .job import Job
@@ -64,7 +64,7 @@ def plan(input_path: Path | str, output_path: Path | str, save_corrupted: bool =
     for i, f in enumerate(files):
         rel = f.relative_to(src)
         if save_corrupted and rel.parts[0] == CORRUPTED_DIR:
-            raise ImrestoreUsageError(f"the input has a top-level '{CORRUPTED_DIR}' folder, which --save-corrupted would mix with its outputs")
+            raise ImrestoreUsageError(f"the input has a top-level '{CORRUPTED_DIR}' folder, which {option('save_corrupted')} would mix with its outputs")
         corrupted = dst / CORRUPTED_DIR / rel if save_corrupted else None
         tasks.append(Task(i, f, rel.as_posix(), dst / rel, corrupted))
     return tasks, dst, "report"
@@ -200,7 +200,7 @@ class ImageFolderJob(Job):
     def start(self, progress: bool | Callable) -> Report | None:
         opts = self.options
         if opts.center_crop:
-            raise ImrestoreUsageError(f"--center-crop is for volumes; {self.input_path} is not one")
+            raise ImrestoreUsageError(f"{option('center_crop')} is for volumes; {self.input_path} is not one")
         self.tasks, self.folder, self.stem = plan(self.input_path, self.output_path, opts.save_corrupted)
         self.known: dict[str, dict] = {}
         self._check_previous()
@@ -222,7 +222,7 @@ class ImageFolderJob(Job):
         if old.get("chain") != r.chain or old.get("seed") != r.seed or old.get("value_range", "dtype") != r.value_range:
             raise ImrestoreUsageError(
                 f"{self.folder} holds the results of another run (chain {' '.join(old.get('chain', []))}, seed {old.get('seed')}, "
-                f"--range {old.get('value_range', 'dtype')}); use --overwrite or another output folder"
+                f"{option('value_range', old.get('value_range', 'dtype'))}); use {option('overwrite', True)} or another output folder"
             )
         self.known = {i["path"]: i["metrics"]["corrupted"] for i in old.get("items", [])
                       if i.get("status") in ("written", "skipped") and "corrupted" in i.get("metrics", {})}

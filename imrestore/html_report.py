@@ -28,7 +28,7 @@ import numpy as np
 
 from .chain import Chain
 from .dtypes import apply_range, parse_range, quantize, to_unit
-from .errors import ImrestoreUsageError
+from .errors import ImrestoreUsageError, option
 from .files import read_image, read_like
 from .noise import local_statistics
 from .registry import build
@@ -90,7 +90,7 @@ def main_metric(report: Report, by: str | None = None) -> tuple[str, str, bool]:
     stages = report.stages()
     stage = next((s for s in ("restored", "estimate", "corrupted") if s in stages), None)
     if stage is None or not report.metrics:
-        raise ImrestoreUsageError("the run has no metrics to rank its items by; rerun it with --metric")
+        raise ImrestoreUsageError(f"the run has no metrics to rank its items by; rerun it with {option('metrics')}")
     if by is not None and by not in report.metrics:
         raise ImrestoreUsageError(f"the run has no metric {by!r} to rank by; it has {', '.join(report.metrics)}")
     key = by or ("psnr" if "psnr" in report.metrics else report.metrics[0])

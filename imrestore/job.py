@@ -13,7 +13,7 @@ from typing import Any
 
 from .chain import Chain
 from .dtypes import RangeSpec, parse_range
-from .errors import ImrestoreUsageError
+from .errors import ImrestoreUsageError, option
 from .executors import Work
 from .report import Report
 
@@ -33,7 +33,7 @@ class RunOptions:
 
     def __post_init__(self) -> None:
         if self.workers < 1:
-            raise ImrestoreUsageError(f"--workers must be at least 1, got {self.workers}")
+            raise ImrestoreUsageError(f"{option('workers')} must be at least 1, got {self.workers}")
         object.__setattr__(self, "value_range", parse_range(self.value_range))
 
 

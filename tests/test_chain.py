@@ -14,7 +14,7 @@ def test_corruptions_must_come_before_the_one_restorer():
         Chain.from_specs(["restorer:tv", "gaussian:sigma=5"])
     with pytest.raises(ChainError, match="at most one restorer"):
         Chain.from_specs(["restorer:tv", "restorer:wavelet"])
-    with pytest.raises(SpecError, match="--metric"):
+    with pytest.raises(SpecError, match="use `metrics` for metrics"):
         Chain.from_specs(["metric:psnr"])
 
 

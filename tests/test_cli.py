@@ -100,3 +100,18 @@ def test_help_teaches_with_examples(capsys):
 def test_console_script_is_installed(mixed_folder, tmp_path):
     proc = subprocess.run(["imrestore", "run", "gausian", str(mixed_folder), str(tmp_path / "o")], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.startswith("Error: unknown plugin 'gausian'; did you mean 'gaussian'")
+
+
+def test_errors_name_options_as_the_cli_spells_them_and_the_api_as_python_does(tmp_path, capsys):
+    """One message, two spellings: `workers` for the Python API, --workers on the command line."""
+    import pytest as _pytest
+
+    from imrestore.cli import main
+    from imrestore.errors import ImrestoreUsageError
+    from imrestore.runner import run
+
+    with _pytest.raises(ImrestoreUsageError, match="`workers` must be at least 1"):
+        run(["gaussian"], tmp_path, tmp_path / "out", workers=0)
+    with _pytest.raises(SystemExit) as exc:
+        main(["run", "gaussian", str(tmp_path), str(tmp_path / "out"), "--range", "5:1"])
+    assert exc.value.code == 2 and capsys.readouterr().err.startswith("Error: --range 5:1: HI must be finite and above LO")

@@ -116,7 +116,7 @@ def test_keep_last_ships_the_last_epoch_not_the_one_validation_chose(photo_dirs,
     assert meta["epochs"] == 3
     for (k, a), (_, b) in zip(out.state_dict().items(), last.state_dict().items()):
         assert torch.equal(a, b), k
-    with pytest.raises(ImrestoreUsageError, match="--keep must be best or last"):
+    with pytest.raises(ImrestoreUsageError, match="`keep` must be best or last"):
         TrainOptions(keep="worst").validate()
 
 
@@ -141,7 +141,7 @@ def test_a_time_budget_sizes_the_progress_bar_to_where_the_clock_stops(photo_dir
 
 def test_noisy_targets_need_noise_that_keeps_what_the_loss_estimates(photo_dirs, tmp_path):
     chain = Chain.from_specs(["impulse:p=0.7", "restorer:n2n-unet"], metrics=[], prepare=False)
-    with pytest.raises(ChainError, match="needs noise whose mean is the clean image, but impulse keeps only its mode; use --loss l0"):
+    with pytest.raises(ChainError, match="needs noise whose mean is the clean image, but impulse keeps only its mode; use `loss='l0'`"):
         train(chain, training_data(photo_dirs / "train"), tmp_path / "x.safetensors", _tiny_options(targets="noisy", loss="l2"))
     chain = Chain.from_specs(["poisson", "restorer:n2n-unet"], metrics=[], prepare=False)
     with pytest.raises(ChainError, match="median"):

@@ -64,7 +64,7 @@ def test_a_partial_output_of_another_chain_is_not_mixed_in(tmp_path, monkeypatch
     flaky.fail(at=3)
     with pytest.raises(KeyboardInterrupt):
         run(FLAKY, tmp_path / "s.tif", tmp_path / "o.tif")
-    with pytest.raises(ImrestoreUsageError, match="partial output of another run.*chain.*--overwrite"):
+    with pytest.raises(ImrestoreUsageError, match="partial output of another run.*chain.*`overwrite=True`"):
         run(["gaussian:sigma=5", "restorer:wavelet"], tmp_path / "s.tif", tmp_path / "o.tif")
     run(["gaussian:sigma=5", "restorer:wavelet"], tmp_path / "s.tif", tmp_path / "o.tif", overwrite=True)
     assert (tmp_path / "o.tif").exists()

@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from ..errors import ImrestoreUsageError
+from ..errors import ImrestoreUsageError, option
 from ..progress import item_bar
 from .allocator import tune_cpu_allocator
 
@@ -36,7 +36,7 @@ def select_device(spec: str = "auto") -> torch.device:
         spec = "cuda" if torch.cuda.is_available() else "cpu"
     if spec.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ImrestoreUsageError(f"device {spec!r} asked for, but no CUDA GPU is available; use --device cpu or auto")
+            raise ImrestoreUsageError(f"device {spec!r} asked for, but no CUDA GPU is available; use {option('device', 'cpu')} or {option('device', 'auto')}")
         dev = torch.device(spec)
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise ImrestoreUsageError(f"device {spec!r}: only {torch.cuda.device_count()} GPU(s)")

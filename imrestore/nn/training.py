@@ -22,7 +22,7 @@ import torch
 
 from .._version import __version__
 from ..chain import Chain
-from ..errors import ChainError, ImrestoreUsageError
+from ..errors import ChainError, ImrestoreUsageError, option
 from ..helpers import psnr
 from ..progress import progress_bar
 from ..report import atomic_write_text
@@ -65,16 +65,16 @@ class TrainOptions:
 
     def validate(self) -> None:
         if self.targets not in ("clean", "noisy"):
-            raise ImrestoreUsageError(f"--targets must be clean or noisy, got {self.targets!r}")
+            raise ImrestoreUsageError(f"{option('targets')} must be clean or noisy, got {self.targets!r}")
         if self.loss not in ESTIMATES:
-            raise ImrestoreUsageError(f"--loss must be one of {', '.join(ESTIMATES)}, got {self.loss!r}")
+            raise ImrestoreUsageError(f"{option('loss')} must be one of {', '.join(ESTIMATES)}, got {self.loss!r}")
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ImrestoreUsageError(f"--{name.replace('_', '-')} must be at least 1")
         if not 0 <= self.val_fraction < 1:
-            raise ImrestoreUsageError("--val-fraction must be in [0, 1)")
+            raise ImrestoreUsageError(f"{option('val_fraction')} must be in [0, 1)")
         if self.keep not in ("best", "last"):
-            raise ImrestoreUsageError(f"--keep must be best or last, got {self.keep!r}")
+            raise ImrestoreUsageError(f"{option('keep')} must be best or last, got {self.keep!r}")
 
 
 def check_targets(chain: Chain, options: TrainOptions) -> None:
@@ -82,15 +82,15 @@ def check_targets(chain: Chain, options: TrainOptions) -> None:
     if options.targets != "noisy":
         return
     if not chain.corruptions:
-        raise ChainError("--targets noisy needs at least one corruption to draw two noisy copies from")
+        raise ChainError(f"{option('targets', 'noisy')} needs at least one corruption to draw two noisy copies from")
     want = ESTIMATES[options.loss]
     for c in chain.corruptions:
         kept = c.preserved()
         if want not in kept:
             keeps = ", ".join(sorted(kept)) or "nothing"
             better = [loss for loss, stat in ESTIMATES.items() if stat in kept]
-            hint = f"; use --loss {better[0]}" if better else "; use --targets clean"
-            raise ChainError(f"--targets noisy with --loss {options.loss} needs noise whose {want} is the clean image, "
+            hint = f"; use {option('loss', better[0])}" if better else f"; use {option('targets', 'clean')}"
+            raise ChainError(f"{option('targets', 'noisy')} with {option('loss', options.loss)} needs noise whose {want} is the clean image, "
                              f"but {c.name} keeps only its {keeps}{hint}")
 
 
@@ -296,7 +296,7 @@ class _TrainingRun:
         images = [to_channels(im, channels) for im in stored]
         fixed = facts.fixed_size
         if fixed and any(im.shape[:2] != (fixed, fixed) for im in images):
-            raise ImrestoreUsageError(f"{self.network} trains on {fixed}x{fixed} images (MNIST digits); give --data mnist or a folder of such images")
+            raise ImrestoreUsageError(f"{self.network} trains on {fixed}x{fixed} images (MNIST digits); give the data mnist or a folder of such images")
         train_idx, val_idx = split(len(images), o.val_fraction, o.seed)
         return [images[i] for i in train_idx], [images[i] for i in val_idx]
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..dtypes import range_hint, to_unit
-from ..errors import ImrestoreUsageError, RunStopped, error_reason
+from ..errors import ImrestoreUsageError, RunStopped, error_reason, option
 from ..interfaces import Image, VolumeFormat, VolumeInfo, VolumeSink, VolumeSource
 from ..job import Job
 from ..registry import get_registry
@@ -147,7 +147,7 @@ class VolumeJob(Job):
     def start(self, progress: bool | Callable) -> Report | None:
         chain, opts = self.chain, self.options
         if opts.save_corrupted:
-            raise ImrestoreUsageError("--save-corrupted is for images; for a volume, run the corruptions alone into another file")
+            raise ImrestoreUsageError(f"{option('save_corrupted')} is for images; for a volume, run the corruptions alone into another file")
         if chain.restorer is not None and chain.restorer.scale != 1:
             raise ImrestoreUsageError(f"{chain.restorer.name} changes the image size (x{chain.restorer.scale}); volume runs keep the plane shape")
         self.src_path, src_inner = split_volume_path(self.input_path)
@@ -214,7 +214,7 @@ class VolumeJob(Job):
         if differs:
             raise ImrestoreUsageError(
                 f"{target.path} has a partial output of another run (its {', '.join(differs)} differ); "
-                "use --overwrite to start again"
+                f"use {option('overwrite', True)} to start again"
             )
         return record
 
@@ -236,10 +236,10 @@ class VolumeJob(Job):
         try:
             old = json.loads(previous.read_text())
         except (OSError, ValueError):
-            raise ImrestoreUsageError(f"{self.target.path} exists; use --overwrite to replace it") from None
+            raise ImrestoreUsageError(f"{self.target.path} exists; use {option('overwrite', True)} to replace it") from None
         r = self.report
         if old.get("chain") != r.chain or old.get("seed") != r.seed or old.get("value_range", "dtype") != r.value_range:
-            raise ImrestoreUsageError(f"{self.target.path} holds the result of another run (chain {' '.join(old.get('chain', []))}); use --overwrite")
+            raise ImrestoreUsageError(f"{self.target.path} holds the result of another run (chain {' '.join(old.get('chain', []))}); use {option('overwrite', True)}")
         report = Report.from_dict(old)
         for item in report.items:
             item.status = "skipped"
