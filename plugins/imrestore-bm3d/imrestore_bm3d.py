@@ -13,6 +13,7 @@ import numpy as np
 
 from imrestore import hookimpl, param
 from imrestore.denoising import Denoiser
+from imrestore.helpers import error_reason
 
 
 @dataclass
@@ -32,10 +33,11 @@ class BM3D(Denoiser):
         import bm3d  # lazy: bm3d takes about a second to import, and every imrestore command loads this plugin
 
         sigma = max(sigma, 1e-4)
-        if image.ndim == 3:
-            out = bm3d.bm3d_rgb(image.astype(np.float64), sigma, profile=self.profile)
-        else:
-            out = bm3d.bm3d(image.astype(np.float64), sigma, profile=self.profile)
+        run = bm3d.bm3d_rgb if image.ndim == 3 else bm3d.bm3d
+        try:
+            out = run(image.astype(np.float64), sigma, profile=self.profile)
+        except Exception as exc:  # the bm3d package's errors can run to many lines: one for the report
+            raise ValueError(f"bm3d failed on a {'x'.join(map(str, image.shape))} image: {error_reason(exc)}") from exc
         return np.asarray(out, dtype=np.float32)
 
 
