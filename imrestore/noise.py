@@ -159,8 +159,9 @@ def _planes(image: np.ndarray) -> list[np.ndarray]:
 
 def estimate_gaussian(image: np.ndarray) -> Gaussian:
     """White Gaussian noise: scikit-image's robust wavelet estimate (the median over channels)."""
-    sigmas = [float(estimate_sigma(p)) for p in _planes(image)]
-    return Gaussian(sigma=float(np.median(sigmas)))
+    sigmas = [float(estimate_sigma(p)) if np.ptp(p) > 0 else 0.0 for p in _planes(image)]
+    sigma = float(np.median(sigmas))
+    return Gaussian(sigma=sigma if np.isfinite(sigma) else 0.0)  # a constant (empty) plane: no noise to see
 
 
 def local_statistics(image: np.ndarray, window: int = 7, bins: int = 24) -> tuple[np.ndarray, np.ndarray]:
@@ -222,6 +223,8 @@ def estimate_poisson_gaussian(image: np.ndarray) -> PoissonGaussian:
 
 
 def _fit_poisson_gaussian(means: np.ndarray, variances: np.ndarray) -> PoissonGaussian:
+    finite = np.isfinite(means) & np.isfinite(variances)  # NaN pixels (a float TIFF's masked area) leave NaN levels
+    means, variances = means[finite], variances[finite]
     if means.size < 3:
         return PoissonGaussian(0.0, float(np.median(variances)) if variances.size else 0.0)
     a, b = _robust_line(means, variances)

@@ -108,7 +108,7 @@ def test_report_renders_in_headless_chromium(photo_run, tmp_path):
 
 def test_report_needs_metrics(tmp_path):
     tifffile.imwrite(tmp_path / "a.tif", np.zeros((16, 16), np.uint8))
-    run(["restorer:identity"], tmp_path / "a.tif", tmp_path / "out")
+    run(["restorer:identity"], tmp_path / "a.tif", tmp_path / "out", metrics=[])
     with pytest.raises(Exception, match="no metrics"):
         write_html_report(tmp_path / "out")
 

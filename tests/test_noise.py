@@ -96,3 +96,18 @@ def test_a_plugin_adds_a_noise_model_that_denoisers_take_by_name(registry, scene
     assert record["estimated"]["noise"] == {"model": "fixed-test", "sigma": 0.05, "reason": "fixed-test, as asked"}
     with pytest.raises(ParameterError, match="unknown noise model 'nope'.*fixed-test"):
         imrestore.build("restorer:tv:noise=nope")
+
+
+def test_a_constant_plane_has_no_noise_and_is_kept(tmp_path):
+    """Empty planes of a stack (all zero) estimate to no noise, are kept as they are, and fail nothing."""
+    import tifffile
+
+    from imrestore.runner import run
+
+    assert estimate_noise(np.zeros((32, 32))).model == Gaussian(0.0)
+    stack = np.zeros((3, 32, 32), np.uint16)
+    stack[1] = np.random.default_rng(0).integers(1000, 3000, (32, 32))
+    tifffile.imwrite(tmp_path / "s.tif", stack, photometric="minisblack")
+    report = run(["restorer:tv"], tmp_path / "s.tif", tmp_path / "o.tif")
+    assert not report.failed
+    assert tifffile.imread(tmp_path / "o.tif")[0].max() == 0
