@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from .errors import ParameterError
 from .params import format_spec, params_of, validate_params
 
 
@@ -374,7 +375,7 @@ class NoiseModel(Plugin):
     @classmethod
     def estimate(cls, image: np.ndarray) -> "NoiseModel":
         """Fit this model to one noisy image (``YX`` or ``YXC``, [0, 1] units)."""
-        raise NotImplementedError(f"the noise model {cls.name} cannot be estimated from an image; give its parameters")
+        raise ParameterError(f"the noise model {cls.name} cannot be estimated from an image; give its parameters")
 
 
 

@@ -43,3 +43,25 @@ def test_image_with_data_keeps_what_writing_needs():
     img = Image(np.zeros((2, 2), np.float32), dtype=np.dtype("uint16"), value_range=(0.0, 65535.0), metadata={"a": 1})
     new = img.with_data(np.ones((2, 2), np.float32))
     assert new.dtype == img.dtype and new.value_range == img.value_range and new.metadata == {"a": 1}
+
+
+def test_a_noise_model_without_an_estimator_asks_for_its_parameters():
+    import pytest
+
+    from imrestore.errors import ParameterError
+    from imrestore.interfaces import NoiseModel
+
+    class Fixed(NoiseModel):
+        name = "fixed-only"
+
+        def variance(self, signal):
+            return 0.01
+
+        def stabilise(self, image):
+            return image / 0.1
+
+        def unstabilise(self, stabilised):
+            return stabilised * 0.1
+
+    with pytest.raises(ParameterError, match="cannot be estimated from an image; give its parameters"):
+        Fixed.estimate(np.zeros((4, 4)))
