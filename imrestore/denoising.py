@@ -112,19 +112,54 @@ def too_weak(estimate: NoiseEstimate, image: np.ndarray) -> bool:
     return not told and typical_std(estimate.model, image) < MIN_SIGMA
 
 
+@dataclass(frozen=True)
+class UnitDomain:
+    """Where a white-Gaussian denoiser sees an image: stabilised by its noise model (unit noise variance), then
+    stretched into [0, 1], so that its noise is white of level ``sigma`` = 1 / span; ``back`` returns a result.
+
+    >>> domain, unit = UnitDomain.of(np.linspace(0, 1, 11), Gaussian(0.1))
+    >>> round(domain.sigma, 3), np.allclose(domain.back(unit), np.linspace(0, 1, 11))
+    (0.1, True)
+    """
+
+    model: NoiseModel
+    lo: float
+    span: float
+
+    @classmethod
+    def of(cls, image: np.ndarray, model: NoiseModel) -> tuple["UnitDomain", np.ndarray]:
+        stable = model.stabilise(image)
+        lo, span = float(stable.min()), float(np.ptp(stable)) or 1.0
+        return cls(model, lo, span), ((stable - lo) / span).astype(np.float32)
+
+    @property
+    def sigma(self) -> float:
+        return 1.0 / self.span
+
+    def back(self, result: np.ndarray) -> np.ndarray:
+        """A denoised image of this domain, in the image's own units (the unbiased inverse of the stabilisation)."""
+        return self.model.unstabilise(np.asarray(result, np.float64) * self.span + self.lo).astype(np.float32)
+
+
 def through_model(image: np.ndarray, model: NoiseModel, denoise: Callable[[np.ndarray, float], np.ndarray]) -> np.ndarray:
     """Remove noise of ``model`` from ``image`` with ``denoise(image, sigma)``, a denoiser of white Gaussian noise.
 
-    Gaussian noise goes straight to it.  Otherwise the image is stabilised
-    (unit noise variance), scaled into [0, 1] (noise level 1/span) for the
-    denoiser, scaled back and inverted without bias.
+    Gaussian noise goes straight to it; other noise through its :class:`UnitDomain`.
     """
     if isinstance(model, Gaussian):
         return np.asarray(denoise(image, model.sigma), np.float32)
-    stable = model.stabilise(image)
-    lo, span = float(stable.min()), float(np.ptp(stable)) or 1.0
-    clean = np.asarray(denoise(((stable - lo) / span).astype(np.float32), 1.0 / span), np.float64)
-    return model.unstabilise(clean * span + lo).astype(np.float32)
+    domain, unit = UnitDomain.of(image, model)
+    return domain.back(denoise(unit, domain.sigma))
+
+
+def keep_as_is(name: str, estimate: NoiseEstimate, image: np.ndarray, degradation: dict) -> bool:
+    """Whether the estimated noise is too weak to remove (see ``MIN_SIGMA``); if so, the record and the log say so."""
+    if not too_weak(estimate, image):
+        return False
+    note = f"{name}: the noise ({estimate.model.describe()}) is below what it can remove; the image is kept as it is"
+    degradation.setdefault("estimated", {})["note"] = note
+    log.info(note)
+    return True
 
 
 @dataclass
@@ -154,10 +189,6 @@ class Denoiser(Restorer):
 
     def restore_one(self, image: np.ndarray, degradation: dict) -> np.ndarray:
         estimate = self.noise_model(image, degradation)
-        model = estimate.model
-        if too_weak(estimate, image):
-            degradation.setdefault("estimated", {})["note"] = (f"{self.name}: the noise ({model.describe()}) is below what it can remove; "
-                                                "the image is kept as it is")
-            log.info(degradation["estimated"]["note"])
+        if keep_as_is(self.name, estimate, image, degradation):
             return np.array(image, dtype=np.float32, copy=True)
-        return through_model(image, model, self.denoise)
+        return through_model(image, estimate.model, self.denoise)

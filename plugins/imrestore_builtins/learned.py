@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Optional
 import numpy as np
 
 from imrestore import hookimpl
-from imrestore.denoising import noise_model_for, record, too_weak
+from imrestore.denoising import UnitDomain, keep_as_is, noise_model_for, record
 from imrestore.errors import ChainError
 from imrestore.helpers import noise_sigma, psnr_from_mse
 from imrestore.interfaces import Restorer
@@ -305,17 +305,12 @@ class N2NUNetRestorer(LearnedRestorer):
             return image, degradation, None
         estimate = noise_model_for(image, degradation, sigma255=self.sigma, noise=self.noise, noise_a=self.noise_a, noise_b=self.noise_b)
         record(estimate, degradation)
-        model = estimate.model
-        if too_weak(estimate, image):
-            degradation.setdefault("estimated", {})["note"] = f"{self.name}: the noise ({model.describe()}) is below what it can remove; kept as it is"
-            log.info(degradation["estimated"]["note"])
+        if keep_as_is(self.name, estimate, image, degradation):
             return image, degradation, "keep"
         # white noise stabilises to x / sigma; either way the network sees the image stretched to [0, 1], the range
         # its training images spanned (a dim micrograph gains), with noise of level 1 / span
-        stable = model.stabilise(image)
-        lo, span = float(stable.min()), float(np.ptp(stable)) or 1.0
-        back = (model, lo, span)
-        return ((stable - lo) / span).astype(np.float32), {**degradation, "noise_sigma": 1.0 / span}, back
+        domain, unit = UnitDomain.of(image, estimate.model)
+        return unit, {**degradation, "noise_sigma": domain.sigma}, domain
 
     def restore(self, batch, degradations=None):
         degradations = degradations if degradations is not None else [{} for _ in batch]
@@ -324,11 +319,8 @@ class N2NUNetRestorer(LearnedRestorer):
         outs = super().restore([paths[i][0] for i in todo], [paths[i][1] for i in todo]) if todo else []
         result = [np.array(im, np.float32, copy=True) for im in batch]
         for i, out in zip(todo, outs):
-            back = paths[i][2]
-            if back is not None:
-                model, lo, span = back
-                out = model.unstabilise(np.asarray(out, np.float64) * span + lo).astype(np.float32)
-            result[i] = out
+            domain = paths[i][2]
+            result[i] = domain.back(out) if domain is not None else out
         return result
 
     @property
