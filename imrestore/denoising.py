@@ -48,6 +48,7 @@ from .noise import (
     check_model_name,
     estimate_noise,
     local_statistics,
+    noise_model,
 )
 from .params import param
 
@@ -131,6 +132,31 @@ class UnitDomain:
         stable = model.stabilise(image)
         lo, span = float(stable.min()), float(np.ptp(stable)) or 1.0
         return cls(model, lo, span), ((stable - lo) / span).astype(np.float32)
+
+    @classmethod
+    def fixed(cls, model: NoiseModel, low: float = 0.0, high: float = 1.0) -> "UnitDomain":
+        """The domain that maps the levels ``low`` .. ``high`` (stabilised) onto [0, 1]: the same for every image of a data set.
+
+        >>> d = UnitDomain.fixed(PoissonGaussian(0.01, 0.0001))
+        >>> [round(float(v), 3) for v in d.into(np.array([0.0, 1.0]))]
+        [0.0, 1.0]
+        """
+        lo, hi = (float(v) for v in model.stabilise(np.array([low, high])))
+        return cls(model, lo, (hi - lo) or 1.0)
+
+    def into(self, image: np.ndarray) -> np.ndarray:
+        """``image`` in this domain (float32)."""
+        return ((self.model.stabilise(image) - self.lo) / self.span).astype(np.float32)
+
+    def as_dict(self) -> dict:
+        """For a checkpoint's metadata (see :meth:`from_dict`)."""
+        return {"model": self.model.name, **self.model.params(), "lo": self.lo, "span": self.span}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "UnitDomain":
+        values = dict(values)
+        lo, span = float(values.pop("lo")), float(values.pop("span"))
+        return cls(noise_model(values.pop("model"), **values), lo, span)
 
     @property
     def sigma(self) -> float:

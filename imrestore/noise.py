@@ -245,6 +245,16 @@ def check_model_name(name: str) -> str:
     return name
 
 
+def noise_model(name: str, **params: float) -> NoiseModel:
+    """The registered noise model ``name`` with ``params`` (as a checkpoint or a report records it).
+
+    >>> noise_model("poisson-gaussian", a=0.01, b=0.0)
+    PoissonGaussian(a=0.01, b=0.0)
+    """
+    check_model_name(name)
+    return get_registry().lookup(name, kind="noise-model").cls(**params)
+
+
 def estimate_noise(image: np.ndarray, model: str = "auto") -> NoiseEstimate:
     """Fit a noise model to one image: ``"gaussian"``, ``"poisson-gaussian"`` or ``"auto"``.
 

@@ -31,7 +31,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .training import stack_nhwc, to_nchw
+from .data import stack_nhwc, to_nchw
 
 #: Probes (over all windows) with which SURE compares the adapted network with the trained one.
 PROBE_PAIRS = 8

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 from skimage.color import rgb2gray
 
 
@@ -26,3 +27,15 @@ def split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarra
     else:
         n_val = 0
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+def stack_nhwc(arrays: list[np.ndarray]) -> torch.Tensor:
+    """Images as stored, ``NHWC`` (``NHW1`` for grey): the device makes the NCHW view."""
+    arr = np.stack([a[..., None] if a.ndim == 2 else a for a in arrays]).astype(np.float32, copy=False)
+    return torch.from_numpy(arr)
+
+
+def to_nchw(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """NHWC host batch -> NCHW on ``device``; on CUDA the permuted view is channels_last as is."""
+    x = batch.to(device, non_blocking=True).permute(0, 3, 1, 2)
+    return x if device.type == "cuda" else x.contiguous()

@@ -7,6 +7,7 @@ torch.Size([2, 1, 28, 28])
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar
 
@@ -132,6 +133,12 @@ class N2NUNetConfig(NetworkFacts):
     in_channels: int = 1
     out_channels: int = 1
     features: int = 48
+    #: The last decoder block sees the input itself (the paper's net). N2V2 (Höck et al. 2022) removes this skip for
+    #: blind-spot training, whose checkerboard artefacts it feeds.
+    top_skip: bool = True
+    #: Max-blur-pool (max over 2x2 at stride 1, then a binomial blur at stride 2; Zhang 2019) instead of max-pool: N2V2's
+    #: other fix for blind-spot artefacts.
+    blur_pool: bool = False
 
     @classmethod
     def fit_data(cls, values: dict[str, Any], channels: int, scale: int | None) -> dict[str, Any]:
@@ -144,6 +151,18 @@ class N2NUNetConfig(NetworkFacts):
 
 def _conv(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.LeakyReLU(0.1, inplace=True))
+
+
+def max_blur_pool(x: torch.Tensor) -> torch.Tensor:
+    """Halve ``x`` (NCHW, even sides): the max over each 2x2 window at stride 1, then a [1 2 1] blur at stride 2.
+
+    >>> max_blur_pool(torch.ones(1, 2, 8, 8)).shape
+    torch.Size([1, 2, 4, 4])
+    """
+    x = F.max_pool2d(F.pad(x, (0, 1, 0, 1), mode="replicate"), 2, stride=1)
+    k = torch.tensor([1.0, 2.0, 1.0], dtype=x.dtype, device=x.device)
+    k = (k[:, None] * k[None, :] / 16).expand(x.shape[1], 1, 3, 3)
+    return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), k, stride=2, groups=x.shape[1])
 
 
 class N2NUNet(nn.Module):
@@ -171,7 +190,7 @@ class N2NUNet(nn.Module):
         self.dec4 = nn.Sequential(_conv(3 * f, 2 * f), _conv(2 * f, 2 * f))
         self.dec3 = nn.Sequential(_conv(3 * f, 2 * f), _conv(2 * f, 2 * f))
         self.dec2 = nn.Sequential(_conv(3 * f, 2 * f), _conv(2 * f, 2 * f))
-        self.dec1 = nn.Sequential(_conv(2 * f + n, 64), _conv(64, 32), nn.Conv2d(32, m, 3, padding=1))
+        self.dec1 = nn.Sequential(_conv(2 * f + (n if c.top_skip else 0), 64), _conv(64, 32), nn.Conv2d(32, m, 3, padding=1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
@@ -179,17 +198,18 @@ class N2NUNet(nn.Module):
         if ph or pw:
             mode = "reflect" if ph < h and pw < w else "replicate"
             x = F.pad(x, (0, pw, 0, ph), mode=mode)
-        pool1 = F.max_pool2d(self.enc1(self.enc0(x)), 2)
-        pool2 = F.max_pool2d(self.enc2(pool1), 2)
-        pool3 = F.max_pool2d(self.enc3(pool2), 2)
-        pool4 = F.max_pool2d(self.enc4(pool3), 2)
-        pool5 = F.max_pool2d(self.enc5(pool4), 2)
+        pool = max_blur_pool if self.config.blur_pool else functools.partial(F.max_pool2d, kernel_size=2)
+        pool1 = pool(self.enc1(self.enc0(x)))
+        pool2 = pool(self.enc2(pool1))
+        pool3 = pool(self.enc3(pool2))
+        pool4 = pool(self.enc4(pool3))
+        pool5 = pool(self.enc5(pool4))
         up = F.interpolate(self.enc6(pool5), scale_factor=2, mode="nearest")
         up = F.interpolate(self.dec5(torch.cat([up, pool4], 1)), scale_factor=2, mode="nearest")
         up = F.interpolate(self.dec4(torch.cat([up, pool3], 1)), scale_factor=2, mode="nearest")
         up = F.interpolate(self.dec3(torch.cat([up, pool2], 1)), scale_factor=2, mode="nearest")
         up = F.interpolate(self.dec2(torch.cat([up, pool1], 1)), scale_factor=2, mode="nearest")
-        out = self.dec1(torch.cat([up, x], 1))
+        out = self.dec1(torch.cat([up, x], 1) if self.config.top_skip else up)
         return out[..., :h, :w]
 
 

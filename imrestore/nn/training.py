@@ -2,12 +2,16 @@
 
 Inputs are corrupted on the fly by the chain; targets are the clean images
 (``targets="clean"``) or a second, independent corruption of the same image
-(``targets="noisy"``, Noise2Noise).  Batches are a pure function of (seed,
+(``targets="noisy"``, Noise2Noise).  With ``targets="self"`` the data are the
+noisy images themselves and a self-supervised method learns from them alone
+(:mod:`imrestore.nn.selfsup`; a chain's corruption, for experiments, is drawn
+once per image and the clean image only scores the validation).  Batches are a pure function of (seed,
 epoch, step), so a run is reproducible on the CPU whatever the number of data
 workers, and a resumed run continues exactly where the last checkpoint was.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -24,13 +28,15 @@ from .._version import __version__
 from ..chain import Chain
 from ..errors import ChainError, ImrestoreUsageError, option
 from ..helpers import psnr
+from ..noise import Gaussian
 from ..progress import progress_bar
 from ..report import atomic_write_text
 from .checkpoint import load_checkpoint, read_metadata, save_checkpoint
-from .data import split, to_channels
+from .data import split, stack_nhwc, to_channels, to_nchw
 from .inference import predict, select_device
 from .losses import ESTIMATES, make_loss
 from .models import NETWORKS, build_network, network_facts
+from .selfsup import METHODS, SelfSupervision, Sure, choose, data_noise, psnr_estimate
 
 log = logging.getLogger("imrestore")
 
@@ -61,11 +67,17 @@ class TrainOptions:
     resume: bool = False
     max_minutes: float | None = None
     keep: str = "best"  # which weights the output holds: best validation PSNR, or the last epoch
+    self_method: str = "auto"  # targets="self": blind-spot, neighbor, sure, or auto
+    noise: str = "auto"  # targets="self": the noise model to fit to the data (auto, gaussian, poisson-gaussian)
     value_range: str = "dtype"  # --range: which stored values of DATA are 0 and 1 (dtype, data or LO:HI)
 
     def validate(self) -> None:
-        if self.targets not in ("clean", "noisy"):
-            raise ImrestoreUsageError(f"{option('targets')} must be clean or noisy, got {self.targets!r}")
+        if self.targets not in ("clean", "noisy", "self"):
+            raise ImrestoreUsageError(f"{option('targets')} must be clean, noisy or self, got {self.targets!r}")
+        if self.targets == "self" and self.loss != "l2":
+            raise ImrestoreUsageError(f"{option('loss')} does not apply to {option('targets', 'self')}: each method has its own loss")
+        if self.self_method not in ("auto", *METHODS):
+            raise ImrestoreUsageError(f"{option('self_method')} must be auto or one of {', '.join(METHODS)}, got {self.self_method!r}")
         if self.loss not in ESTIMATES:
             raise ImrestoreUsageError(f"{option('loss')} must be one of {', '.join(ESTIMATES)}, got {self.loss!r}")
         for name in ("epochs", "batch_size"):
@@ -139,6 +151,9 @@ class BatchMaker(torch.utils.data.Dataset):
             img = self.images[perm[(k * self.o.batch_size + j) % n]]
             clean = self._crop(img, rng)
             key = f"train/{epoch}/{k}/{j}"
+            if self.o.targets == "self":  # the images are the noisy data: the method makes its own targets
+                inputs.append(clean)
+                continue
             x, _ = self.chain.corrupt(clean, seed=self.o.seed, key=key)
             if self.o.targets == "noisy":
                 y, _ = self.chain.corrupt(clean, seed=self.o.seed, key=key + "/target")
@@ -146,19 +161,8 @@ class BatchMaker(torch.utils.data.Dataset):
                 y = clean
             inputs.append(x)
             targets.append(y)
-        return stack_nhwc(inputs), stack_nhwc(targets)
-
-
-def stack_nhwc(arrays: list[np.ndarray]) -> torch.Tensor:
-    """Images as stored, ``NHWC`` (``NHW1`` for grey): the device makes the NCHW view."""
-    arr = np.stack([a[..., None] if a.ndim == 2 else a for a in arrays]).astype(np.float32, copy=False)
-    return torch.from_numpy(arr)
-
-
-def to_nchw(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """NHWC host batch -> NCHW on ``device``; on CUDA the permuted view is channels_last as is."""
-    x = batch.to(device, non_blocking=True).permute(0, 3, 1, 2)
-    return x if device.type == "cuda" else x.contiguous()
+        batch = stack_nhwc(inputs)
+        return batch, (stack_nhwc(targets) if targets else batch)
 
 
 def _val_set(images: list[np.ndarray], chain: Chain, options: TrainOptions, crop: int | None) -> tuple[list, list]:
@@ -174,6 +178,33 @@ def _val_set(images: list[np.ndarray], chain: Chain, options: TrainOptions, crop
         clean.append(img)
         noisy.append(x_)
     return clean, noisy
+
+
+def _center_crops(images: list[np.ndarray], crop: int | None) -> list[np.ndarray]:
+    """The central ``crop``-sided square of each image (all of a smaller one)."""
+    if crop is None:
+        return list(images)
+    out = []
+    for img in images:
+        h, w = img.shape[:2]
+        ch, cw = min(crop, h), min(crop, w)
+        y, x = (h - ch) // 2, (w - cw) // 2
+        out.append(np.ascontiguousarray(img[y : y + ch, x : x + cw]))
+    return out
+
+
+def _score(entry: dict[str, Any]) -> float | None:
+    """What chooses the best epoch: the validation PSNR against clean images, else SURE's estimate of it, else the
+    self-supervised loss on held-out noisy images (negated: higher is better)."""
+    for key in ("val_psnr", "val_sure_psnr"):
+        if entry.get(key) is not None and math.isfinite(entry[key]):
+            return entry[key]
+    return -entry["val_loss"] if entry.get("val_loss") is not None else None
+
+
+def _step_generator(seed: int, step: int) -> torch.Generator:
+    """The random numbers of a self-supervised step (masks, sub-samples, probes): a function of the seed and the step."""
+    return torch.Generator().manual_seed(int(np.random.default_rng([seed, step, 7]).integers(2**62)))
 
 
 def _psnr(ref: np.ndarray, est: np.ndarray) -> float:
@@ -257,6 +288,9 @@ class _TrainingRun:
         torch.manual_seed(o.seed)
         self.device = select_device(o.device)
         train_imgs, val_imgs = self._data(data)
+        self.selfsup: SelfSupervision | None = None
+        if o.targets == "self":
+            train_imgs = self._self_supervision(train_imgs, val_imgs, None if self.facts.fixed_size else o.val_crop)
         self._network()
         if o.flips is None:
             o.flips = data.name != "mnist"
@@ -271,11 +305,12 @@ class _TrainingRun:
         self.history: list[dict[str, Any]] = []
         self.start_epoch, self.best = 0, -float("inf")
         self._resume()
-        self.val_clean, self.val_noisy = _val_set(val_imgs, chain, o, None if fixed else o.val_crop)
-        pairs = zip(self.val_clean, self.val_noisy)
-        input_psnr = float(np.mean([_psnr(c, n) for c, n in pairs])) if self.val_clean else None
-        # the corruption changes the size (super-resolution): no input PSNR
-        self.input_psnr = input_psnr if input_psnr is not None and math.isfinite(input_psnr) else None
+        if self.selfsup is None:
+            self.val_clean, self.val_noisy = _val_set(val_imgs, chain, o, None if fixed else o.val_crop)
+            pairs = zip(self.val_clean, self.val_noisy)
+            input_psnr = float(np.mean([_psnr(c, n) for c, n in pairs])) if self.val_clean else None
+            # the corruption changes the size (super-resolution): no input PSNR
+            self.input_psnr = input_psnr if input_psnr is not None and math.isfinite(input_psnr) else None
         self.loader = torch.utils.data.DataLoader(
             BatchMaker(train_imgs, chain, o, crop, self.spe), batch_size=None,
             sampler=range(self.start_epoch * self.spe, o.epochs * self.spe), num_workers=o.workers,
@@ -300,12 +335,37 @@ class _TrainingRun:
         train_idx, val_idx = split(len(images), o.val_fraction, o.seed)
         return [images[i] for i in train_idx], [images[i] for i in val_idx]
 
+    def _self_supervision(self, train_imgs: list[np.ndarray], val_imgs: list[np.ndarray], crop: int | None) -> list[np.ndarray]:
+        """``targets="self"``: the noisy data, the method and its domain; the validation set. Returns the images to train on.
+
+        With a corruption in the chain (an experiment), each image is corrupted
+        once, with a fixed seed: that draw is the data, as a real acquisition
+        is; the clean image only scores the validation.
+        """
+        o, chain = self.o, self.chain
+
+        def noisy(images: list[np.ndarray], part: str) -> list[np.ndarray]:
+            if not chain.corruptions:
+                return images
+            return [chain.corrupt(im, seed=o.seed, key=f"self/{part}/{i}")[0].astype(np.float32) for i, im in enumerate(images)]
+
+        train_noisy = noisy(train_imgs, "train")
+        self.selfsup = sup = choose(o.self_method, data_noise(train_noisy, o.noise))
+        log.info(f"self-supervised training by {sup.method.name} ({sup.reason}); noise: {sup.noise.model.describe()}")
+        val_imgs = val_imgs[: o.max_val]
+        val_clean, val_noisy = _center_crops(val_imgs, crop), _center_crops(noisy(val_imgs, "val"), crop)
+        self.val_clean = val_clean if chain.corruptions else []
+        self.val_noisy = [sup.to_domain(im) for im in val_noisy]
+        self.input_psnr = float(np.mean([_psnr(c, n) for c, n in zip(self.val_clean, val_noisy)])) if self.val_clean else None
+        return [sup.to_domain(im) for im in train_noisy]
+
     def _network(self) -> None:
         """The network to train: a fresh one shaped for the data, or the restorer's weights to fine-tune."""
         o, chain = self.o, self.chain
         factor = next((int(getattr(c, "factor")) for c in chain.corruptions if c.name == "downsample"), None)
+        prefers = self.selfsup.method.net_defaults if self.selfsup is not None else {}
         try:
-            self.net_cfg = self.facts.fit_data(dict(o.net), self.channels, factor)
+            self.net_cfg = self.facts.fit_data({**prefers, **o.net}, self.channels, factor)
         except ValueError as exc:
             raise ChainError(str(exc)) from None
         weights = getattr(chain.restorer, "weights", None)
@@ -331,7 +391,7 @@ class _TrainingRun:
             _load_opt(self.optimizer, extra, meta["optimizer_param_groups"])
             self.history = meta.get("history", [])
             self.start_epoch = int(meta["epoch"]) + 1
-            self.best = max((h["val_psnr"] for h in self.history if h.get("val_psnr") is not None), default=-float("inf"))
+            self.best = max((_score(h) for h in self.history if _score(h) is not None), default=-float("inf"))
             log.info(f"resuming from {self.last_path.name} at epoch {self.start_epoch + 1}")
         elif self.o.resume:
             log.info(f"nothing to resume ({self.last_path.name} does not exist); starting afresh")
@@ -343,6 +403,7 @@ class _TrainingRun:
             "restorer": self.chain.restorer.name,
             "targets": o.targets,
             "loss": o.loss,
+            **({"self_supervised": self.selfsup.record()} if self.selfsup is not None else {}),
             "data": data_name,
             "n_train": n_train,
             "n_val": n_val,
@@ -356,8 +417,9 @@ class _TrainingRun:
 
     def write_log(self, stopped: str | None, finished: bool = True) -> dict[str, Any]:
         """The log beside the weights: rewritten after every epoch, so a stopped run leaves its history too."""
+        psnrs = [h["val_psnr"] for h in self.history if h.get("val_psnr") is not None]
         result = {"weights": str(self.output), "network": self.network, **self.meta_base, "history": self.history,
-                  "best_val_psnr": self.best if self.history else None, "stopped": stopped, "finished": finished,
+                  "best_val_psnr": max(psnrs) if psnrs else None, "best_score": self.best if self.history else None, "stopped": stopped, "finished": finished,
                   "device": str(self.device), "imrestore_version": __version__}
         atomic_write_text(self.log_path, json.dumps(result, indent=2, default=str) + "\n")
         return result
@@ -378,7 +440,7 @@ class _TrainingRun:
             prog = step / total_steps
             if budget_s is not None:  # a time budget: the ramp-down follows the clock, so it happens before the stop
                 prog = min(max(prog, (time.perf_counter() - self.t_start) / budget_s), 1.0)
-            self._step(xb, yb, prog)
+            self._step(xb, yb, prog, step)
             if self.bar is not None and k % 25 == 0:
                 self._show(epoch, total_steps, budget_s)
             if k == spe - 1:  # end of an epoch: validate, checkpoint
@@ -391,16 +453,22 @@ class _TrainingRun:
             log.info(stopped)
         return self.write_log(stopped)
 
-    def _step(self, xb: torch.Tensor, yb: torch.Tensor, prog: float) -> None:
+    def _step(self, xb: torch.Tensor, yb: torch.Tensor, prog: float, step: int) -> None:
         for g in self.optimizer.param_groups:
             g["lr"] = _lr_at(self.o.lr, prog)
-        xb, yb = to_nchw(xb, self.device), to_nchw(yb, self.device)
-        if self.amp is not None:
+        xb = to_nchw(xb, self.device)
+        if self.selfsup is not None:
+            method = self.selfsup.method
+            amp = self.amp if self.amp is not None and not isinstance(method, Sure) else None  # SURE's divergence needs fp32
+            with amp or contextlib.nullcontext():
+                loss = method.loss(self.step_model, xb, _step_generator(self.o.seed, step), prog).float()
+        elif self.amp is not None:
+            yb = to_nchw(yb, self.device)
             with self.amp:
                 out = self.step_model(xb)
             loss = self.loss_fn(out.float(), yb, progress=prog)
         else:
-            loss = self.loss_fn(self.step_model(xb), yb, progress=prog)
+            loss = self.loss_fn(self.step_model(xb), to_nchw(yb, self.device), progress=prog)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -419,40 +487,71 @@ class _TrainingRun:
         if hasattr(bar, "set_postfix"):
             bar.set_postfix(epoch=f"{epoch + 1}/{self.o.epochs}", loss=f"{float(self.epoch_loss) / self.n_loss:.4g}")
 
-    def _validate(self) -> float | None:
-        if not self.val_clean:
-            return None
+    def _validate(self) -> dict[str, float | None]:
+        """The validation figures of this epoch: ``val_psnr`` against clean images where there are some; with
+        ``targets="self"`` also the method's loss on the held-out noisy images and SURE's PSNR estimate where the noise allows."""
+        if not self.val_noisy or (self.selfsup is None and not self.val_clean):
+            return {"val_psnr": None}
         self.model.eval()
         fixed = self.facts.fixed_size
         preds = predict(self.model, self.val_noisy, device=self.device, batch_size=max(self.o.batch_size, 64) if fixed else 4,
                         tile=None if fixed else 1024, overlap=64,
                         scale=int(self.net_cfg.get("scale", getattr(self.model, "scale", 1))))
+        figures: dict[str, float | None] = {"val_psnr": None}
+        if self.selfsup is not None:
+            domain = self.selfsup.domain
+            preds = [domain.back(p) for p in preds] if domain is not None else preds
+            figures.update(self._self_validation())
+        if self.val_clean:
+            figures["val_psnr"] = float(np.mean([_psnr(c, p) for c, p in zip(self.val_clean, preds)]))
         self.model.train()
-        return float(np.mean([_psnr(c, p) for c, p in zip(self.val_clean, preds)]))
+        return figures
+
+    @torch.no_grad()
+    def _self_validation(self) -> dict[str, float]:
+        """The method's own loss on the held-out noisy images (fixed random numbers, so epochs compare), and SURE's
+        estimate of the PSNR where the network works on white Gaussian noise of known level."""
+        sup, losses, sures = self.selfsup, [], []
+        noise = sup.noise.model
+        sure_sigma = noise.sigma if sup.domain is None and isinstance(noise, Gaussian) else None
+        for i, img in enumerate(self.val_noisy):
+            y = to_nchw(stack_nhwc([img]), self.device)
+            losses.append(float(sup.method.loss(self.model, y, _step_generator(self.o.seed + 1, i), 0.0)))
+            if sure_sigma is not None:
+                sures.append(float(Sure(sure_sigma).loss(self.model, y, _step_generator(self.o.seed + 2, i), 0.0)))
+        out = {"val_loss": float(np.mean(losses))}
+        if sures:
+            out["val_sure_psnr"] = psnr_estimate(float(np.mean(sures)))
+        return out
 
     def _end_epoch(self, epoch: int) -> str | None:
         """Validate, write the checkpoints and the log; return why training stops now, if it does."""
         o = self.o
-        val_psnr = self._validate()
-        entry = {"epoch": epoch + 1, "loss": float(self.epoch_loss) / self.n_loss, "val_psnr": val_psnr,
+        figures = self._validate()
+        entry = {"epoch": epoch + 1, "loss": float(self.epoch_loss) / self.n_loss, **figures,
                  "val_input_psnr": self.input_psnr, "seconds": time.perf_counter() - self.t_start}
         self.history.append(entry)
         self.epoch_loss, self.n_loss = 0.0, 0
-        improved = val_psnr is None or val_psnr > self.best
+        score = _score(entry)
+        improved = score is None or score > self.best
         meta = {**self.meta_base, "epoch": epoch, "epochs": epoch + 1, "history": self.history}
         extra, groups = _opt_tensors(self.optimizer)
         save_checkpoint(self.last_path, self.network, self.model, {**meta, "optimizer_param_groups": groups}, extra_tensors=extra)
         if improved:
-            self.best = val_psnr if val_psnr is not None else self.best
+            self.best = score if score is not None else self.best
             self.epochs_since_best = 0
         else:
             self.epochs_since_best += 1
         if improved or o.keep == "last":
-            save_checkpoint(self.output, self.network, self.model, {**meta, "val_psnr": val_psnr, "val_input_psnr": self.input_psnr})
+            save_checkpoint(self.output, self.network, self.model, {**meta, **figures, "val_input_psnr": self.input_psnr})
         msg = f"epoch {epoch + 1}/{o.epochs}  loss {entry['loss']:.5f}"
-        if val_psnr is not None:
-            msg += f"  val PSNR {val_psnr:.2f} dB" + (f" (input {self.input_psnr:.2f})" if self.input_psnr is not None else "")
-            msg += "  *best" if improved else ""
+        if entry.get("val_loss") is not None:
+            msg += f"  val loss {entry['val_loss']:.5f}"
+        if entry.get("val_sure_psnr") is not None:
+            msg += f"  SURE PSNR {entry['val_sure_psnr']:.2f} dB"
+        if entry["val_psnr"] is not None:
+            msg += f"  val PSNR {entry['val_psnr']:.2f} dB" + (f" (input {self.input_psnr:.2f})" if self.input_psnr is not None else "")
+        msg += "  *best" if improved and score is not None else ""
         (self.bar.write if hasattr(self.bar, "write") else log.info)(msg)
         self.write_log(None, finished=False)
         if o.patience is not None and self.epochs_since_best >= o.patience:

@@ -301,6 +301,10 @@ class N2NUNetRestorer(LearnedRestorer):
         noise model decides: white Gaussian noise goes straight in (the network
         is blind to its level), signal-dependent noise is stabilised first.
         """
+        trained = self._self_supervised()
+        if trained is not None:  # weights learnt from such noisy data (--targets self): the data go in as trained on
+            domain = UnitDomain.from_dict(trained["domain"]) if "domain" in trained else None
+            return (domain.into(image) if domain is not None else image), degradation, domain
         if not getattr(self, "_real_data", True) and "noise_a" not in degradation:  # a benchmark: as trained
             return image, degradation, None
         estimate = noise_model_for(image, degradation, sigma255=self.sigma, noise=self.noise, noise_a=self.noise_a, noise_b=self.noise_b)
@@ -311,6 +315,12 @@ class N2NUNetRestorer(LearnedRestorer):
         # its training images spanned (a dim micrograph gains), with noise of level 1 / span
         domain, unit = UnitDomain.of(image, estimate.model)
         return unit, {**degradation, "noise_sigma": domain.sigma}, domain
+
+    def _self_supervised(self) -> dict | None:
+        """The record of weights trained by ``imrestore train --targets self`` (method, noise, domain), else None."""
+        if not self._candidates:
+            self.prepare([])
+        return self._candidates[0][1].get("self_supervised") if len(self._candidates) == 1 else None
 
     def restore(self, batch, degradations=None):
         degradations = degradations if degradations is not None else [{} for _ in batch]
