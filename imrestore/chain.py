@@ -215,7 +215,7 @@ class Chain:
         restored = self.restore(corrupted, degradation)
         out = ChainOutput(corrupted, restored, degradation)
         if self.metrics:
-            ref = reference.astype(np.float64)
+            ref = reference  # float32: the metrics that need float64 copy it themselves (Metric.float32)
             out.metrics["corrupted"] = measure(self.metrics, ref, np.clip(corrupted, 0, 1))
             if restored is not None:
                 out.metrics["restored"] = measure(self.metrics, ref, np.clip(restored, 0, 1))

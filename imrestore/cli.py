@@ -277,6 +277,13 @@ estimate for Gaussian noise). Writes WEIGHTS (best validation PSNR), WEIGHTS.las
               help="--targets self: the method. auto: sure where the noise fits a model, else blind-spot; the run says which and why.")
 @click.option("--noise", "noise_model", default="auto", show_default=True, metavar="MODEL",
               help="--targets self: the noise model to fit to DATA (auto, gaussian, poisson-gaussian or a plugin's).")
+@click.option("--init", "init", type=click.Choice(["scratch", "shipped"]), default="scratch", show_default=True,
+              help="shipped: start from the restorer's shipped weights for real data (n2n-unet: the blind Gaussian denoiser of "
+                   "the data's channels) and fine-tune; far less time than from scratch.")
+@click.option("--crop-depth", default=16, show_default=True, type=click.IntRange(min=1),
+              help="3-D networks (--net dims=3): the Z size of the training crops (a multiple of 2^z_pools).")
+@click.option("--z-scale", type=click.FloatRange(min=0, min_open=True),
+              help="3-D networks: Z step over pixel size (default: from OME metadata, else 1); coarser Z is pooled less.")
 @click.option("--loss", type=click.Choice(["l2", "l1", "l0", "hdr"]), default="l2", show_default=True, help="l0 is annealed from L2 to L0; hdr is the relative loss of Noise2Noise.")
 @click.option("--epochs", default=30, show_default=True, type=click.IntRange(min=1))
 @click.option("--batch-size", default=16, show_default=True, type=click.IntRange(min=1))
@@ -299,7 +306,7 @@ estimate for Gaussian noise). Writes WEIGHTS (best validation PSNR), WEIGHTS.las
 @click.option("--workers", default=0, show_default=True, type=click.IntRange(min=0), help="Data-loading worker processes (use some on a GPU).")
 @click.option("--resume", is_flag=True, help="Continue from WEIGHTS.last.safetensors.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def train_cmd(specs, data, output, targets, self_method, noise_model, loss, epochs, batch_size, crop, lr, val_fraction, steps_per_epoch, patience, keep,
+def train_cmd(specs, data, output, targets, self_method, noise_model, init, crop_depth, z_scale, loss, epochs, batch_size, crop, lr, val_fraction, steps_per_epoch, patience, keep,
               max_minutes, max_images, channels, value_range, net_cfg, no_flips, seed, device, compile_, workers, resume, quiet):
     """Train a restorer network on corruptions of DATA.
 
@@ -329,7 +336,7 @@ def train_cmd(specs, data, output, targets, self_method, noise_model, loss, epoc
                            steps_per_epoch=steps_per_epoch, flips=False if no_flips else None, max_images=max_images,
                            channels=int(channels) if channels else None, net=net, workers=workers, resume=resume,
                            max_minutes=max_minutes, keep=keep, value_range=value_range, self_method=self_method,
-                           noise=check_model_name(noise_model))
+                           noise=check_model_name(noise_model), crop_depth=crop_depth, z_scale=z_scale, init=init)
     options.validate()  # before the data are read
     result = train(chain, training_data(data, max_images, value_range), output, options, progress=not quiet)
     best = result.get("best_val_psnr")

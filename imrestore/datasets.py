@@ -9,6 +9,7 @@ them as they are and never reads files.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -93,12 +94,46 @@ def volume_planes(source: str | Path, max_images: int | None = None, spec: str |
         return [to_unit(src.read_plane(i), value_range)[0] for i in range(n)]
 
 
+def volume_stacks(source: str | Path, spec: str | tuple[float, float] = "dtype") -> tuple[list[np.ndarray], float | None]:
+    """A volume with a Z axis as ``ZYX`` stacks (one per index of its other axes: time, channel), in [0, 1] on one
+    volume-wide scale, and its Z step over its pixel size where the metadata say (else None); no Z axis: no stacks."""
+    with open_volume(source) as src:
+        info = src.info
+        lead = info.axes[: len(info.shape) - info.plane_ndim]
+        if "Z" not in lead or info.plane_ndim != 2:
+            return [], None
+        value_range, _ = volume_ranges(src, need_max=False, spec=spec)
+        planes = np.stack([to_unit(src.read_plane(i), value_range)[0] for i in range(info.n_planes)])
+        volume = planes.reshape(info.shape[: len(lead)] + planes.shape[1:])
+        volume = np.moveaxis(volume, lead.index("Z"), len(lead) - 1)
+        return list(volume.reshape((-1,) + volume.shape[len(lead) - 1 :])), z_scale_of(info.metadata)
+
+
+def z_scale_of(metadata: dict) -> float | None:
+    """Z step / pixel size from an OME-TIFF's ``PhysicalSizeZ`` and ``PhysicalSizeX`` (same units assumed), else None.
+
+    >>> z_scale_of({"ome_xml": '<Pixels PhysicalSizeX="0.1" PhysicalSizeZ="0.4">'})
+    4.0
+    """
+    xml = metadata.get("ome_xml") or ""
+    found = {axis: re.search(rf'PhysicalSize{axis}="([0-9.eE+-]+)"', xml) for axis in "XZ"}
+    if found["X"] and found["Z"] and float(found["X"].group(1)) > 0:
+        return float(found["Z"].group(1)) / float(found["X"].group(1))
+    return None
+
+
 def training_data(source: str | Path, max_images: int | None = None, value_range: str | tuple[float, float] = "dtype"):
     """The images of ``source`` (``mnist``, ``skimage``, a folder or a volume), as stored, for :func:`imrestore.nn.training.train`.
 
-    The network's trainer converts them to its channels; the name is recorded in the checkpoint.
+    The network's trainer converts them to its channels; the name is recorded in the checkpoint.  A volume with a Z
+    axis also gives its ``ZYX`` stacks, which 3-D networks train on.
     """
     # lazy: torch takes seconds to import, and only training needs it
     from .nn.training import TrainingData
 
-    return TrainingData(load_images(source, channels=None, max_images=max_images, value_range=value_range), str(source))
+    stacks, z_scale = volume_stacks(source, parse_range(value_range)) if str(source) not in BUILTIN_DATA and is_volume(source) else ([], None)
+    if stacks:  # read once: the planes are the stacks' planes
+        images = [plane for stack in stacks for plane in stack][: max_images or None]
+    else:
+        images = load_images(source, channels=None, max_images=max_images, value_range=value_range)
+    return TrainingData(images, str(source), volumes=stacks or None, z_scale=z_scale)

@@ -193,13 +193,23 @@ class Metric(Plugin):
     #: ``"reference-max"`` (fastMRI: the maximum of the reference).
     data_range_policy: ClassVar[str] = "unit"
 
+    #: Whether ``compute`` takes float32 arrays as they come (it accumulates in float64 itself, in bounded memory);
+    #: otherwise it gets float64 copies of both images, which cost four times a float32 plane.
+    float32: ClassVar[bool] = False
+
     @abc.abstractmethod
     def compute(self, reference: np.ndarray, estimate: np.ndarray) -> float:
-        """The metric between two float64 arrays of the same shape."""
+        """The metric between two arrays of the same shape: float64, or float32 where ``float32`` is set."""
+
+    def _as_input(self, array) -> np.ndarray:
+        """What ``compute`` takes: float64 (a copy unless it is already), or, where ``float32`` is set, float data as they are."""
+        array = np.asarray(array)
+        if self.float32 and array.dtype in (np.float32, np.float64):
+            return array
+        return array.astype(np.float32 if self.float32 else np.float64, copy=False)
 
     def __call__(self, reference: np.ndarray, estimate: np.ndarray) -> float:
-        reference = np.asarray(reference, dtype=np.float64)
-        estimate = np.asarray(estimate, dtype=np.float64)
+        reference, estimate = self._as_input(reference), self._as_input(estimate)
         if reference.shape != estimate.shape:
             raise ValueError(
                 f"{self.name}: shapes differ, reference {reference.shape} vs estimate {estimate.shape}"

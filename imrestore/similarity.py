@@ -26,6 +26,37 @@ from scipy import ndimage
 K1, K2 = 0.01, 0.03
 #: Rows per strip: a few strips of this many rows in float32 are all the memory a plane's SSIM needs.
 STRIP_ROWS = 256
+#: Elements per block of the error sums: a block's float32 temporaries stay in the cache, whatever the image's size.
+BLOCK = 1 << 18
+
+
+def _blocks(a: np.ndarray, b: np.ndarray | None = None):
+    """Matching flat blocks of ``a`` (and ``b``): float64 where either is float64, else float32; views where the data
+    have that type already, else copies of one block."""
+    dtype = np.float64 if np.float64 in (a.dtype, getattr(b, "dtype", None)) else np.float32
+    flat_a = a.reshape(-1)
+    flat_b = None if b is None else b.reshape(-1)
+    for start in range(0, flat_a.size, BLOCK):
+        block_a = np.asarray(flat_a[start : start + BLOCK], dtype)
+        yield block_a, (None if flat_b is None else np.asarray(flat_b[start : start + BLOCK], dtype))
+
+
+def squared_error_sum(reference: np.ndarray, estimate: np.ndarray) -> float:
+    """The sum of squared differences, block by block (float32 data in float32), accumulated in float64: no full-size temporary.
+
+    >>> squared_error_sum(np.zeros((3, 3), np.float32), np.full((3, 3), 0.5, np.float32))
+    2.25
+    """
+    total = 0.0
+    for a, b in _blocks(np.asarray(reference), np.asarray(estimate)):
+        d = np.subtract(a, b)
+        total += float(np.dot(d, d))
+    return total
+
+
+def squares_sum(array: np.ndarray) -> float:
+    """The sum of squares, block by block (see :func:`squared_error_sum`)."""
+    return sum(float(np.dot(a, a)) for a, _ in _blocks(np.asarray(array)))
 
 
 def _window(gaussian: bool, win_size: int | None) -> tuple[int, object]:

@@ -77,3 +77,30 @@ def test_ssim_on_tiny_images_shrinks_the_window():
 def test_evaluate_arrays_names_each_metric(pair):
     out = evaluate_arrays(*pair, ["psnr", "nmse"])
     assert set(out) == {"psnr", "nmse"}
+
+
+@pytest.mark.parametrize("name", ["psnr", "mse", "nmse"])
+def test_error_metrics_on_float32_planes_match_float64_and_skimage(name, pair):
+    ref, est = pair
+    ref32, est32 = ref.astype(np.float32), est.astype(np.float32)
+    expected = {"psnr": skm.peak_signal_noise_ratio(ref32.astype(np.float64), est32.astype(np.float64), data_range=1),
+                "mse": skm.mean_squared_error(ref32.astype(np.float64), est32.astype(np.float64)),
+                "nmse": float(np.sum((ref32.astype(np.float64) - est32) ** 2) / np.sum(ref32.astype(np.float64) ** 2))}[name]
+    assert imrestore.build(name)(ref32, est32) == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("name", ["psnr", "mse", "nmse", "ssim"])
+def test_metrics_of_a_large_float32_plane_take_little_memory(name):
+    """No float64 copy of the plane: the error metrics need a block, SSIM a few strips (bounded whatever the plane's size)."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    ref = rng.random((2048, 2048), dtype=np.float32)
+    est = np.clip(ref + rng.normal(0, 0.05, ref.shape).astype(np.float32), 0, 1)
+    metric = imrestore.build(name)
+    tracemalloc.start()
+    metric(ref, est)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    plane = ref.nbytes  # 16 MiB
+    assert peak < (0.2 if name != "ssim" else 1.5) * plane, f"{name}: {peak / 2**20:.1f} MiB"

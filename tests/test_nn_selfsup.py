@@ -129,6 +129,15 @@ def test_gaussian_noise_reports_sures_psnr_estimate_close_to_the_truth(stack, tm
     assert last["val_sure_psnr"] == pytest.approx(last["val_psnr"], abs=1.0)
 
 
+def test_init_shipped_fine_tunes_the_blind_weights_and_records_them(stack, tmp_path):
+    _, noisy = stack
+    chain = Chain.from_specs(["restorer:n2n-unet"], metrics=[], prepare=False)
+    train(chain, list(noisy), tmp_path / "w.safetensors", tiny("neighbor", steps_per_epoch=1, init="shipped", net={}))
+    meta = read_metadata(tmp_path / "w.safetensors")
+    assert meta["init_weights"]["file"] == "n2n-unet-gaussian-grey.safetensors"
+    assert meta["config"]["features"] == 48
+
+
 def test_blind_spot_trains_the_n2v2_network_from_scratch(stack, tmp_path):
     clean, _ = stack
     chain = Chain.from_specs([PG, "restorer:n2n-unet"], metrics=[], prepare=False)
@@ -167,3 +176,71 @@ def test_cli_refuses_a_loss_with_targets_self(capsys, tmp_path):
     code, _, err = call(capsys, "train", "restorer:n2n-unet", "--targets", "self", "--loss", "l1", "skimage", "-o", str(tmp_path / "w.safetensors"))
     assert code == 2
     assert "--loss does not apply to --targets self" in err and "Traceback" not in err
+
+
+# --------------------------------------------------------------------------- 3-D
+@pytest.fixture(scope="module")
+def deep_stack():
+    """A stack deep enough that training crops have planes on both sides (what real stacks give)."""
+    clean = fluorescence_stack((24, 64, 64), seed=2)
+    rng = np.random.default_rng(6)
+    noisy = (rng.poisson(clean / 0.02) * 0.02 + rng.normal(0, 0.02, clean.shape)).astype(np.float32)
+    return clean, noisy
+
+
+def test_3d_blind_spot_masks_keep_their_distance_and_hide_their_value():
+    mask = blind_spot_mask((1, 1, 12, 40, 40), torch.Generator().manual_seed(1))
+    idx = np.argwhere(mask[0, 0].numpy())
+    d = np.abs(idx[:, None] - idx[None]).max(-1)
+    np.fill_diagonal(d, 99)
+    assert d.min() > RADIUS and 0.005 < float(mask.float().mean()) < 0.02
+    net = build_network("n2n-unet", {"features": 4, "dims": 3, "top_skip": False, "blur_pool": True}).eval()
+    y = torch.rand(1, 1, 12, 40, 40, requires_grad=True)
+    (net(blind_spot_input(y, mask)) * mask).sum().backward()
+    assert float(y.grad[mask].abs().max()) == 0.0 and float(y.grad[~mask].abs().max()) > 0
+
+
+def test_neighbour_subsample_keeps_z_whole_in_3d():
+    y = torch.rand(2, 1, 5, 8, 6)
+    g1, g2 = neighbour_subsample(y, torch.randint(0, 8, (2, 5, 4, 3), generator=torch.Generator().manual_seed(0)))
+    assert g1.shape == g2.shape == (2, 1, 5, 4, 3)
+    assert not torch.equal(g1, g2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", METHODS)
+def test_each_method_trains_a_3d_network_on_a_stack(method, deep_stack, tmp_path):
+    """A 3-D U-Net learns from one noisy stack; the last planes of the stack validate (against the clean ones)."""
+    clean, _ = deep_stack
+    chain = Chain.from_specs([PG, "restorer:n2n-unet"], metrics=[], prepare=False)
+    steps = 250 if method == "blind-spot" else 50  # a blind spot learns from 1.6 % of the voxels: slower
+    options = tiny(method, steps_per_epoch=steps, batch_size=2, crop=32, crop_depth=8, net={"features": 8, "dims": 3, "z_pools": 1})
+    log = train(chain, [clean], tmp_path / "w.safetensors", options)
+    last = log["history"][-1]
+    assert read_metadata(tmp_path / "w.safetensors")["config"]["dims"] == 3
+    assert last["val_psnr"] > last["val_input_psnr"] + 3, last
+
+
+@pytest.mark.slow
+def test_cli_trains_a_3d_network_on_a_stack_and_restores_it_in_slabs(capsys, deep_stack, tmp_path):
+    clean, noisy = deep_stack
+    stored = np.clip(2000 + noisy * 30000, 0, 65535).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "noisy.tif", stored, imagej=True, metadata={"axes": "ZYX"})
+    weights = tmp_path / "w3.safetensors"
+    code, out, err = call(capsys, "train", "restorer:n2n-unet", "--targets", "self", "--self", "neighbor", str(tmp_path / "noisy.tif"),
+                          "-o", str(weights), "--net", "features=8,dims=3", "--crop", "32", "--crop-depth", "8", "--batch-size", "2",
+                          "--epochs", "1", "--steps-per-epoch", "50", "--lr", "3e-3", "--z-scale", "2")
+    assert code == 0, err
+    assert "Z is pooled 1 times" in err
+    code, out, err = call(capsys, "run", f"restorer:n2n-unet:weights={weights}", str(tmp_path / "noisy.tif"), str(tmp_path / "out"), "-q")
+    assert code == 0, err
+    restored = tifffile.imread(tmp_path / "out" / "noisy.tif")
+    truth = (2000 + clean * 30000) / 65535
+    assert restored.shape == stored.shape and restored.dtype == np.uint16
+    assert psnr(truth, restored / 65535) > psnr(truth, stored / 65535) + 3
+
+
+def test_3d_training_refuses_a_folder_of_2d_images(capsys, tmp_path):
+    code, _, err = call(capsys, "train", "restorer:n2n-unet", "--targets", "self", "skimage", "-o", str(tmp_path / "w.safetensors"),
+                        "--net", "dims=3")
+    assert code == 2 and "trains on stacks" in err and "Traceback" not in err

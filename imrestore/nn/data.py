@@ -36,6 +36,14 @@ def stack_nhwc(arrays: list[np.ndarray]) -> torch.Tensor:
 
 
 def to_nchw(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """NHWC host batch -> NCHW on ``device``; on CUDA the permuted view is channels_last as is."""
+    """NHWC host batch -> NCHW on ``device``; on CUDA the permuted view is channels_last as is.
+    A batch of stacks (``N1DHW``, from :func:`stack_volumes`) is already in its network's layout."""
+    if batch.ndim == 5:
+        return batch.to(device, non_blocking=True)
     x = batch.to(device, non_blocking=True).permute(0, 3, 1, 2)
     return x if device.type == "cuda" else x.contiguous()
+
+
+def stack_volumes(volumes: list[np.ndarray]) -> torch.Tensor:
+    """``ZYX`` stacks of one shape -> an ``N1ZYX`` float32 batch for a 3-D network."""
+    return torch.from_numpy(np.stack(volumes).astype(np.float32, copy=False)[:, None])

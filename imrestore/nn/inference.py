@@ -212,6 +212,35 @@ def predict(model: torch.nn.Module, images: Sequence[np.ndarray], *, device: tor
     return results  # type: ignore[return-value]
 
 
+class _ZAsChannels(torch.nn.Module):
+    """A 3-D network seen as a 2-D one whose channels are the planes: ``N x Z x Y x X`` in and out.
+
+    So a ZYX stack, stored as a ``YXZ`` "image", goes through :func:`predict`'s
+    Y/X tiling and blending unchanged.
+    """
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x.unsqueeze(1)).squeeze(1)
+
+
+def predict_volume(model: torch.nn.Module, volume: np.ndarray, *, device: torch.device | str = "cpu", tile: int | None = None,
+                   overlap: int = 32, amp: bool = True) -> np.ndarray:
+    """Run a 3-D network (``N1ZYX``) over a ``ZYX`` float32 stack, tiled in Y and X like :func:`predict`.
+
+    >>> net = torch.nn.Identity()
+    >>> predict_volume(net, np.ones((3, 40, 50), np.float32), tile=32, overlap=8).shape
+    (3, 40, 50)
+    """
+    planes_last = np.ascontiguousarray(np.moveaxis(np.asarray(volume, np.float32), 0, -1))
+    out = predict(_ZAsChannels(model), [planes_last], device=device, batch_size=1, tile=tile, overlap=overlap, amp=amp)[0]
+    out = out[..., None] if out.ndim == 2 else out  # one plane: predict dropped the channel axis
+    return np.ascontiguousarray(np.moveaxis(out, -1, 0))
+
+
 def balanced_tile(size: int, tile: int, overlap: int, multiple: int = 32) -> int:
     """The smallest tile side (a multiple of ``multiple``, at most ``tile``) that covers ``size`` in as few tiles as ``tile`` does.
 

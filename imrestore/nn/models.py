@@ -7,7 +7,7 @@ torch.Size([2, 1, 28, 28])
 """
 from __future__ import annotations
 
-import functools
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar
 
@@ -139,6 +139,16 @@ class N2NUNetConfig(NetworkFacts):
     #: Max-blur-pool (max over 2x2 at stride 1, then a binomial blur at stride 2; Zhang 2019) instead of max-pool: N2V2's
     #: other fix for blind-spot artefacts.
     blur_pool: bool = False
+    #: 3: a 3-D U-Net of the same blocks (Conv3d), for ZYX stacks; its first ``z_pools`` poolings halve Z too, the
+    #: others only Y and X (fewer for coarse Z sampling: a stack with planes 4x farther apart than pixels wants 0).
+    dims: int = 2
+    z_pools: int = 2
+
+    def __post_init__(self) -> None:
+        if self.dims not in (2, 3):
+            raise ValueError(f"n2n-unet dims must be 2 or 3, got {self.dims}")
+        if not 0 <= self.z_pools <= 5:
+            raise ValueError(f"n2n-unet z_pools must be 0 to 5, got {self.z_pools}")
 
     @classmethod
     def fit_data(cls, values: dict[str, Any], channels: int, scale: int | None) -> dict[str, Any]:
@@ -149,20 +159,35 @@ class N2NUNetConfig(NetworkFacts):
         return int(values.get("in_channels", 1))
 
 
-def _conv(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.LeakyReLU(0.1, inplace=True))
+def _conv(cin: int, cout: int, dims: int = 2) -> nn.Sequential:
+    conv = nn.Conv3d if dims == 3 else nn.Conv2d
+    return nn.Sequential(conv(cin, cout, 3, padding=1), nn.LeakyReLU(0.1, inplace=True))
 
 
-def max_blur_pool(x: torch.Tensor) -> torch.Tensor:
-    """Halve ``x`` (NCHW, even sides): the max over each 2x2 window at stride 1, then a [1 2 1] blur at stride 2.
+def max_pool(x: torch.Tensor, factor: tuple[int, ...]) -> torch.Tensor:
+    """Max-pool ``x`` (NCHW or NCDHW) by ``factor`` (1 or 2 per spatial axis)."""
+    return (F.max_pool3d if x.ndim == 5 else F.max_pool2d)(x, factor)
 
-    >>> max_blur_pool(torch.ones(1, 2, 8, 8)).shape
-    torch.Size([1, 2, 4, 4])
+
+def max_blur_pool(x: torch.Tensor, factor: tuple[int, ...] | None = None) -> torch.Tensor:
+    """Halve ``x`` (NCHW or NCDHW, even sides) along the axes where ``factor`` is 2 (all by default): the max over each
+    2-wide window at stride 1, then a [1 2 1] blur at stride 2.
+
+    >>> max_blur_pool(torch.ones(1, 2, 8, 8)).shape, max_blur_pool(torch.ones(1, 2, 4, 8, 8), (1, 2, 2)).shape
+    (torch.Size([1, 2, 4, 4]), torch.Size([1, 2, 4, 4, 4]))
     """
-    x = F.max_pool2d(F.pad(x, (0, 1, 0, 1), mode="replicate"), 2, stride=1)
-    k = torch.tensor([1.0, 2.0, 1.0], dtype=x.dtype, device=x.device)
-    k = (k[:, None] * k[None, :] / 16).expand(x.shape[1], 1, 3, 3)
-    return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), k, stride=2, groups=x.shape[1])
+    dims = x.ndim - 2
+    factor = tuple(factor or (2,) * dims)
+    pad_end = [v for f in reversed(factor) for v in (0, f - 1)]
+    x = (F.max_pool3d if dims == 3 else F.max_pool2d)(F.pad(x, pad_end, mode="replicate"), factor, stride=1)
+    k = torch.ones((), dtype=x.dtype, device=x.device)
+    for f in factor:
+        taps = torch.tensor([0.25, 0.5, 0.25] if f == 2 else [1.0], dtype=x.dtype, device=x.device)
+        k = k[..., None] * taps
+    k = k.expand(x.shape[1], 1, *k.shape)
+    pad_both = [v for f in reversed(factor) for v in ((1, 1) if f == 2 else (0, 0))]
+    conv = F.conv3d if dims == 3 else F.conv2d
+    return conv(F.pad(x, pad_both, mode="reflect"), k, stride=factor, groups=x.shape[1])
 
 
 class N2NUNet(nn.Module):
@@ -170,6 +195,8 @@ class N2NUNet(nn.Module):
     concatenations, DEC_CONV 96/96 ... 64/32/m, leaky ReLU 0.1, linear output.
 
     Inputs of any size are padded (reflect) to a multiple of 32 and cropped back.
+    With ``dims=3`` the same net of 3-D convolutions takes ``N x C x Z x Y x X``
+    stacks (Z padded to a multiple of ``2 ** z_pools``).
     """
 
     multiple = 32
@@ -178,39 +205,50 @@ class N2NUNet(nn.Module):
         super().__init__()
         c = config or N2NUNetConfig()
         self.config = c
-        n, m, f = c.in_channels, c.out_channels, c.features
-        self.enc0 = _conv(n, f)
-        self.enc1 = _conv(f, f)
-        self.enc2 = _conv(f, f)
-        self.enc3 = _conv(f, f)
-        self.enc4 = _conv(f, f)
-        self.enc5 = _conv(f, f)
-        self.enc6 = _conv(f, f)
-        self.dec5 = nn.Sequential(_conv(2 * f, 2 * f), _conv(2 * f, 2 * f))
-        self.dec4 = nn.Sequential(_conv(3 * f, 2 * f), _conv(2 * f, 2 * f))
-        self.dec3 = nn.Sequential(_conv(3 * f, 2 * f), _conv(2 * f, 2 * f))
-        self.dec2 = nn.Sequential(_conv(3 * f, 2 * f), _conv(2 * f, 2 * f))
-        self.dec1 = nn.Sequential(_conv(2 * f + (n if c.top_skip else 0), 64), _conv(64, 32), nn.Conv2d(32, m, 3, padding=1))
+        n, m, f, d = c.in_channels, c.out_channels, c.features, c.dims
+        self.enc0 = _conv(n, f, d)
+        self.enc1 = _conv(f, f, d)
+        self.enc2 = _conv(f, f, d)
+        self.enc3 = _conv(f, f, d)
+        self.enc4 = _conv(f, f, d)
+        self.enc5 = _conv(f, f, d)
+        self.enc6 = _conv(f, f, d)
+        self.dec5 = nn.Sequential(_conv(2 * f, 2 * f, d), _conv(2 * f, 2 * f, d))
+        self.dec4 = nn.Sequential(_conv(3 * f, 2 * f, d), _conv(2 * f, 2 * f, d))
+        self.dec3 = nn.Sequential(_conv(3 * f, 2 * f, d), _conv(2 * f, 2 * f, d))
+        self.dec2 = nn.Sequential(_conv(3 * f, 2 * f, d), _conv(2 * f, 2 * f, d))
+        last = nn.Conv3d(32, m, 3, padding=1) if d == 3 else nn.Conv2d(32, m, 3, padding=1)
+        self.dec1 = nn.Sequential(_conv(2 * f + (n if c.top_skip else 0), 64, d), _conv(64, 32, d), last)
+        #: Each level's pooling factor per spatial axis (Z only in the first z_pools levels).
+        self.factors = [(2, 2)] * 5 if d == 2 else [(2 if i < c.z_pools else 1, 2, 2) for i in range(5)]
+
+    def _pad(self, x: torch.Tensor) -> torch.Tensor:
+        """Pad the spatial axes (at the end) to what five poolings divide."""
+        multiples = [math.prod(f[a] for f in self.factors) for a in range(len(self.factors[0]))]
+        sizes = x.shape[2:]
+        extra = [(-s) % m for s, m in zip(sizes, multiples)]
+        if not any(extra):
+            return x
+        mode = "reflect" if all(e < s for e, s in zip(extra, sizes)) else "replicate"
+        return F.pad(x, [v for e in reversed(extra) for v in (0, e)], mode=mode)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-2:]
-        ph, pw = (-h) % self.multiple, (-w) % self.multiple
-        if ph or pw:
-            mode = "reflect" if ph < h and pw < w else "replicate"
-            x = F.pad(x, (0, pw, 0, ph), mode=mode)
-        pool = max_blur_pool if self.config.blur_pool else functools.partial(F.max_pool2d, kernel_size=2)
-        pool1 = pool(self.enc1(self.enc0(x)))
-        pool2 = pool(self.enc2(pool1))
-        pool3 = pool(self.enc3(pool2))
-        pool4 = pool(self.enc4(pool3))
-        pool5 = pool(self.enc5(pool4))
-        up = F.interpolate(self.enc6(pool5), scale_factor=2, mode="nearest")
-        up = F.interpolate(self.dec5(torch.cat([up, pool4], 1)), scale_factor=2, mode="nearest")
-        up = F.interpolate(self.dec4(torch.cat([up, pool3], 1)), scale_factor=2, mode="nearest")
-        up = F.interpolate(self.dec3(torch.cat([up, pool2], 1)), scale_factor=2, mode="nearest")
-        up = F.interpolate(self.dec2(torch.cat([up, pool1], 1)), scale_factor=2, mode="nearest")
+        sizes = x.shape[2:]
+        x = self._pad(x)
+        pool = max_blur_pool if self.config.blur_pool else max_pool
+        f = self.factors
+        pool1 = pool(self.enc1(self.enc0(x)), f[0])
+        pool2 = pool(self.enc2(pool1), f[1])
+        pool3 = pool(self.enc3(pool2), f[2])
+        pool4 = pool(self.enc4(pool3), f[3])
+        pool5 = pool(self.enc5(pool4), f[4])
+        up = F.interpolate(self.enc6(pool5), scale_factor=f[4], mode="nearest")
+        up = F.interpolate(self.dec5(torch.cat([up, pool4], 1)), scale_factor=f[3], mode="nearest")
+        up = F.interpolate(self.dec4(torch.cat([up, pool3], 1)), scale_factor=f[2], mode="nearest")
+        up = F.interpolate(self.dec3(torch.cat([up, pool2], 1)), scale_factor=f[1], mode="nearest")
+        up = F.interpolate(self.dec2(torch.cat([up, pool1], 1)), scale_factor=f[0], mode="nearest")
         out = self.dec1(torch.cat([up, x], 1) if self.config.top_skip else up)
-        return out[..., :h, :w]
+        return out[(..., *(slice(0, s) for s in sizes))]
 
 
 # --------------------------------------------------------------------------- edsr

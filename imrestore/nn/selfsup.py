@@ -33,6 +33,7 @@ True
 from __future__ import annotations
 
 import abc
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -57,32 +58,40 @@ Net = Callable[[torch.Tensor], torch.Tensor]
 
 # --------------------------------------------------------------------------- blind spot
 def blind_spot_mask(shape: Sequence[int], generator: torch.Generator, spacing: int = SPACING, radius: int = RADIUS) -> torch.Tensor:
-    """A boolean ``N1HW`` mask: one pixel per ``spacing``-sided cell, at an offset in ``[0, spacing - radius - 1]``.
+    """A boolean ``N1HW`` (or ``N1DHW``) mask: one pixel per ``spacing``-sided cell, at an offset in
+    ``[0, spacing - radius - 1]`` along each axis.
 
-    Two masked pixels are then more than ``radius`` apart (in both axes), so the
-    ``(2 radius + 1)``-sided window around one holds no other.
+    Two masked pixels are then more than ``radius`` apart (along some axis), so
+    the ``(2 radius + 1)``-sided window around one holds no other.  (In 3-D the
+    cells are ``spacing - 1`` a side, so 1.6 % of the voxels are masked.)
 
     >>> m = blind_spot_mask((1, 1, 10, 10), torch.Generator().manual_seed(0))
     >>> int(m.sum())
     4
     """
-    n, _, h, w = shape
-    cells_y, cells_x = -(-h // spacing), -(-w // spacing)
-    free = spacing - radius
-    oy = torch.randint(0, free, (n, cells_y, cells_x), generator=generator)
-    ox = torch.randint(0, free, (n, cells_y, cells_x), generator=generator)
-    ys = (torch.arange(cells_y)[None, :, None] * spacing + oy).reshape(n, -1)
-    xs = (torch.arange(cells_x)[None, None, :] * spacing + ox).reshape(n, -1)
-    mask = torch.zeros(n, 1, cells_y * spacing, cells_x * spacing, dtype=torch.bool)
-    mask[torch.arange(n)[:, None], 0, ys, xs] = True
-    return mask[..., :h, :w]
+    n, spatial = shape[0], tuple(shape[2:])
+    cell = (spacing - 1,) * 3 if len(spatial) == 3 else (spacing,) * len(spatial)
+    counts = [-(-size // c) for size, c in zip(spatial, cell)]
+    coords = []
+    for axis, (c, k) in enumerate(zip(cell, counts)):
+        offset = torch.randint(0, c - radius, (n, *counts), generator=generator)
+        base = torch.arange(k).reshape([1] * (axis + 1) + [k] + [1] * (len(counts) - axis - 1)) * c
+        coords.append((base + offset).reshape(n, -1))
+    mask = torch.zeros(n, 1, *(k * c for k, c in zip(counts, cell)), dtype=torch.bool)
+    mask[(torch.arange(n)[:, None], 0, *coords)] = True
+    return mask[(..., *(slice(0, size) for size in spatial))]
 
 
 def neighbour_median(y: torch.Tensor) -> torch.Tensor:
-    """The median of each pixel's 8 neighbours (reflected at the border), per channel; the pixel itself is left out."""
-    padded = F.pad(y, (1, 1, 1, 1), mode="reflect")
-    h, w = y.shape[-2:]
-    shifts = [padded[..., dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3) if (dy, dx) != (1, 1)]
+    """The median of each pixel's 8 (in 3-D, 26) neighbours, reflected at the border, per channel; the pixel itself is
+    left out."""
+    spatial = y.shape[2:]
+    padded = F.pad(y, (1, 1) * len(spatial), mode="reflect")
+    shifts = []
+    for offset in itertools.product(range(3), repeat=len(spatial)):
+        if all(o == 1 for o in offset):
+            continue
+        shifts.append(padded[(..., *(slice(o, o + size) for o, size in zip(offset, spatial)))])
     return torch.stack(shifts).median(dim=0).values
 
 
@@ -98,16 +107,13 @@ _PAIRS = torch.tensor([[0, 1], [0, 2], [1, 3], [2, 3], [1, 0], [2, 0], [3, 1], [
 
 
 def neighbour_subsample(y: torch.Tensor, choice: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Two half-size images of ``y`` (NCHW, even sides): from each 2x2 cell, the two neighbours ``_PAIRS[choice]``.
-
-    ``choice`` (``N x H/2 x W/2`` integers in [0, 8)) says which pair each cell gives.
-    """
-    n, c, h, w = y.shape
-    cells = F.pixel_unshuffle(y, 2).reshape(n, c, 4, h // 2, w // 2)  # the 4 pixels of each cell
-    pair = _PAIRS.to(y.device)[choice]  # N x H/2 x W/2 x 2
-    first = pair[..., 0][:, None, None].expand(n, c, 1, h // 2, w // 2)
-    second = pair[..., 1][:, None, None].expand(n, c, 1, h // 2, w // 2)
-    return cells.gather(2, first)[:, :, 0], cells.gather(2, second)[:, :, 0]
+    """Two half-size images of ``y`` (``N C [D] H W``, even H and W): from each 2x2 cell of each plane, the two
+    neighbours ``_PAIRS[choice]`` (``choice``: ``N [D] H/2 W/2`` integers in [0, 8)). Z, if any, is kept whole."""
+    *lead, h, w = y.shape
+    cells = y.reshape(*lead, h // 2, 2, w // 2, 2).movedim(-3, -2).reshape(*lead, h // 2, w // 2, 4)
+    pair = _PAIRS.to(y.device)[choice].unsqueeze(1).expand(*lead, h // 2, w // 2, 2)  # the same cells in every channel
+    picked = cells.gather(-1, pair)
+    return picked[..., 0], picked[..., 1]
 
 
 # --------------------------------------------------------------------------- the methods
@@ -139,9 +145,10 @@ class Neighbor(Method):
     gamma = 2.0
 
     def loss(self, net, y, generator, progress):
-        n, _, h, w = y.shape
+        h, w = y.shape[-2:]
         y = y[..., : h - h % 2, : w - w % 2]
-        choice = torch.randint(0, len(_PAIRS), (n, y.shape[-2] // 2, y.shape[-1] // 2), generator=generator).to(y.device)
+        cells = (y.shape[0], *y.shape[2:-2], y.shape[-2] // 2, y.shape[-1] // 2)
+        choice = torch.randint(0, len(_PAIRS), cells, generator=generator).to(y.device)
         g1, g2 = neighbour_subsample(y, choice)
         out = net(g1)
         with torch.no_grad():

@@ -32,8 +32,8 @@ from ..noise import Gaussian
 from ..progress import progress_bar
 from ..report import atomic_write_text
 from .checkpoint import load_checkpoint, read_metadata, save_checkpoint
-from .data import split, stack_nhwc, to_channels, to_nchw
-from .inference import predict, select_device
+from .data import split, stack_nhwc, stack_volumes, to_channels, to_nchw
+from .inference import predict, predict_volume, select_device
 from .losses import ESTIMATES, make_loss
 from .models import NETWORKS, build_network, network_facts
 from .selfsup import METHODS, SelfSupervision, Sure, choose, data_noise, psnr_estimate
@@ -68,6 +68,9 @@ class TrainOptions:
     max_minutes: float | None = None
     keep: str = "best"  # which weights the output holds: best validation PSNR, or the last epoch
     self_method: str = "auto"  # targets="self": blind-spot, neighbor, sure, or auto
+    init: str = "scratch"  # scratch, or shipped: start from the restorer's shipped weights for real data (blind), fine-tune
+    crop_depth: int = 16  # 3-D networks (net dims=3): the Z size of the training crops
+    z_scale: float | None = None  # 3-D: Z step / pixel size of the data (None: from its metadata, else 1); sets z_pools
     noise: str = "auto"  # targets="self": the noise model to fit to the data (auto, gaussian, poisson-gaussian)
     value_range: str = "dtype"  # --range: which stored values of DATA are 0 and 1 (dtype, data or LO:HI)
 
@@ -76,6 +79,8 @@ class TrainOptions:
             raise ImrestoreUsageError(f"{option('targets')} must be clean, noisy or self, got {self.targets!r}")
         if self.targets == "self" and self.loss != "l2":
             raise ImrestoreUsageError(f"{option('loss')} does not apply to {option('targets', 'self')}: each method has its own loss")
+        if self.init not in ("scratch", "shipped"):
+            raise ImrestoreUsageError(f"{option('init')} must be scratch or shipped, got {self.init!r}")
         if self.self_method not in ("auto", *METHODS):
             raise ImrestoreUsageError(f"{option('self_method')} must be auto or one of {', '.join(METHODS)}, got {self.self_method!r}")
         if self.loss not in ESTIMATES:
@@ -119,13 +124,17 @@ def _network_of(chain: Chain) -> str:
 class BatchMaker(torch.utils.data.Dataset):
     """Step ``k`` of the run -> one (inputs, targets) batch; a pure function of the seed."""
 
-    def __init__(self, images: list[np.ndarray], chain: Chain, options: TrainOptions, crop: int, steps_per_epoch: int):
+    def __init__(self, images: list[np.ndarray], chain: Chain, options: TrainOptions, crop: int, steps_per_epoch: int,
+                 depth: int | None = None):
         self.images, self.chain, self.o, self.crop, self.spe = images, chain, options, crop, steps_per_epoch
+        self.depth = depth  # ZYX stacks for a 3-D network: crops this deep
 
     def __len__(self) -> int:
         return self.o.epochs * self.spe
 
     def _crop(self, img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if self.depth:
+            return self._crop_stack(img, rng)
         c = self.crop
         h, w = img.shape[:2]
         if h < c or w < c:
@@ -139,6 +148,21 @@ class BatchMaker(torch.utils.data.Dataset):
                 out = out[:, ::-1]
             if rng.random() < 0.5:
                 out = out[::-1]
+        return np.ascontiguousarray(out)
+
+    def _crop_stack(self, vol: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A ``depth x crop x crop`` box of a ZYX stack (padded by reflection where the stack is smaller), flipped in Y/X."""
+        d, c = self.depth, self.crop
+        short = [(0, max(want - have, 0)) for want, have in zip((d, c, c), vol.shape)]
+        if any(after for _, after in short):
+            vol = np.pad(vol, short, mode="reflect" if min(vol.shape) > 1 else "edge")
+        z, y, x = (int(rng.integers(0, n - want + 1)) for n, want in zip(vol.shape, (d, c, c)))
+        out = vol[z : z + d, y : y + c, x : x + c]
+        if self.o.flips:
+            if rng.random() < 0.5:
+                out = out[:, :, ::-1]
+            if rng.random() < 0.5:
+                out = out[:, ::-1]
         return np.ascontiguousarray(out)
 
     def __getitem__(self, step: int):
@@ -161,8 +185,9 @@ class BatchMaker(torch.utils.data.Dataset):
                 y = clean
             inputs.append(x)
             targets.append(y)
-        batch = stack_nhwc(inputs)
-        return batch, (stack_nhwc(targets) if targets else batch)
+        stack = stack_volumes if self.depth else stack_nhwc
+        batch = stack(inputs)
+        return batch, (stack(targets) if targets else batch)
 
 
 def _val_set(images: list[np.ndarray], chain: Chain, options: TrainOptions, crop: int | None) -> tuple[list, list]:
@@ -180,17 +205,28 @@ def _val_set(images: list[np.ndarray], chain: Chain, options: TrainOptions, crop
     return clean, noisy
 
 
-def _center_crops(images: list[np.ndarray], crop: int | None) -> list[np.ndarray]:
-    """The central ``crop``-sided square of each image (all of a smaller one)."""
+def _center_crops(images: list[np.ndarray], crop: int | None, dims: int = 2) -> list[np.ndarray]:
+    """The central ``crop``-sided square of each image, or of each plane of ``ZYX`` stacks (``dims=3``); all of a smaller one."""
     if crop is None:
         return list(images)
     out = []
     for img in images:
-        h, w = img.shape[:2]
+        h, w = img.shape[-2:] if dims == 3 else img.shape[:2]
         ch, cw = min(crop, h), min(crop, w)
         y, x = (h - ch) // 2, (w - cw) // 2
-        out.append(np.ascontiguousarray(img[y : y + ch, x : x + cw]))
+        box = (..., slice(y, y + ch), slice(x, x + cw)) if dims == 3 else (slice(y, y + ch), slice(x, x + cw))
+        out.append(np.ascontiguousarray(img[box]))
     return out
+
+
+def z_pools_for(z_scale: float) -> int:
+    """How many of the U-Net's poolings should halve Z for planes ``z_scale`` times farther apart than pixels:
+    pool Z only while it is not coarser than Y/X.
+
+    >>> z_pools_for(1.0), z_pools_for(2.0), z_pools_for(5.0)
+    (2, 1, 0)
+    """
+    return max(0, 2 - max(0, round(math.log2(max(z_scale, 1.0)))))
 
 
 def _score(entry: dict[str, Any]) -> float | None:
@@ -256,6 +292,10 @@ class TrainingData:
 
     images: list[np.ndarray]
     name: str = "<arrays>"
+    #: The data as ``ZYX`` stacks, where it is a volume with a Z axis (what a 3-D network trains on).
+    volumes: list[np.ndarray] | None = None
+    #: Z step / pixel size, where the volume's metadata say (ImageJ or OME); 3-D networks pool Z accordingly.
+    z_scale: float | None = None
 
 
 def train(chain: Chain, data: TrainingData | Sequence[np.ndarray], output: Path | str, options: TrainOptions | None = None,
@@ -263,12 +303,13 @@ def train(chain: Chain, data: TrainingData | Sequence[np.ndarray], output: Path 
     """Train the chain's restorer network; write ``output`` (best weights), its
     ``.last`` checkpoint (for ``resume``) and a ``.log.json``; return the log.
 
-    ``data`` is a :class:`TrainingData` or a list of arrays; ``progress`` a
+    ``data`` is a :class:`TrainingData` or a list of arrays (``ZYX`` stacks for a 3-D network); ``progress`` a
     bar (True: tqdm on stderr; or a callable taking the total, as in
     :func:`imrestore.progress.progress_bar`).
     """
-    if not isinstance(data, TrainingData):
-        data = TrainingData(list(data))
+    if not isinstance(data, TrainingData):  # arrays: the 3-D ones are ZYX stacks, should a 3-D network train
+        arrays = list(data)
+        data = TrainingData(arrays, volumes=[np.asarray(a, np.float32) for a in arrays if np.ndim(a) == 3] or None)
     run = _TrainingRun(chain, data, Path(output), options or TrainOptions())
     return run.loop(progress)
 
@@ -287,7 +328,8 @@ class _TrainingRun:
         self.log_path = output.with_name(output.stem + ".log.json")
         torch.manual_seed(o.seed)
         self.device = select_device(o.device)
-        train_imgs, val_imgs = self._data(data)
+        self.dims = self._dims()
+        train_imgs, val_imgs = self._stacks(data) if self.dims == 3 else self._data(data)
         self.selfsup: SelfSupervision | None = None
         if o.targets == "self":
             train_imgs = self._self_supervision(train_imgs, val_imgs, None if self.facts.fixed_size else o.val_crop)
@@ -298,6 +340,9 @@ class _TrainingRun:
         self.crop = crop = fixed or o.crop or self.facts.default_crop
         if crop % self.facts.crop_multiple:
             raise ImrestoreUsageError(f"{self.network} crops must be a multiple of {self.facts.crop_multiple}, got {crop}")
+        z_multiple = 2 ** int(self.net_cfg.get("z_pools", 2))
+        if self.dims == 3 and o.crop_depth % z_multiple:
+            raise ImrestoreUsageError(f"{option('crop_depth')} must be a multiple of {z_multiple} (the network halves Z that often), got {o.crop_depth}")
         self.spe = o.steps_per_epoch or max(1, math.ceil(max(len(train_imgs), 512) / o.batch_size))
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=o.lr, betas=(0.9, 0.99), eps=1e-8,
                                           fused=self.device.type == "cuda")
@@ -312,11 +357,41 @@ class _TrainingRun:
             # the corruption changes the size (super-resolution): no input PSNR
             self.input_psnr = input_psnr if input_psnr is not None and math.isfinite(input_psnr) else None
         self.loader = torch.utils.data.DataLoader(
-            BatchMaker(train_imgs, chain, o, crop, self.spe), batch_size=None,
+            BatchMaker(train_imgs, chain, o, crop, self.spe, o.crop_depth if self.dims == 3 else None), batch_size=None,
             sampler=range(self.start_epoch * self.spe, o.epochs * self.spe), num_workers=o.workers,
             pin_memory=self.device.type == "cuda", persistent_workers=o.workers > 0,
         )
         self.meta_base = self._meta_base(data.name, len(train_imgs), len(val_imgs))
+
+    def _dims(self) -> int:
+        """2, or 3 for a 3-D network: from ``--net dims=``, else from the weights a fine-tune starts from."""
+        if "dims" in self.o.net:
+            return int(self.o.net["dims"])
+        weights = getattr(self.chain.restorer, "weights", None)
+        return int(read_metadata(weights).get("config", {}).get("dims", 2)) if weights else 2
+
+    def _stacks(self, data: TrainingData) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """A 3-D network's data: the ZYX stacks, each split along Z: its last planes (``val_fraction``, at least a
+        crop deep) validate, where the stack is deep enough to leave a crop for training."""
+        o = self.o
+        stacks = data.volumes
+        if not stacks:
+            raise ImrestoreUsageError(f"a 3-D network ({option('net', 'dims=3')}) trains on stacks: give DATA as a TIFF stack, "
+                                      "an HDF5 dataset or a Zarr array with a Z axis")
+        self.channels = 1
+        if "z_pools" not in o.net and not getattr(self.chain.restorer, "weights", None):
+            z_scale = o.z_scale or data.z_scale or 1.0
+            o.net = {**o.net, "z_pools": z_pools_for(z_scale)}
+            log.info(f"3-D network: Z sampled {z_scale:g}x coarser than Y/X, so Z is pooled {o.net['z_pools']} times")
+        train, val = [], []
+        for vol in stacks:
+            n_val = max(o.crop_depth, int(round(vol.shape[0] * o.val_fraction))) if o.val_fraction > 0 else 0
+            if n_val and vol.shape[0] - n_val >= o.crop_depth:
+                train.append(vol[:-n_val])
+                val.append(vol[-n_val:])
+            else:
+                train.append(vol)
+        return train, val
 
     def _data(self, data: TrainingData) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Convert the images to the network's channels and split them (seeded)."""
@@ -350,10 +425,11 @@ class _TrainingRun:
             return [chain.corrupt(im, seed=o.seed, key=f"self/{part}/{i}")[0].astype(np.float32) for i, im in enumerate(images)]
 
         train_noisy = noisy(train_imgs, "train")
-        self.selfsup = sup = choose(o.self_method, data_noise(train_noisy, o.noise))
+        planes = [p for im in train_noisy for p in (im if self.dims == 3 else [im])]
+        self.selfsup = sup = choose(o.self_method, data_noise(planes, o.noise))
         log.info(f"self-supervised training by {sup.method.name} ({sup.reason}); noise: {sup.noise.model.describe()}")
         val_imgs = val_imgs[: o.max_val]
-        val_clean, val_noisy = _center_crops(val_imgs, crop), _center_crops(noisy(val_imgs, "val"), crop)
+        val_clean, val_noisy = _center_crops(val_imgs, crop, self.dims), _center_crops(noisy(val_imgs, "val"), crop, self.dims)
         self.val_clean = val_clean if chain.corruptions else []
         self.val_noisy = [sup.to_domain(im) for im in val_noisy]
         self.input_psnr = float(np.mean([_psnr(c, n) for c, n in zip(self.val_clean, val_noisy)])) if self.val_clean else None
@@ -369,6 +445,8 @@ class _TrainingRun:
         except ValueError as exc:
             raise ChainError(str(exc)) from None
         weights = getattr(chain.restorer, "weights", None)
+        if weights is None and o.init == "shipped":
+            weights = self._shipped_weights()
         self.init = None  # where a fine-tune started from: recorded in the new checkpoint
         if weights:
             init_meta = read_metadata(weights)
@@ -383,6 +461,17 @@ class _TrainingRun:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
         self.step_model = torch.compile(model) if o.compile else model
+
+    def _shipped_weights(self) -> str:
+        """``init="shipped"``: the restorer's shipped weights for real data of the data's channels (a 2-D network)."""
+        pick = getattr(self.chain.restorer, "blind_weights", None)
+        if pick is None or self.dims == 3:
+            what = "3-D" if self.dims == 3 else "blind"
+            raise ImrestoreUsageError(f"{option('init', 'shipped')}: {self.network} ships no {what} weights to start from; "
+                                      f"train from scratch or give restorer:{self.network}:weights=FILE")
+        path = str(pick(self.channels))
+        log.info(f"starting from the shipped weights {Path(path).name}")
+        return path
 
     def _resume(self) -> None:
         if self.o.resume and self.last_path.exists():
@@ -494,9 +583,12 @@ class _TrainingRun:
             return {"val_psnr": None}
         self.model.eval()
         fixed = self.facts.fixed_size
-        preds = predict(self.model, self.val_noisy, device=self.device, batch_size=max(self.o.batch_size, 64) if fixed else 4,
-                        tile=None if fixed else 1024, overlap=64,
-                        scale=int(self.net_cfg.get("scale", getattr(self.model, "scale", 1))))
+        if self.dims == 3:
+            preds = [predict_volume(self.model, v, device=self.device, tile=512, overlap=64) for v in self.val_noisy]
+        else:
+            preds = predict(self.model, self.val_noisy, device=self.device, batch_size=max(self.o.batch_size, 64) if fixed else 4,
+                            tile=None if fixed else 1024, overlap=64,
+                            scale=int(self.net_cfg.get("scale", getattr(self.model, "scale", 1))))
         figures: dict[str, float | None] = {"val_psnr": None}
         if self.selfsup is not None:
             domain = self.selfsup.domain
@@ -515,7 +607,7 @@ class _TrainingRun:
         noise = sup.noise.model
         sure_sigma = noise.sigma if sup.domain is None and isinstance(noise, Gaussian) else None
         for i, img in enumerate(self.val_noisy):
-            y = to_nchw(stack_nhwc([img]), self.device)
+            y = to_nchw(stack_volumes([img]) if self.dims == 3 else stack_nhwc([img]), self.device)
             losses.append(float(sup.method.loss(self.model, y, _step_generator(self.o.seed + 1, i), 0.0)))
             if sure_sigma is not None:
                 sures.append(float(Sure(sure_sigma).loss(self.model, y, _step_generator(self.o.seed + 2, i), 0.0)))

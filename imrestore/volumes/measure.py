@@ -25,6 +25,7 @@ from ..params import params_of
 from ..progress import progress_bar
 from ..registry import build, get_registry
 from ..report import ItemResult, Report
+from ..similarity import squared_error_sum, squares_sum
 from .formats import open_volume, plane_label
 
 
@@ -44,8 +45,7 @@ def measure_plane(metrics: Sequence[Metric], ref: np.ndarray, est: np.ndarray, c
     if crop is not None:  # fastMRI crops before measuring
         ref, est = center_crop(ref, crop, axes=(0, 1)), center_crop(est, crop, axes=(0, 1))
     values = {k: m(ref, est) for k, m in zip(metric_keys(metrics), metrics)}
-    diff = ref - est
-    return values, [float(np.vdot(diff, diff)), float(np.vdot(ref, ref)), float(ref.size)]
+    return values, [squared_error_sum(ref, est), squares_sum(ref), float(ref.size)]
 
 
 def _scan(src: VolumeSource, progress: bool) -> tuple[float, float]:
@@ -140,8 +140,8 @@ def evaluate_volumes(reference: str | Path, estimate: str | Path, metrics: Seque
         t_start = time.perf_counter()
         for i in range(info.n_planes):
             t0 = time.perf_counter()
-            ref = to_unit(ref_src.read_plane(i), value_range)[0].astype(np.float64)
-            est = to_unit(est_src.read_plane(i), est_range)[0].astype(np.float64)
+            ref = to_unit(ref_src.read_plane(i), value_range)[0]
+            est = to_unit(est_src.read_plane(i), est_range)[0]
             values, s = measure_plane(mets, ref, est, center_crop)
             sums.append({"estimate": s})
             report.items.append(ItemResult(path=plane_label(info, i), status="measured", output=str(estimate),

@@ -125,12 +125,11 @@ def _finish_plane(ctx: PlaneContext, i: int, ref, corrupted, restored, t0: float
     sums: dict = {}
     if ctx.chain.metrics:
         mets = ranged_metrics(ctx.chain.metrics, ctx.data_range)
-        ref64 = ref.astype(np.float64)
         stages = [("corrupted", corrupted)] + ([("restored", None)] if restored is not None else [])
-        for stage, data in stages:
+        for stage, data in stages:  # float32 planes: no float64 copies (see Metric.float32)
             written = out if data is None else from_unit(data, ctx.dtype, ctx.value_range)
-            est = to_unit(written, ctx.value_range)[0].astype(np.float64)
-            metrics[stage], sums[stage] = measure_plane(mets, ref64, est, ctx.center_crop)
+            est = to_unit(written, ctx.value_range)[0]
+            metrics[stage], sums[stage] = measure_plane(mets, ref, est, ctx.center_crop)
     return PlaneResult(i, out, time.perf_counter() - t0, metrics, sums)
 
 

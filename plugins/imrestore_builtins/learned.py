@@ -141,6 +141,16 @@ class LearnedRestorer(Restorer):
             chain = " ".join(chain_specs) or "no corruption"
             raise ChainError(f"no shipped {self.network} weights match the chain ({chain}); shipped: {known}. Pass weights=FILE")
 
+    def blind_weights(self, channels: int) -> Path:
+        """The shipped weights this restorer uses on real data (no corruption) of ``channels`` channels: where
+        ``imrestore train --targets self --init shipped`` starts."""
+        chosen = self._candidates
+        try:
+            self.prepare([])
+            return self._checkpoint_for(channels)[0]
+        finally:
+            self._candidates = chosen
+
     def _checkpoint_for(self, channels: int) -> tuple[Path, dict]:
         if not self._candidates:
             self.prepare([])
@@ -324,6 +334,8 @@ class N2NUNetRestorer(LearnedRestorer):
 
     def restore(self, batch, degradations=None):
         degradations = degradations if degradations is not None else [{} for _ in batch]
+        if self.spatial_ndim == 3:
+            return [self._restore_stack(np.asarray(im, np.float32), deg) for im, deg in zip(batch, degradations)]
         paths = [self._noise_path(np.asarray(im, np.float32), deg) for im, deg in zip(batch, degradations)]
         todo = [i for i, p in enumerate(paths) if p[2] != "keep"]
         outs = super().restore([paths[i][0] for i in todo], [paths[i][1] for i in todo]) if todo else []
@@ -333,6 +345,23 @@ class N2NUNetRestorer(LearnedRestorer):
             result[i] = domain.back(out) if domain is not None else out
         return result
 
+    def _restore_stack(self, stack: np.ndarray, degradation: dict) -> np.ndarray:
+        """A 3-D network's restoration of a ``ZYX`` slab (a single image is a one-plane stack), tiled in Y and X."""
+        # lazy: torch takes seconds to import
+        from imrestore.nn.inference import auto_tile, predict_volume
+
+        if self.adapt:
+            raise ChainError(f"{self.name}: adapt is for 2-D networks; these weights are 3-D")
+        volume = stack[None] if stack.ndim == 2 else stack
+        image, degradation, domain = self._noise_path(volume, degradation)
+        if isinstance(domain, str):  # kept as it is: too little noise
+            return stack.copy()
+        model, _, device = self._model(1)
+        tile = self.tile or auto_tile(device, self.bytes_per_pixel * volume.shape[0], batch=1)
+        out = predict_volume(model, image, device=device, tile=tile, overlap=self.overlap)
+        out = domain.back(out) if domain is not None else out
+        return out[0] if stack.ndim == 2 else out
+
     @property
     def adapts(self) -> bool:
         return self.adapt > 0
@@ -340,6 +369,9 @@ class N2NUNetRestorer(LearnedRestorer):
     def prepare(self, corruptions: list) -> None:
         super().prepare(corruptions)
         self._real_data = not corruptions  # no corruption: the input is a real acquisition, with a noise model to find
+        dims = {int(m.get("config", {}).get("dims", 2)) for _, m in self._candidates}
+        if dims == {3}:  # 3-D weights: volume runs hand over slabs of planes, with planes around them for context
+            self.spatial_ndim, self.slab_depth, self.slab_halo = 3, 16, 8
         if self.adapts and corruptions and not any("noise_sigma" in c.provides for c in corruptions):
             chain = " ".join(c.spec for c in corruptions)
             log.warning(f"{self.name}: adapt assumes white Gaussian noise, which the chain ({chain}) does not add; "

@@ -11,43 +11,49 @@ matches scikit-image's dtype-based default on the integer files.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
-from skimage import metrics as skm
 
 from imrestore import hookimpl
 from imrestore.errors import NotMeasurable
 from imrestore.interfaces import Metric
 from imrestore.noise import estimate_noise
 from imrestore.params import param
-from imrestore.similarity import ssim
+from imrestore.similarity import squared_error_sum, squares_sum, ssim
 
 
 def _data_range(metric_range: float | None, reference: np.ndarray) -> float:
     return float(metric_range) if metric_range is not None else 1.0
 
 
+def _mse(reference: np.ndarray, estimate: np.ndarray) -> float:
+    return squared_error_sum(reference, estimate) / max(reference.size, 1)
+
+
 @dataclass
 class PSNR(Metric):
-    """Peak signal-to-noise ratio in dB (skimage.metrics.peak_signal_noise_ratio)."""
+    """Peak signal-to-noise ratio in dB (as skimage.metrics.peak_signal_noise_ratio), accumulated block by block."""
 
     name = "psnr"
+    float32 = True
     data_range: Optional[float] = param(None, min=0, min_exclusive=True, max=1e12, help="peak value; default 1 (images in [0, 1])")
 
     def compute(self, reference, estimate):
-        mse = np.mean((reference - estimate) ** 2)
+        mse = _mse(reference, estimate)
         if mse == 0:
             return float("inf")
-        return skm.peak_signal_noise_ratio(reference, estimate, data_range=_data_range(self.data_range, reference))
+        return 10 * math.log10(_data_range(self.data_range, reference) ** 2 / mse)
 
 
 @dataclass
 class SSIM(Metric):
-    """Structural similarity (skimage.metrics.structural_similarity, channels last)."""
+    """Structural similarity (as skimage.metrics.structural_similarity, channels last): float32, in strips."""
 
     name = "ssim"
+    float32 = True
     data_range: Optional[float] = param(None, min=0, min_exclusive=True, max=1e12, help="value range; default 1 (images in [0, 1])")
     gaussian_weights: bool = param(False, help="scikit-image's gaussian_weights=True: 11x11 Gaussian window, sample covariance")
     gaussian: bool = param(False, help="Wang et al.'s SSIM, what most papers report: 11x11 Gaussian window of sigma 1.5, "
@@ -68,27 +74,29 @@ class SSIM(Metric):
 
 @dataclass
 class MSE(Metric):
-    """Mean squared error (in [0, 1] units)."""
+    """Mean squared error (in [0, 1] units), accumulated block by block."""
 
     name = "mse"
+    float32 = True
     higher_is_better = False
 
     def compute(self, reference, estimate):
-        return skm.mean_squared_error(reference, estimate)
+        return _mse(reference, estimate)
 
 
 @dataclass
 class NMSE(Metric):
-    """Normalised MSE as in fastMRI: ||ref - est||^2 / ||ref||^2."""
+    """Normalised MSE as in fastMRI: ||ref - est||^2 / ||ref||^2, accumulated block by block."""
 
     name = "nmse"
+    float32 = True
     higher_is_better = False
 
     def compute(self, reference, estimate):
-        denom = np.linalg.norm(reference) ** 2
+        denom = squares_sum(reference)
         if denom == 0:
             return float("inf") if np.any(estimate) else 0.0
-        return np.linalg.norm(reference - estimate) ** 2 / denom
+        return squared_error_sum(reference, estimate) / denom
 
 
 # --------------------------------------------------------------------------- no reference: real acquisitions
