@@ -217,8 +217,8 @@ class N2NUNet(nn.Module):
         self.dec4 = nn.Sequential(_conv(3 * f, 2 * f, d), _conv(2 * f, 2 * f, d))
         self.dec3 = nn.Sequential(_conv(3 * f, 2 * f, d), _conv(2 * f, 2 * f, d))
         self.dec2 = nn.Sequential(_conv(3 * f, 2 * f, d), _conv(2 * f, 2 * f, d))
-        last = nn.Conv3d(32, m, 3, padding=1) if d == 3 else nn.Conv2d(32, m, 3, padding=1)
-        self.dec1 = nn.Sequential(_conv(2 * f + (n if c.top_skip else 0), 64, d), _conv(64, 32, d), last)
+        conv = nn.Conv3d if d == 3 else nn.Conv2d  # the layers are made in the paper's order: seeded runs keep their weights
+        self.dec1 = nn.Sequential(_conv(2 * f + (n if c.top_skip else 0), 64, d), _conv(64, 32, d), conv(32, m, 3, padding=1))
         #: Each level's pooling factor per spatial axis (Z only in the first z_pools levels).
         self.factors = [(2, 2)] * 5 if d == 2 else [(2 if i < c.z_pools else 1, 2, 2) for i in range(5)]
 
