@@ -213,8 +213,10 @@ def test_each_method_trains_a_3d_network_on_a_stack(method, deep_stack, tmp_path
     """A 3-D U-Net learns from one noisy stack; the last planes of the stack validate (against the clean ones)."""
     clean, _ = deep_stack
     chain = Chain.from_specs([PG, "restorer:n2n-unet"], metrics=[], prepare=False)
-    steps = 250 if method == "blind-spot" else 50  # a blind spot learns from 1.6 % of the voxels: slower
-    options = tiny(method, steps_per_epoch=steps, batch_size=2, crop=32, crop_depth=8, net={"features": 8, "dims": 3, "z_pools": 1})
+    steps = 250 if method == "blind-spot" else 120  # a blind spot learns from 1.6 % of the voxels: slower
+    # lr 1e-3: at 3e-3 the 3-D net (no normalisation) can diverge, as the benchmark's 3-D blind-spot run did
+    options = tiny(method, steps_per_epoch=steps, batch_size=2, crop=32, crop_depth=8, lr=1e-3,
+                   net={"features": 8, "dims": 3, "z_pools": 1})
     log = train(chain, [clean], tmp_path / "w.safetensors", options)
     last = log["history"][-1]
     assert read_metadata(tmp_path / "w.safetensors")["config"]["dims"] == 3
