@@ -27,13 +27,17 @@ from tests.helpers import call
 PG = "poisson-gaussian:a=0.02,b=0.0004"
 
 
-@pytest.fixture(scope="module")
-def stack():
+def noisy_stack(shape, seed: int):
     """A synthetic fluorescence stack (the truth) and one Poisson-Gaussian draw of it (the data)."""
-    clean = fluorescence_stack((8, 96, 96), seed=1)
-    rng = np.random.default_rng(5)
+    clean = fluorescence_stack(shape, seed=seed)
+    rng = np.random.default_rng(seed + 4)
     noisy = (rng.poisson(clean / 0.02) * 0.02 + rng.normal(0, 0.02, clean.shape)).astype(np.float32)
     return clean, noisy
+
+
+@pytest.fixture(scope="module")
+def stack():
+    return noisy_stack((8, 96, 96), seed=1)
 
 
 def tiny(method: str, **kw) -> TrainOptions:
@@ -182,10 +186,7 @@ def test_cli_refuses_a_loss_with_targets_self(capsys, tmp_path):
 @pytest.fixture(scope="module")
 def deep_stack():
     """A stack deep enough that training crops have planes on both sides (what real stacks give)."""
-    clean = fluorescence_stack((24, 64, 64), seed=2)
-    rng = np.random.default_rng(6)
-    noisy = (rng.poisson(clean / 0.02) * 0.02 + rng.normal(0, 0.02, clean.shape)).astype(np.float32)
-    return clean, noisy
+    return noisy_stack((24, 64, 64), seed=2)
 
 
 def test_3d_blind_spot_masks_keep_their_distance_and_hide_their_value():
