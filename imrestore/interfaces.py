@@ -48,7 +48,7 @@ class Plugin(abc.ABC):
 
     def params(self) -> dict[str, Any]:
         """The parameter values of this instance, by name."""
-        return {p.name: getattr(self, p.name) for p in params_of(self)}
+        return {p.name: getattr(self, p.field) for p in params_of(self)}
 
     @property
     def spec(self) -> str:
@@ -196,6 +196,17 @@ class Metric(Plugin):
     #: Whether ``compute`` takes float32 arrays as they come (it accumulates in float64 itself, in bounded memory);
     #: otherwise it gets float64 copies of both images, which cost four times a float32 plane.
     float32: ClassVar[bool] = False
+
+    @property
+    def spatial_ndim(self) -> int:
+        """2: measured plane by plane (a volume's value is then the mean over planes, or fastMRI's sums); 3: measured on
+        a volume's ``ZYX`` stack as a whole, in blocks of planes (:meth:`measure_blocks`), never plane by plane."""
+        return 2
+
+    def measure_blocks(self, shape: tuple[int, ...], read) -> float:
+        """A 3-D metric's value on a stack of ``shape`` that ``read(lo, hi)`` hands over in blocks of float32
+        (reference, estimate) pairs, from ``lo`` to ``hi`` along the leading axes (see :func:`imrestore.similarity.block_ssim`)."""
+        raise NotImplementedError(f"{self.name} is measured plane by plane")
 
     @abc.abstractmethod
     def compute(self, reference: np.ndarray, estimate: np.ndarray) -> float:

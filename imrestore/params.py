@@ -39,6 +39,7 @@ def param(
     max: float | None = None,
     choices: Sequence[Any] | None = None,
     min_exclusive: bool = False,
+    key: str | None = None,
 ) -> Any:
     """Declare a plugin parameter (a dataclass field with metadata).
 
@@ -52,6 +53,9 @@ def param(
         Inclusive bounds for numbers (``min_exclusive`` makes ``min`` strict).
     choices : sequence, optional
         The allowed values for strings.
+    key : str, optional
+        The name in a spec when it cannot be a Python name (``ssim:3d=true``
+        sets the field ``volumetric``).
     """
     meta = {
         "help": help,
@@ -59,6 +63,7 @@ def param(
         "max": max,
         "choices": tuple(choices) if choices is not None else None,
         "min_exclusive": min_exclusive,
+        "key": key,
     }
     return dataclasses.field(default=default, metadata=meta)
 
@@ -76,6 +81,12 @@ class ParamInfo:
     max: float | None = None
     choices: tuple | None = None
     min_exclusive: bool = False
+    attr: str | None = None  # the dataclass field, where the spec's name differs
+
+    @property
+    def field(self) -> str:
+        """The attribute that holds the value."""
+        return self.attr or self.name
 
     @property
     def type_name(self) -> str:
@@ -139,7 +150,7 @@ def _params_of(cls: type) -> tuple[ParamInfo, ...]:
         default = f.default if f.default is not _MISSING else None
         out.append(
             ParamInfo(
-                name=f.name,
+                name=meta.get("key") or f.name,
                 type=tp,
                 optional=optional or default is None,
                 default=default,
@@ -148,6 +159,7 @@ def _params_of(cls: type) -> tuple[ParamInfo, ...]:
                 max=meta.get("max"),
                 choices=meta.get("choices"),
                 min_exclusive=meta.get("min_exclusive", False),
+                attr=f.name if meta.get("key") else None,
             )
         )
     return tuple(out)
@@ -218,8 +230,8 @@ def validate_params(obj: Any) -> None:
     """Coerce and check every parameter of a plugin instance in place."""
     owner = getattr(obj, "name", type(obj).__name__)
     for info in params_of(obj):
-        value = getattr(obj, info.name)
-        object.__setattr__(obj, info.name, coerce_value(info, value, owner=owner))
+        value = getattr(obj, info.field)
+        object.__setattr__(obj, info.field, coerce_value(info, value, owner=owner))
 
 
 def format_value(value: Any) -> str:

@@ -259,5 +259,5 @@ def build(spec: "str | Spec | Plugin", kind: str | None = None, **overrides: Any
             close = difflib.get_close_matches(key, list(infos), n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             raise ParameterError(f"{entry.name}: unknown parameter {key!r}; {hint}valid keys: {valid}")
-        kwargs[key] = coerce_value(infos[key], value, owner=entry.name)
+        kwargs[infos[key].field] = coerce_value(infos[key], value, owner=entry.name)
     return entry.cls(**kwargs)

@@ -1,12 +1,17 @@
-"""Structural similarity that costs little: float32, separable filters, in strips of rows with bounded memory.
+"""Structural similarity that costs little: float32, separable sliding sums, in blocks with bounded memory.
 
 :func:`ssim` gives scikit-image's ``structural_similarity`` (within 1e-4)
 for its default settings (a 7x7 uniform window, the sample covariance) and
 for ``gaussian=True`` (Wang et al.'s 11x11 Gaussian window of sigma 1.5 and
 the population covariance, what most papers report), without float64 copies
-of the images: a plane is measured in strips of rows (each with the window's
-halo), so the temporaries are a few strips in float32 whatever the plane's
-size.
+of the images.  scikit-image leaves the border (half a window) out of the
+mean, so every value it keeps needs only pixels inside the image: the window
+is applied as "valid" sliding sums, with no padding (a uniform window of 7 is
+four shifted additions per axis, by binary decomposition).  A plane is
+measured in strips of rows (each with half a window above and below): the
+temporaries are a few strips in float32 whatever the plane's size, and they
+stay in the processor's cache.  ``volumetric=True`` applies a 3-D window
+(7x7x7, or 11x11x11 Gaussian) to ``ZYX`` stacks, in blocks of planes and rows.
 
 Example
 -------
@@ -20,14 +25,22 @@ True
 """
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable, Sequence
+
 import numpy as np
-from scipy import ndimage
 
 K1, K2 = 0.01, 0.03
-#: Rows per strip: a few strips of this many rows in float32 are all the memory a plane's SSIM needs.
-STRIP_ROWS = 256
+#: Elements per strip (or block) of the SSIM: its float32 temporaries stay in the processor's cache.
+STRIP_ELEMENTS = 1 << 17
+#: Output planes per block of a 3-D SSIM (each block reads half a window more on either side).
+BLOCK_PLANES = 4
 #: Elements per block of the error sums: a block's float32 temporaries stay in the cache, whatever the image's size.
 BLOCK = 1 << 18
+#: Wang et al.'s window, as scikit-image: a Gaussian of sigma 1.5 truncated at 3.5 sigma (radius 5: 11 taps).
+GAUSSIAN_SIGMA, GAUSSIAN_RADIUS = 1.5, 5
+#: ``read(lo, hi)``: the reference's and the estimate's float32 block from ``lo`` to ``hi`` along the leading axes.
+BlockReader = Callable[[Sequence[int], Sequence[int]], "tuple[np.ndarray, np.ndarray]"]
 
 
 def _blocks(a: np.ndarray, b: np.ndarray | None = None):
@@ -59,30 +72,90 @@ def squares_sum(array: np.ndarray) -> float:
     return sum(float(np.dot(a, a)) for a, _ in _blocks(np.asarray(array)))
 
 
-def _window(gaussian: bool, win_size: int | None) -> tuple[int, object]:
-    """The window's side and the separable filter that averages over it."""
+def _take(a: np.ndarray, axis: int, start: int, length: int) -> np.ndarray:
+    index = [slice(None)] * a.ndim
+    index[axis] = slice(start, start + length)
+    return a[tuple(index)]
+
+
+def _box_sums(x: np.ndarray, side: int, axis: int) -> np.ndarray:
+    """Sums of ``side`` consecutive elements along ``axis``, wherever all of them are inside (``n - side + 1`` sums).
+
+    Partial sums of 1, 2, 4... elements, each one addition from the one
+    before, are added at the offsets of ``side``'s binary digits: a window of
+    7 = 1 + 2 + 4 takes four additions.
+
+    >>> _box_sums(np.arange(6.0), 3, 0)
+    array([ 3.,  6.,  9., 12.])
+    """
+    m = x.shape[axis] - side + 1
+    out, offset, power, width, rest = None, 0, x, 1, side
+    while True:
+        if rest & 1:
+            part = _take(power, axis, offset, m)
+            out = part.copy() if out is None else np.add(out, part, out=out)
+            offset += width
+        rest >>= 1
+        if not rest:
+            return out
+        n = power.shape[axis] - width
+        power = np.add(_take(power, axis, 0, n), _take(power, axis, width, n))
+        width *= 2
+
+
+def _weighted_sums(x: np.ndarray, weights: np.ndarray, axis: int) -> np.ndarray:
+    """Correlation with a symmetric kernel along ``axis``, where it is all inside: each pair of taps is one addition."""
+    side = len(weights)
+    m, r = x.shape[axis] - side + 1, side // 2
+    out = np.multiply(_take(x, axis, r, m), weights[r])
+    pair = np.empty_like(out)
+    for k in range(r):
+        np.add(_take(x, axis, k, m), _take(x, axis, side - 1 - k, m), out=pair)
+        pair *= weights[k]
+        out += pair
+    return out
+
+
+def _window(gaussian: bool, win_size: int | None) -> tuple[int, np.ndarray | None]:
+    """The window's side and its 1-D weights (None: uniform; the sums are divided by the window's size once)."""
     if gaussian:
-        side = 11 if win_size is None else win_size
-        return side, lambda x, out: ndimage.gaussian_filter(x, 1.5, output=out, mode="reflect", truncate=3.5)
-    side = 7 if win_size is None else win_size
-    return side, lambda x, out: ndimage.uniform_filter(x, side, output=out, mode="reflect")
+        if win_size not in (None, 2 * GAUSSIAN_RADIUS + 1):
+            raise ValueError(f"ssim: the Gaussian window is {2 * GAUSSIAN_RADIUS + 1} wide; win_size is for the uniform one")
+        taps = np.exp(-0.5 * (np.arange(-GAUSSIAN_RADIUS, GAUSSIAN_RADIUS + 1) / GAUSSIAN_SIGMA) ** 2)
+        return 2 * GAUSSIAN_RADIUS + 1, (taps / taps.sum()).astype(np.float32)
+    side = 7 if win_size is None else int(win_size)
+    if side < 1 or side % 2 == 0:
+        raise ValueError(f"ssim: win_size must be odd, not {side}")
+    return side, None
 
 
-def _ssim_map_sum(x: np.ndarray, y: np.ndarray, rows: slice, cols: slice, smooth, data_range: float,
-                  cov_norm: float) -> tuple[float, int]:
-    """Sum and count of the SSIM map over ``rows`` x ``cols`` of a strip of ``x`` and ``y`` (with its halo).
+def _smooth(x: np.ndarray, side: int, weights: np.ndarray | None, axes: Sequence[int]) -> np.ndarray:
+    """The window's (valid) local means (uniform: sums; see :func:`_ssim_block_sum`) over ``axes``, the last axis first."""
+    for axis in sorted(axes, reverse=True):
+        x = _box_sums(x, side, axis) if weights is None else _weighted_sums(x, weights, axis)
+    return x
+
+
+def _ssim_block_sum(x: np.ndarray, y: np.ndarray, side: int, weights: np.ndarray | None, data_range: float,
+                    cov_norm: float) -> tuple[float, int]:
+    """Sum and count of the SSIM map of a block of ``x`` and ``y`` (float32, with half a window around what it keeps).
 
     Four filters, not five: the denominator needs only var(x) + var(y), the
     filtered x^2 + y^2.  Every product is computed in place.
     """
     c1, c2 = (K1 * data_range) ** 2, (K2 * data_range) ** 2
-    ux = smooth(x, np.empty_like(x))[rows, cols]
-    uy = smooth(y, np.empty_like(y))[rows, cols]
+    axes = range(x.ndim)
+    ux, uy = _smooth(x, side, weights, axes), _smooth(y, side, weights, axes)
     prod, tmp = np.multiply(x, x), np.multiply(y, y)
     prod += tmp
-    sq = smooth(prod, tmp)[rows, cols]  # E[x^2 + y^2]
+    sq = _smooth(prod, side, weights, axes)  # E[x^2 + y^2]
     np.multiply(x, y, out=prod)
-    cross = smooth(prod, np.empty_like(prod))[rows, cols]  # E[xy]
+    cross = _smooth(prod, side, weights, axes)  # E[xy]
+    del prod, tmp
+    if weights is None:  # sums to means
+        inv = np.float32(1.0 / side**x.ndim)
+        for a in (ux, uy, sq, cross):
+            a *= inv
     uxuy = ux * uy
     usq = np.multiply(ux, ux, out=ux)
     usq += np.multiply(uy, uy, out=uy)  # ux^2 + uy^2
@@ -101,32 +174,55 @@ def _ssim_map_sum(x: np.ndarray, y: np.ndarray, rows: slice, cols: slice, smooth
     return float(uxuy.sum(dtype=np.float64)), uxuy.size
 
 
-def _plane_ssim(ref: np.ndarray, est: np.ndarray, side: int, smooth, data_range: float, cov_norm: float, strip_rows: int) -> float:
-    """Mean SSIM of one 2-D plane over the rows and columns at least half a window from the border (as scikit-image)."""
-    h, w = ref.shape
-    pad = (side - 1) // 2
-    halo = side  # enough for the window (and a Gaussian's truncated support) around every kept row
+def block_ssim(shape: Sequence[int], read: BlockReader, *, data_range: float = 1.0, win_size: int | None = None,
+               gaussian: bool = False, sample_covariance: bool | None = None, chunks: Sequence[int] | None = None) -> float:
+    """Mean SSIM of two arrays of ``shape`` (``YX``, or ``ZYX`` for a 3-D window) that ``read`` hands over block by block.
+
+    The blocks tile every axis but the last (``chunks``: how many kept rows,
+    planes... each block holds; by default a strip of about
+    :data:`STRIP_ELEMENTS` elements, :data:`BLOCK_PLANES` planes deep in 3-D);
+    each reaches half a window beyond what it keeps.  The map's border is
+    left out, as scikit-image's crop does.
+    """
+    side, weights = _window(gaussian, win_size)
+    if min(shape) < side:
+        window = "x".join([str(side)] * len(shape))
+        raise ValueError(f"ssim: the image {tuple(shape)} is smaller than the {window} window")
+    sample = (not gaussian) if sample_covariance is None else sample_covariance
+    n = side ** len(shape)
+    cov_norm = n / (n - 1) if sample else 1.0
+    pad = side // 2
+    lead = list(shape[:-1])
+    if chunks is None:
+        deep = [BLOCK_PLANES] * (len(lead) - 1)
+        rows = max(1, STRIP_ELEMENTS // (shape[-1] * int(np.prod([c + 2 * pad for c in deep], dtype=np.int64))))
+        chunks = [*deep, rows]
     total, count = 0.0, 0
-    for top in range(pad, h - pad, strip_rows):
-        bottom = min(top + strip_rows, h - pad)
-        lo, hi = max(0, top - halo), min(h, bottom + halo)
-        x = np.asarray(ref[lo:hi], dtype=np.float32)
-        y = np.asarray(est[lo:hi], dtype=np.float32)
-        # rows and columns within pad of the border are left out, as scikit-image's crop does
-        s, n = _ssim_map_sum(x, y, slice(top - lo, bottom - lo), slice(pad, w - pad), smooth, data_range, cov_norm)
-        total, count = total + s, count + n
+    for starts in itertools.product(*[range(pad, size - pad, max(1, c)) for size, c in zip(lead, chunks)]):
+        lo = [s - pad for s in starts]
+        hi = [min(s + max(1, c), size - pad) + pad for s, c, size in zip(starts, chunks, lead)]
+        x, y = read(lo, hi)
+        s, k = _ssim_block_sum(x, y, side, weights, float(data_range), cov_norm)
+        total, count = total + s, count + k
     return total / count if count else float("nan")
 
 
 def ssim(reference: np.ndarray, estimate: np.ndarray, *, data_range: float = 1.0, win_size: int | None = None,
          gaussian: bool = False, sample_covariance: bool | None = None, channel_axis: int | None = None,
-         strip_rows: int = STRIP_ROWS) -> float:
+         volumetric: bool = False, strip_rows: int | None = None) -> float:
     """Mean structural similarity of two images (``YX``, or ``YXC`` with ``channel_axis=-1``: the mean over channels).
 
     ``gaussian=False`` is scikit-image's default (7x7 uniform window, sample
     covariance); ``gaussian=True`` is Wang et al.'s (11x11 Gaussian of sigma
     1.5, population covariance).  ``sample_covariance`` overrides the
     covariance (scikit-image's ``gaussian_weights=True`` keeps the sample one).
+    ``volumetric=True``: ``ZYX`` stacks and a 3-D window, as scikit-image's
+    ``structural_similarity`` on 3-D arrays.  ``strip_rows`` sets the rows a
+    strip keeps (the result does not depend on it).
+
+    >>> a = np.random.default_rng(1).random((9, 32, 32), dtype=np.float32)
+    >>> round(ssim(a, a, volumetric=True), 6)
+    1.0
     """
     reference, estimate = np.asarray(reference), np.asarray(estimate)
     if reference.shape != estimate.shape:
@@ -134,10 +230,16 @@ def ssim(reference: np.ndarray, estimate: np.ndarray, *, data_range: float = 1.0
     if channel_axis is not None:
         ref_c, est_c = np.moveaxis(reference, channel_axis, -1), np.moveaxis(estimate, channel_axis, -1)
         return float(np.mean([ssim(ref_c[..., c], est_c[..., c], data_range=data_range, win_size=win_size, gaussian=gaussian,
-                                   sample_covariance=sample_covariance, strip_rows=strip_rows) for c in range(ref_c.shape[-1])]))
-    side, smooth = _window(gaussian, win_size)
-    if min(reference.shape) < side:
-        raise ValueError(f"ssim: the image {reference.shape} is smaller than the {side}x{side} window")
-    sample = (not gaussian) if sample_covariance is None else sample_covariance
-    cov_norm = side**2 / (side**2 - 1) if sample else 1.0
-    return _plane_ssim(reference, estimate, side, smooth, float(data_range), cov_norm, strip_rows)
+                                   sample_covariance=sample_covariance, volumetric=volumetric, strip_rows=strip_rows)
+                              for c in range(ref_c.shape[-1])]))
+    ndim = 3 if volumetric else 2
+    if reference.ndim != ndim:
+        raise ValueError(f"ssim: expected a {'ZYX stack' if volumetric else 'YX plane'}, got shape {reference.shape}")
+
+    def read(lo: Sequence[int], hi: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        box = tuple(slice(a, b) for a, b in zip(lo, hi))
+        return np.asarray(reference[box], np.float32), np.asarray(estimate[box], np.float32)
+
+    chunks = None if strip_rows is None else [*([BLOCK_PLANES] * (ndim - 2)), strip_rows]
+    return block_ssim(reference.shape, read, data_range=data_range, win_size=win_size, gaussian=gaussian,
+                      sample_covariance=sample_covariance, chunks=chunks)

@@ -22,7 +22,7 @@ from .params import format_spec
 __all__ = ["Spec", "format_spec", "parse_spec"]
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
-_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_]*$")  # a key may start with a digit: ssim:3d=true
 
 
 @dataclass(frozen=True)

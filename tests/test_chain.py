@@ -46,7 +46,7 @@ def test_measure_leaves_a_cell_empty_for_other_shapes_and_unmeasurable_images():
     assert measure(metrics, np.zeros((4, 4)), np.zeros((5, 5))) == {"psnr": None, "ssim": None}
     out = measure(metrics, np.zeros((1, 1)), np.full((1, 1), 0.5), notes)
     assert out["ssim"] is None and out["psnr"] == pytest.approx(6.0206, abs=1e-3) and notes
-    assert metric_keys([build("metric:psnr"), build("metric:psnr:data_range=2")]) == ["psnr:data_range=none", "psnr:data_range=2.0"]
+    assert metric_keys([build("metric:psnr"), build("metric:psnr:data_range=2")]) == ["psnr", "psnr:data_range=2.0"]
 
 
 def test_run_arrays_keys_seed_and_report(camera):

@@ -55,3 +55,23 @@ def test_the_metric_plugin_takes_wangs_variant():
     ref, est = pair((64, 64))
     wang = structural_similarity(ref, est, data_range=1.0, gaussian_weights=True, use_sample_covariance=False)
     assert imrestore.build("ssim:gaussian=true")(ref, est) == pytest.approx(wang, abs=1e-4)
+
+
+@pytest.mark.parametrize("gaussian", [False, True])
+def test_a_3d_window_equals_scikit_image_on_stacks(gaussian):
+    rng = np.random.default_rng(3)
+    ref = np.resize(data.camera()[::8, ::8] / 255.0, (16, 40, 36)) * rng.uniform(0.7, 1.0, (16, 1, 1))
+    est = np.clip(ref + rng.normal(0, 0.08, ref.shape), 0, 1)
+    expected = structural_similarity(ref, est, data_range=1.0, gaussian_weights=gaussian, use_sample_covariance=not gaussian)
+    got = ssim(ref, est, volumetric=True, gaussian=gaussian)
+    assert got == pytest.approx(expected, abs=1e-4)
+    assert ssim(ref, est, volumetric=True, gaussian=gaussian, strip_rows=3) == pytest.approx(got, abs=1e-9)  # blocks: same value
+    with pytest.raises(ValueError, match="7x7x7 window"):
+        ssim(ref[:5], est[:5], volumetric=True)
+
+
+def test_the_uniform_window_takes_only_odd_sizes():
+    ref, est = pair((64, 64))
+    assert ssim(ref, est, win_size=3) == pytest.approx(structural_similarity(ref, est, data_range=1.0, win_size=3), abs=1e-4)
+    with pytest.raises(ValueError, match="odd"):
+        ssim(ref, est, win_size=4)

@@ -94,12 +94,20 @@ class TrainOptions:
             raise ImrestoreUsageError(f"{option('keep')} must be best or last, got {self.keep!r}")
 
 
-def check_targets(chain: Chain, options: TrainOptions) -> None:
-    """Noise2Noise needs noise that keeps what the loss estimates (mean for L2...)."""
+def check_targets(chain: Chain, options: TrainOptions, paired: bool = False) -> None:
+    """Noise2Noise needs noise that keeps what the loss estimates (mean for L2...), from the chain or from two
+    acquisitions (``paired``: the data come with a second acquisition of each image, and no corruption is drawn)."""
     if options.targets != "noisy":
+        if paired:
+            raise ImrestoreUsageError(f"a second acquisition ({option('pairs')}) is for {option('targets', 'noisy')} (Noise2Noise)")
+        return
+    if paired:
+        if chain.corruptions:
+            raise ChainError(f"with two acquisitions ({option('pairs')}) the noise is in the data: leave the corruptions out of the chain")
         return
     if not chain.corruptions:
-        raise ChainError(f"{option('targets', 'noisy')} needs at least one corruption to draw two noisy copies from")
+        raise ChainError(f"{option('targets', 'noisy')} needs at least one corruption to draw two noisy copies from, "
+                         f"or a second acquisition of the data ({option('pairs')})")
     want = ESTIMATES[options.loss]
     for c in chain.corruptions:
         kept = c.preserved()
@@ -125,9 +133,10 @@ class BatchMaker(torch.utils.data.Dataset):
     """Step ``k`` of the run -> one (inputs, targets) batch; a pure function of the seed."""
 
     def __init__(self, images: list[np.ndarray], chain: Chain, options: TrainOptions, crop: int, steps_per_epoch: int,
-                 depth: int | None = None):
+                 depth: int | None = None, partners: list[np.ndarray] | None = None):
         self.images, self.chain, self.o, self.crop, self.spe = images, chain, options, crop, steps_per_epoch
         self.depth = depth  # ZYX stacks for a 3-D network: crops this deep
+        self.partners = partners  # a second acquisition of each image: Noise2Noise pairs as acquired
 
     def __len__(self) -> int:
         return self.o.epochs * self.spe
@@ -172,7 +181,13 @@ class BatchMaker(torch.utils.data.Dataset):
         rng = np.random.default_rng([self.o.seed, epoch, k, 1])
         inputs, targets = [], []
         for j in range(self.o.batch_size):
-            img = self.images[perm[(k * self.o.batch_size + j) % n]]
+            index = perm[(k * self.o.batch_size + j) % n]
+            img = self.images[index]
+            if self.partners is not None:  # the same crop of both acquisitions, either one the input
+                x, y = _split_pair(self._crop(_pair(img, self.partners[index]), rng), img)
+                inputs.append(x if rng.random() < 0.5 else y)
+                targets.append(y if inputs[-1] is x else x)
+                continue
             clean = self._crop(img, rng)
             key = f"train/{epoch}/{k}/{j}"
             if self.o.targets == "self":  # the images are the noisy data: the method makes its own targets
@@ -190,7 +205,25 @@ class BatchMaker(torch.utils.data.Dataset):
         return batch, (stack(targets) if targets else batch)
 
 
-def _val_set(images: list[np.ndarray], chain: Chain, options: TrainOptions, crop: int | None) -> tuple[list, list]:
+def _pair(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Two acquisitions of one image side by side in the channels (cropped and flipped together)."""
+    return np.concatenate([a if a.ndim == 3 else a[..., None], b if b.ndim == 3 else b[..., None]], axis=-1)
+
+
+def _split_pair(both: np.ndarray, like: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    half = both.shape[-1] // 2
+    a, b = both[..., :half], both[..., half:]
+    return (a[..., 0], b[..., 0]) if like.ndim == 2 else (a, b)
+
+
+def _val_set(images: list[np.ndarray], chain: Chain, options: TrainOptions, crop: int | None,
+             partners: list[np.ndarray] | None = None) -> tuple[list, list]:
+    """Validation pairs (reference, input): the clean image and its corruption (seeded), or, for two acquisitions,
+    the second acquisition and the first (a noisy reference: its PSNR ranks the epochs as the clean one would)."""
+    if partners is not None:
+        both = _center_crops([_pair(a, b) for a, b in zip(images[: options.max_val], partners)], crop)
+        pairs = [_split_pair(p, img) for p, img in zip(both, images)]
+        return [b for _, b in pairs], [a for a, _ in pairs]
     clean, noisy = [], []
     factor = math.prod(int(getattr(c, "factor", 1)) for c in chain.corruptions if c.name == "downsample")
     for i, img in enumerate(images[: options.max_val]):
@@ -296,6 +329,10 @@ class TrainingData:
     volumes: list[np.ndarray] | None = None
     #: Z step / pixel size, where the volume's metadata say (ImageJ or OME); 3-D networks pool Z accordingly.
     z_scale: float | None = None
+    #: A second, independent acquisition of each image (same shapes): Noise2Noise from two acquisitions
+    #: (``targets="noisy"`` with no corruption in the chain; the second one is the validation's reference).
+    partners: list[np.ndarray] | None = None
+    partners_name: str = "<arrays>"
 
 
 def train(chain: Chain, data: TrainingData | Sequence[np.ndarray], output: Path | str, options: TrainOptions | None = None,
@@ -323,12 +360,13 @@ class _TrainingRun:
         self.chain, self.output = chain, output
         self.network = _network_of(chain)
         self.facts = network_facts(self.network)
-        check_targets(chain, o)
+        check_targets(chain, o, paired=data.partners is not None)
         self.last_path = output.with_name(output.stem + ".last.safetensors")
         self.log_path = output.with_name(output.stem + ".log.json")
         torch.manual_seed(o.seed)
         self.device = select_device(o.device)
         self.dims = self._dims()
+        self.partners: tuple[list[np.ndarray], list[np.ndarray]] | None = None  # second acquisitions: train, validation
         train_imgs, val_imgs = self._stacks(data) if self.dims == 3 else self._data(data)
         self.selfsup: SelfSupervision | None = None
         if o.targets == "self":
@@ -351,17 +389,22 @@ class _TrainingRun:
         self.start_epoch, self.best = 0, -float("inf")
         self._resume()
         if self.selfsup is None:
-            self.val_clean, self.val_noisy = _val_set(val_imgs, chain, o, None if fixed else o.val_crop)
+            self.val_clean, self.val_noisy = _val_set(val_imgs, chain, o, None if fixed else o.val_crop,
+                                                      self.partners[1] if self.partners else None)
             pairs = zip(self.val_clean, self.val_noisy)
             input_psnr = float(np.mean([_psnr(c, n) for c, n in pairs])) if self.val_clean else None
             # the corruption changes the size (super-resolution): no input PSNR
             self.input_psnr = input_psnr if input_psnr is not None and math.isfinite(input_psnr) else None
         self.loader = torch.utils.data.DataLoader(
-            BatchMaker(train_imgs, chain, o, crop, self.spe, o.crop_depth if self.dims == 3 else None), batch_size=None,
+            BatchMaker(train_imgs, chain, o, crop, self.spe, o.crop_depth if self.dims == 3 else None,
+                       self.partners[0] if self.partners else None), batch_size=None,
             sampler=range(self.start_epoch * self.spe, o.epochs * self.spe), num_workers=o.workers,
             pin_memory=self.device.type == "cuda", persistent_workers=o.workers > 0,
         )
         self.meta_base = self._meta_base(data.name, len(train_imgs), len(val_imgs))
+        if self.partners is not None:  # Noise2Noise from two acquisitions: the validation PSNR is against the second
+            self.meta_base["pairs"] = data.partners_name
+            self.meta_base["val_reference"] = "the second acquisition (noisy): lower than against a clean image, same ranking"
 
     def _dims(self) -> int:
         """2, or 3 for a 3-D network: from ``--net dims=``, else from the weights a fine-tune starts from."""
@@ -375,6 +418,8 @@ class _TrainingRun:
         crop deep) validate, where the stack is deep enough to leave a crop for training."""
         o = self.o
         stacks = data.volumes
+        if data.partners is not None:
+            raise ImrestoreUsageError(f"two acquisitions ({option('pairs')}) train 2-D networks; leave out {option('net', 'dims=3')}")
         if not stacks:
             raise ImrestoreUsageError(f"a 3-D network ({option('net', 'dims=3')}) trains on stacks: give DATA as a TIFF stack, "
                                       "an HDF5 dataset or a Zarr array with a Z axis")
@@ -408,6 +453,12 @@ class _TrainingRun:
         if fixed and any(im.shape[:2] != (fixed, fixed) for im in images):
             raise ImrestoreUsageError(f"{self.network} trains on {fixed}x{fixed} images (MNIST digits); give the data mnist or a folder of such images")
         train_idx, val_idx = split(len(images), o.val_fraction, o.seed)
+        if data.partners is not None:
+            if len(data.partners) != len(stored) or any(np.shape(a) != np.shape(b) for a, b in zip(stored, data.partners)):
+                raise ImrestoreUsageError(f"the second acquisition ({option('pairs')}) must hold an image of the same shape for each "
+                                          f"image of the data ({len(data.partners)} images for {len(stored)})")
+            partners = [to_channels(im, channels) for im in data.partners]
+            self.partners = [partners[i] for i in train_idx], [partners[i] for i in val_idx]
         return [images[i] for i in train_idx], [images[i] for i in val_idx]
 
     def _self_supervision(self, train_imgs: list[np.ndarray], val_imgs: list[np.ndarray], crop: int | None) -> list[np.ndarray]:

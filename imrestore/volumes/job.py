@@ -21,19 +21,20 @@ from pathlib import Path
 
 import numpy as np
 
-from ..dtypes import range_hint, to_unit
+from ..dtypes import from_unit, range_hint, to_unit
 from ..errors import ImrestoreUsageError, RunStopped, error_reason, option
 from ..interfaces import Image, VolumeFormat, VolumeInfo, VolumeSink, VolumeSource
 from ..job import Job
 from ..registry import get_registry
 from ..report import ItemResult, Report, atomic_write_text
 from .formats import format_for, open_volume, plane_label, split_volume_path
-from .measure import volume_ranges, volume_summary
+from .measure import measure_stacks, ranged_metrics, volume_ranges, volume_summary
 from .planes import (
     DirectOutput,
     PlaneContext,
     PlaneResult,
     Unit,
+    _corrupt_plane,
     _source,
     close_sources,
     work_units,
@@ -305,6 +306,32 @@ class VolumeJob(Job):
                                                 estimated=rec.get("estimated", {})))
         sums = [done[str(i)]["sums"] for i in range(info.n_planes)]
         self.report.volume = volume_summary(self.report, sums, self.data_range, info, self.options.center_crop)
+        self._stack_metrics()
+
+    def _stack_metrics(self) -> None:
+        """The 3-D metrics (``ssim:3d=true``): each stage's planes against the input's, a block of planes at a time,
+        from the output as written (the corrupted planes of a chain with a restorer are made again, with their seeds)."""
+        mets = ranged_metrics(self.chain.metrics, self.data_range)
+        if not any(m.spatial_ndim == 3 for m in mets):
+            return
+        target, rng, crop = self.target, self.value_range, self.options.center_crop
+        ctx = PlaneContext(self.chain, self.options.seed, str(self.input_path), self.src_path.name, self.info.dtype, rng,
+                           self.data_range, crop)
+        stages = list(self.report.volume.keys() & {"corrupted", "restored"})
+        with open_volume(str(target.path) + (f":{target.inner}" if target.inner else "")) as written:
+            def reference(i: int) -> np.ndarray:
+                return to_unit(_source(ctx.source).read_plane(i), rng)[0]
+
+            def pair(stage: str):
+                if stage == "restored" or self.chain.restorer is None:  # the output file holds this stage
+                    return lambda i: (reference(i), to_unit(written.read_plane(i), rng)[0])
+                return lambda i: (reference(i), to_unit(from_unit(_corrupt_plane(ctx, i)[1], ctx.dtype, rng), rng)[0])
+
+            try:
+                for stage in stages:
+                    self.report.volume[stage].update(measure_stacks(mets, self.chain.metric_keys, self.info, pair(stage), crop))
+            finally:
+                close_sources()
 
     def close(self) -> None:
         source: VolumeSource | None = getattr(self, "source", None)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,6 +29,8 @@ from ..report import ItemResult, Report
 from ..similarity import squared_error_sum, squares_sum
 from .formats import open_volume, plane_label
 
+log = logging.getLogger("imrestore")
+
 
 def ranged_metrics(metrics: Sequence[Metric], data_range: float | None) -> list[Metric]:
     """The metrics with ``data_range`` set to the volume maximum where they take one."""
@@ -40,12 +43,71 @@ def ranged_metrics(metrics: Sequence[Metric], data_range: float | None) -> list[
     return out
 
 
-def measure_plane(metrics: Sequence[Metric], ref: np.ndarray, est: np.ndarray, crop) -> tuple[dict, list[float]]:
-    """Per-plane metric values and the sums that volume PSNR/NMSE are made of."""
+def measure_plane(metrics: Sequence[Metric], ref: np.ndarray, est: np.ndarray, crop, keys: Sequence[str]) -> tuple[dict, list[float]]:
+    """Per-plane metric values (by ``keys``: the columns of the metrics as given, before :func:`ranged_metrics`) and the
+    sums that volume PSNR/NMSE are made of."""
     if crop is not None:  # fastMRI crops before measuring
         ref, est = center_crop(ref, crop, axes=(0, 1)), center_crop(est, crop, axes=(0, 1))
-    values = {k: m(ref, est) for k, m in zip(metric_keys(metrics), metrics)}
+    values = {k: m(ref, est) for k, m in zip(keys, metrics) if m.spatial_ndim == 2}
     return values, [squared_error_sum(ref, est), squares_sum(ref), float(ref.size)]
+
+
+#: ``pair(i)``: plane ``i`` of the reference and of the estimate, in [0, 1] units.
+PlanePair = Callable[[int], "tuple[np.ndarray, np.ndarray]"]
+
+
+class _StackBlocks:
+    """``read(lo, hi)`` over one Z stack whose planes come one at a time from ``pair``: the planes of the current block
+    are kept, so blocks taken in Z order read each plane once."""
+
+    def __init__(self, pair: PlanePair, planes: Sequence[int], channel: int | None, crop) -> None:
+        self.pair, self.planes, self.channel, self.crop = pair, list(planes), channel, crop
+        self.kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def plane(self, z: int) -> tuple[np.ndarray, np.ndarray]:
+        if z not in self.kept:
+            ref, est = self.pair(self.planes[z])
+            if self.crop is not None:
+                ref, est = center_crop(ref, self.crop, axes=(0, 1)), center_crop(est, self.crop, axes=(0, 1))
+            if self.channel is not None:
+                ref, est = ref[..., self.channel], est[..., self.channel]
+            self.kept[z] = (np.asarray(ref, np.float32), np.asarray(est, np.float32))
+        return self.kept[z]
+
+    def __call__(self, lo: Sequence[int], hi: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        (z0, y0), (z1, y1) = lo, hi
+        for z in [z for z in self.kept if not z0 <= z < z1]:
+            del self.kept[z]
+        pairs = [self.plane(z) for z in range(z0, z1)]
+        return np.stack([r[y0:y1] for r, _ in pairs]), np.stack([e[y0:y1] for _, e in pairs])
+
+
+def measure_stacks(metrics: Sequence[Metric], keys: Sequence[str], info: VolumeInfo, pair: PlanePair,
+                   crop=None) -> dict[str, float | None]:
+    """The 3-D metrics (``spatial_ndim == 3``, e.g. ``ssim:3d=true``) of a volume: each on every Z stack as a whole (the
+    mean over the stacks of other leading axes, and over channels), its planes read once, a block of them at a time."""
+    chosen = [(k, m) for k, m in zip(keys, metrics) if m.spatial_ndim == 3]
+    if not chosen:
+        return {}
+    lead = info.shape[: len(info.shape) - info.plane_ndim]
+    nz = lead[-1] if lead else 1
+    first_ref, _ = pair(0)
+    if crop is not None:
+        first_ref = center_crop(first_ref, crop, axes=(0, 1))
+    channels = [None] if first_ref.ndim == 2 else list(range(first_ref.shape[-1]))
+    shape = (nz, *first_ref.shape[:2])
+    out: dict[str, float | None] = {}
+    for key, metric in chosen:
+        values = []
+        try:
+            for base in range(0, info.n_planes, nz):
+                for c in channels:
+                    values.append(metric.measure_blocks(shape, _StackBlocks(pair, range(base, base + nz), c, crop)))
+            out[key] = float(np.mean(values))
+        except ValueError as exc:  # a stack thinner than the window
+            log.warning("%s: not measured (%s)", key, exc)
+            out[key] = None
+    return out
 
 
 def _scan(src: VolumeSource, progress: bool) -> tuple[float, float]:
@@ -142,14 +204,16 @@ def evaluate_volumes(reference: str | Path, estimate: str | Path, metrics: Seque
             t0 = time.perf_counter()
             ref = to_unit(ref_src.read_plane(i), value_range)[0]
             est = to_unit(est_src.read_plane(i), est_range)[0]
-            values, s = measure_plane(mets, ref, est, center_crop)
+            values, s = measure_plane(mets, ref, est, center_crop, report.metrics)
             sums.append({"estimate": s})
             report.items.append(ItemResult(path=plane_label(info, i), status="measured", output=str(estimate),
                                            seconds=time.perf_counter() - t0, metrics={"estimate": values}))
             bar.update(1)
         bar.close()
-        report.seconds = time.perf_counter() - t_start
         report.volume = volume_summary(report, sums, data_range, info, center_crop)
+        report.volume["estimate"].update(measure_stacks(mets, report.metrics, info, lambda i: (to_unit(ref_src.read_plane(i), value_range)[0],
+                                                                              to_unit(est_src.read_plane(i), est_range)[0]), center_crop))
+        report.seconds = time.perf_counter() - t_start
     return report
 
 

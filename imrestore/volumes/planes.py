@@ -129,7 +129,7 @@ def _finish_plane(ctx: PlaneContext, i: int, ref, corrupted, restored, t0: float
         for stage, data in stages:  # float32 planes: no float64 copies (see Metric.float32)
             written = out if data is None else from_unit(data, ctx.dtype, ctx.value_range)
             est = to_unit(written, ctx.value_range)[0]
-            metrics[stage], sums[stage] = measure_plane(mets, ref, est, ctx.center_crop)
+            metrics[stage], sums[stage] = measure_plane(mets, ref, est, ctx.center_crop, ctx.chain.metric_keys)
     return PlaneResult(i, out, time.perf_counter() - t0, metrics, sums)
 
 

@@ -327,10 +327,14 @@ class N2NUNetRestorer(LearnedRestorer):
         return unit, {**degradation, "noise_sigma": domain.sigma}, domain
 
     def _self_supervised(self) -> dict | None:
-        """The record of weights trained by ``imrestore train --targets self`` (method, noise, domain), else None."""
+        """The record of weights trained on the noisy data themselves, which go in as trained on: by ``imrestore train
+        --targets self`` (method, noise, domain), or ``--targets noisy --pairs`` (two acquisitions: ``{}``); else None."""
         if not self._candidates:
             self.prepare([])
-        return self._candidates[0][1].get("self_supervised") if len(self._candidates) == 1 else None
+        if len(self._candidates) != 1:
+            return None
+        meta = self._candidates[0][1]
+        return meta.get("self_supervised", {} if meta.get("pairs") else None)
 
     def restore(self, batch, degradations=None):
         degradations = degradations if degradations is not None else [{} for _ in batch]

@@ -22,7 +22,7 @@ from imrestore.errors import NotMeasurable
 from imrestore.interfaces import Metric
 from imrestore.noise import estimate_noise
 from imrestore.params import param
-from imrestore.similarity import squared_error_sum, squares_sum, ssim
+from imrestore.similarity import block_ssim, squared_error_sum, squares_sum, ssim
 
 
 def _data_range(metric_range: float | None, reference: np.ndarray) -> float:
@@ -58,8 +58,21 @@ class SSIM(Metric):
     gaussian_weights: bool = param(False, help="scikit-image's gaussian_weights=True: 11x11 Gaussian window, sample covariance")
     gaussian: bool = param(False, help="Wang et al.'s SSIM, what most papers report: 11x11 Gaussian window of sigma 1.5, "
                            "population covariance")
+    volumetric: bool = param(False, key="3d", help="volumes: a 3-D window (7x7x7, or 11x11x11 Gaussian) over each Z stack, "
+                             "for isotropic sampling; default: the mean of the planes' SSIM (fastMRI)")
+
+    @property
+    def spatial_ndim(self) -> int:
+        return 3 if self.volumetric else 2
+
+    def measure_blocks(self, shape, read):
+        gaussian = self.gaussian or self.gaussian_weights
+        return block_ssim(shape, read, data_range=_data_range(self.data_range, None), gaussian=gaussian,
+                          sample_covariance=not self.gaussian)
 
     def compute(self, reference, estimate):
+        if self.volumetric:
+            raise NotMeasurable("ssim:3d=true measures a volume's Z stack as a whole; this is a 2-D image")
         channel_axis = -1 if reference.ndim == 3 else None
         gaussian = self.gaussian or self.gaussian_weights
         small = min(reference.shape[:2])
