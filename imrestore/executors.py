@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import (
     FIRST_COMPLETED,
@@ -72,9 +73,12 @@ def serial(work: Work, units: Sequence[Any]) -> Iterator[list]:
 _WORK: Work | None = None
 
 
-def _init_worker(work: Work) -> None:
+def _init_worker(work: Work, workers: int = 1) -> None:
     global _WORK
     _WORK = work
+    from . import similarity  # each worker measures with its share of the processors
+
+    similarity.THREADS = max(1, (os.cpu_count() or 1) // max(1, workers))
 
 
 def _pool_job(unit: Any) -> list:
@@ -84,7 +88,7 @@ def _pool_job(unit: Any) -> list:
 
 def pool(work: Work, units: Sequence[Any], workers: int) -> Iterator[list]:
     """``workers`` processes of this machine (each gets ``work`` once)."""
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(work,)) as executor:
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(work, workers)) as executor:
         pending, queue = set(), list(units)
         try:
             while queue or pending:

@@ -26,7 +26,10 @@ True
 from __future__ import annotations
 
 import itertools
+import os
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -39,6 +42,9 @@ BLOCK_PLANES = 4
 BLOCK = 1 << 18
 #: Wang et al.'s window, as scikit-image: a Gaussian of sigma 1.5 truncated at 3.5 sigma (radius 5: 11 taps).
 GAUSSIAN_SIGMA, GAUSSIAN_RADIUS = 1.5, 5
+#: Threads that measure strips side by side (NumPy lets go of the GIL in its loops); None: the processor count, at most 4.
+#: A process-pool worker of a run gets its share of the processors (see :mod:`imrestore.executors`).
+THREADS: int | None = None
 #: ``read(lo, hi)``: the reference's and the estimate's float32 block from ``lo`` to ``hi`` along the leading axes.
 BlockReader = Callable[[Sequence[int], Sequence[int]], "tuple[np.ndarray, np.ndarray]"]
 
@@ -89,15 +95,22 @@ def _box_sums(x: np.ndarray, side: int, axis: int) -> np.ndarray:
     array([ 3.,  6.,  9., 12.])
     """
     m = x.shape[axis] - side + 1
-    out, offset, power, width, rest = None, 0, x, 1, side
+    if side == 1:
+        return x.copy()
+    out, first, offset, power, width, rest = None, None, 0, x, 1, side
     while True:
         if rest & 1:
             part = _take(power, axis, offset, m)
-            out = part.copy() if out is None else np.add(out, part, out=out)
+            if first is None:  # kept as a view until a second part comes: no copy
+                first = part
+            elif out is None:
+                out = np.add(first, part)
+            else:
+                out += part
             offset += width
         rest >>= 1
         if not rest:
-            return out
+            return out if out is not None else first.copy()
         n = power.shape[axis] - width
         power = np.add(_take(power, axis, 0, n), _take(power, axis, width, n))
         width *= 2
@@ -141,21 +154,23 @@ def _ssim_block_sum(x: np.ndarray, y: np.ndarray, side: int, weights: np.ndarray
     """Sum and count of the SSIM map of a block of ``x`` and ``y`` (float32, with half a window around what it keeps).
 
     Four filters, not five: the denominator needs only var(x) + var(y), the
-    filtered x^2 + y^2.  Every product is computed in place.
+    filtered x^2 + y^2.  Every product is computed in place.  A uniform
+    window's sums are not divided by its size n: the means' formula holds for
+    the sums with the constants scaled (c by n^2, the second moments by n).
     """
-    c1, c2 = (K1 * data_range) ** 2, (K2 * data_range) ** 2
     axes = range(x.ndim)
+    n = 1.0 if weights is not None else float(side**x.ndim)
+    c1, c2 = (K1 * data_range * n) ** 2, (K2 * data_range * n) ** 2
     ux, uy = _smooth(x, side, weights, axes), _smooth(y, side, weights, axes)
     prod, tmp = np.multiply(x, x), np.multiply(y, y)
     prod += tmp
-    sq = _smooth(prod, side, weights, axes)  # E[x^2 + y^2]
+    sq = _smooth(prod, side, weights, axes)  # E[x^2 + y^2] (times n)
     np.multiply(x, y, out=prod)
-    cross = _smooth(prod, side, weights, axes)  # E[xy]
+    cross = _smooth(prod, side, weights, axes)  # E[xy] (times n)
     del prod, tmp
-    if weights is None:  # sums to means
-        inv = np.float32(1.0 / side**x.ndim)
-        for a in (ux, uy, sq, cross):
-            a *= inv
+    if n != 1.0:  # the second moments times n, as the products of sums are times n^2
+        sq *= np.float32(n)
+        cross *= np.float32(n)
     uxuy = ux * uy
     usq = np.multiply(ux, ux, out=ux)
     usq += np.multiply(uy, uy, out=uy)  # ux^2 + uy^2
@@ -197,14 +212,39 @@ def block_ssim(shape: Sequence[int], read: BlockReader, *, data_range: float = 1
         deep = [BLOCK_PLANES] * (len(lead) - 1)
         rows = max(1, STRIP_ELEMENTS // (shape[-1] * int(np.prod([c + 2 * pad for c in deep], dtype=np.int64))))
         chunks = [*deep, rows]
-    total, count = 0.0, 0
+    boxes = []
     for starts in itertools.product(*[range(pad, size - pad, max(1, c)) for size, c in zip(lead, chunks)]):
         lo = [s - pad for s in starts]
-        hi = [min(s + max(1, c), size - pad) + pad for s, c, size in zip(starts, chunks, lead)]
-        x, y = read(lo, hi)
-        s, k = _ssim_block_sum(x, y, side, weights, float(data_range), cov_norm)
-        total, count = total + s, count + k
+        boxes.append((lo, [min(s + max(1, c), size - pad) + pad for s, c, size in zip(starts, chunks, lead)]))
+    sums = _each_block(boxes, read, lambda x, y: _ssim_block_sum(x, y, side, weights, float(data_range), cov_norm))
+    total, count = sum(s for s, _ in sums), sum(k for _, k in sums)
     return total / count if count else float("nan")
+
+
+_POOL: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def threads() -> int:
+    """How many threads measure strips side by side (:data:`THREADS`)."""
+    return max(1, THREADS if THREADS is not None else min(4, os.cpu_count() or 1))
+
+
+def _each_block(boxes: list, read: BlockReader, measure) -> list:
+    """``measure`` of each block, in order; blocks are read here (``read`` need not be thread-safe) and measured on
+    :func:`threads` threads, at most two blocks a thread in flight (memory stays a few strips)."""
+    global _POOL
+    n = threads()
+    if n == 1 or len(boxes) == 1:
+        return [measure(*read(lo, hi)) for lo, hi in boxes]
+    if _POOL is None or _POOL[0] != n:
+        _POOL = (n, ThreadPoolExecutor(n, thread_name_prefix="imrestore-ssim"))
+    out, pending = [], deque()
+    for lo, hi in boxes:
+        pending.append(_POOL[1].submit(measure, *read(lo, hi)))
+        if len(pending) >= 2 * n:
+            out.append(pending.popleft().result())
+    out.extend(f.result() for f in pending)
+    return out
 
 
 def ssim(reference: np.ndarray, estimate: np.ndarray, *, data_range: float = 1.0, win_size: int | None = None,
