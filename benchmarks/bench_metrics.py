@@ -5,11 +5,11 @@
    values: 2-D (uniform and Gaussian windows) and ``ssim:3d=true``'s 3-D window on a stack.
 2. The strip size: imrestore's SSIM with strips of several sizes (the result does not depend on it; the time does,
    through the processor's cache).
-3. A run: ``imrestore run gaussian:sigma=25 restorer:wavelet`` on a TIFF stack of --planes planes of 2048x2048 uint16,
-   with the default metrics (PSNR and SSIM of the corrupted and of the restored planes) and with ``--metric none``,
-   alternately, each under /usr/bin/time -v (wall time, peak resident memory).
+3. Runs: ``imrestore run gaussian:sigma=25 restorer:wavelet`` on --images RGB PNGs of 512x512 and on a TIFF stack of
+   --planes planes of 2048x2048 uint16, with the default metrics (PSNR and SSIM of the corrupted and of the restored
+   images) and with ``--metric none``, alternately, each under /usr/bin/time -v (wall time, peak resident memory).
 
-Run:  python benchmarks/bench_metrics.py [--size 2048] [--repeats 5] [--planes 64] [--runs 3]
+Run:  python benchmarks/bench_metrics.py [--size 2048] [--repeats 5] [--images 200] [--planes 64] [--runs 3]
       -> benchmarks/results/bench_metrics.{json,md}
 """
 from __future__ import annotations
@@ -35,6 +35,7 @@ from imrestore import similarity
 from imrestore.similarity import ssim
 
 RESULTS = Path(__file__).parent / "results"
+sys.path.insert(0, str(Path(__file__).parent))
 CHAIN = ["gaussian:sigma=25", "restorer:wavelet"]
 
 
@@ -116,8 +117,30 @@ def timed_run(args: list[str]) -> dict:
     return {"seconds": round(wall, 2), "peak_rss_mib": round(rss_kb / 1024, 1)}
 
 
+def with_and_without(src: Path, work: Path, runs: int, what: str) -> dict:
+    """The same run with the default metrics and with --metric none, alternately: medians, and their ratios."""
+    found: dict[str, list[dict]] = {"default metrics": [], "--metric none": []}
+    for k in range(runs):
+        for name, extra in (("--metric none", ["--metric", "none"]), ("default metrics", [])):
+            found[name].append(timed_run([str(src), str(work / f"out-{k}"), *extra]))
+            print(what, name, found[name][-1], flush=True)
+    med = {name: {"seconds": statistics.median(r["seconds"] for r in rs), "peak_rss_mib": statistics.median(r["peak_rss_mib"] for r in rs),
+                  "runs": rs} for name, rs in found.items()}
+    none, full = med["--metric none"], med["default metrics"]
+    return {"what": what, "chain": CHAIN, **med, "time_ratio": full["seconds"] / none["seconds"],
+            "rss_ratio": full["peak_rss_mib"] / none["peak_rss_mib"]}
+
+
+def folder_runs(images: int, runs: int) -> dict:
+    from bench_pipeline import make_images
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        make_images(work / "in", images, 512)
+        return with_and_without(work / "in", work, runs, f"{images} RGB PNGs of 512x512")
+
+
 def volume_runs(planes: int, runs: int) -> dict:
-    """The same volume run with the default metrics and with --metric none, alternately."""
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         src = work / "stack.tif"
@@ -126,18 +149,7 @@ def volume_runs(planes: int, runs: int) -> dict:
         base = 2000 + 1500 * np.sin(x / 97) * np.cos(y / 61)
         tifffile.imwrite(src, ((base + rng.integers(0, 2000, (1, 2048)) * (z % 3)).astype(np.uint16) for z in range(planes)),
                          shape=(planes, 2048, 2048), dtype=np.uint16, metadata={"axes": "ZYX"})
-        found: dict[str, list[dict]] = {"default metrics": [], "--metric none": []}
-        for k in range(runs):
-            for name, extra in (("--metric none", ["--metric", "none"]), ("default metrics", [])):
-                found[name].append(timed_run([str(src), str(work / f"out-{k}"), *extra]))
-                print(name, found[name][-1], flush=True)
-        report = json.loads((work / f"out-{runs - 1}" / "stack.tif.report.json").read_text())
-    med = {name: {"seconds": statistics.median(r["seconds"] for r in rs), "peak_rss_mib": statistics.median(r["peak_rss_mib"] for r in rs),
-                  "runs": rs} for name, rs in found.items()}
-    none, full = med["--metric none"], med["default metrics"]
-    return {"planes": planes, "plane": "2048x2048 uint16", "chain": CHAIN, **med,
-            "time_ratio": full["seconds"] / none["seconds"], "rss_ratio": full["peak_rss_mib"] / none["peak_rss_mib"],
-            "volume_metrics": {k: report["volume"].get(k) for k in ("corrupted", "restored")}}
+        return with_and_without(src, work, runs, f"a TIFF stack of {planes} planes of 2048x2048 uint16")
 
 
 def markdown(result: dict) -> str:
@@ -161,17 +173,19 @@ def markdown(result: dict) -> str:
         for plane, row in result["strips"].items():
             lines.append(f"| {plane} | " + " | ".join(f"{row[s] * 1e3:.1f}" for s in sizes) + " |")
         lines.append("")
-    v = result.get("volume")
-    if v:
-        lines += ["## A volume run with and without the metrics", "",
-                  f"`imrestore run {' '.join(v['chain'])} stack.tif out/` on {v['planes']} planes of {v['plane']} (TIFF), "
-                  f"with the default metrics and with `--metric none`, alternately; medians of {len(v['--metric none']['runs'])} runs each, "
-                  "/usr/bin/time -v.", "",
-                  "| metrics | wall s | peak RSS MiB |", "|---|---|---|"]
-        for name in ("--metric none", "default metrics"):
-            lines.append(f"| {name} | {v[name]['seconds']:.1f} | {v[name]['peak_rss_mib']:.0f} |")
-        lines += ["", f"Default metrics / none: time **{v['time_ratio']:.2f}x** (target at most 1.3x), peak RSS **{v['rss_ratio']:.2f}x** "
-                  "(target at most 1.3x).", ""]
+    runs = [result[k] for k in ("folder", "volume") if result.get(k)]
+    if runs:
+        lines += ["## Runs with and without the metrics", "",
+                  f"`imrestore run {' '.join(CHAIN)} IN OUT`, with the default metrics (PSNR and SSIM of the corrupted and of the "
+                  "restored images) and with `--metric none`, alternately, one worker; medians of "
+                  f"{len(runs[0]['--metric none']['runs'])} runs each, /usr/bin/time -v.", "",
+                  "| input | --metric none s | default metrics s | time ratio | --metric none peak RSS MiB | default peak RSS MiB | RSS ratio |",
+                  "|---|---|---|---|---|---|---|"]
+        for v in runs:
+            none, full = v["--metric none"], v["default metrics"]
+            lines.append(f"| {v['what']} | {none['seconds']:.1f} | {full['seconds']:.1f} | **{v['time_ratio']:.2f}x** | "
+                         f"{none['peak_rss_mib']:.0f} | {full['peak_rss_mib']:.0f} | **{v['rss_ratio']:.2f}x** |")
+        lines += ["", "Targets: at most 1.3x in time (both inputs) and in peak RSS (the volume).", ""]
     return "\n".join(lines)
 
 
@@ -180,12 +194,15 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=2048)
     ap.add_argument("--depth", type=int, default=64, help="planes of the 3-D SSIM's stack (of size/4 squared planes)")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--images", type=int, default=200, help="RGB PNGs of the folder run (0: no folder run)")
     ap.add_argument("--planes", type=int, default=64, help="planes of the volume run (0: no volume run)")
     ap.add_argument("--runs", type=int, default=3, help="volume runs with each setting")
     args = ap.parse_args()
     result = {"command": "python benchmarks/bench_metrics.py " + " ".join(sys.argv[1:]), "repeats": args.repeats,
               "machine": f"{platform.machine()}, Python {platform.python_version()}",
               "ssim": side_by_side(args.repeats, args.size, args.depth), "strips": strip_scan(args.repeats)}
+    if args.images:
+        result["folder"] = folder_runs(args.images, args.runs)
     if args.planes:
         result["volume"] = volume_runs(args.planes, args.runs)
     RESULTS.mkdir(exist_ok=True)

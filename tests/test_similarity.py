@@ -75,3 +75,13 @@ def test_the_uniform_window_takes_only_odd_sizes():
     assert ssim(ref, est, win_size=3) == pytest.approx(structural_similarity(ref, est, data_range=1.0, win_size=3), abs=1e-4)
     with pytest.raises(ValueError, match="odd"):
         ssim(ref, est, win_size=4)
+
+
+def test_strips_measured_on_threads_give_the_same_value(monkeypatch):
+    from imrestore import similarity
+
+    ref, est = pair((530, 411))
+    monkeypatch.setattr(similarity, "THREADS", 1)
+    alone = ssim(ref, est, strip_rows=16)
+    monkeypatch.setattr(similarity, "THREADS", 3)
+    assert ssim(ref, est, strip_rows=16) == alone  # the same strips, summed in the same order
