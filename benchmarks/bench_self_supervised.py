@@ -255,7 +255,7 @@ def markdown(result: dict) -> str:
             if s["best_from_scratch"] != s["best_imrestore"] and "from_scratch_margin_over_careamics" in s:
                 parts.append(f"from scratch, {s['best_from_scratch']}: {s['from_scratch_margin_over_careamics']:+.2f} dB over CAREamics")
         if s.get("margin_vs_noise2noise") is not None:
-            parts.append(f"vs Noise2Noise from two acquisitions: **{s['margin_vs_noise2noise']:+.2f} dB** (target within 0.5)")
+            parts.append(f"vs Noise2Noise from two acquisitions: **{s['margin_vs_noise2noise']:+.2f} dB** (target: at most 0.5 below)")
         if s.get("margin_vs_fresh_noise2noise") is not None:
             parts.append(f"vs Noise2Noise on fresh draws of the clean images (an upper reference): {s['margin_vs_fresh_noise2noise']:+.2f} dB")
         if s.get("margin_vs_bm3d") is not None:

@@ -5,11 +5,15 @@ is sent once to each worker and must be picklable; it has three methods:
 
 - ``fetch(unit)``: read what the unit needs (in a serial run, on a reader
   thread while the previous unit computes);
-- ``process(unit, fetched)``: the unit's list of results;
+- ``process(unit, fetched)``: the unit's list of results; a result may leave
+  work for later (its measuring) as a callable in its ``later`` attribute,
+  which :func:`settle` runs;
 - ``release()``: let go of the files this process opened for the work.
 
-Every executor yields one list of results per unit, in the order units
-finish; at most two units per worker are in flight, so memory stays bounded.
+Every executor yields one list of settled results per unit, in the order
+units finish; at most two units per worker are in flight, so memory stays
+bounded.  A serial run measures a unit on a thread of its own while the next
+one computes (reader, computing and measuring overlap, one unit each).
 
 Example
 -------
@@ -34,6 +38,7 @@ from concurrent.futures import (
 )
 from typing import Any, Protocol
 
+from . import similarity
 from .errors import ImrestoreUsageError, error_reason, option
 
 log = logging.getLogger("imrestore")
@@ -49,25 +54,52 @@ class Work(Protocol):
     def release(self) -> None: ...
 
 
+def settle(results: list) -> list:
+    """Run the work the results left for later (``result.later``: their measuring), in place; return them."""
+    for res in results:
+        later = getattr(res, "later", None)
+        if later is not None:
+            res.later = None
+            later()
+    return results
+
+
 def run_unit(work: Work, unit: Any) -> list:
-    """A worker's job: fetch and process one unit."""
-    return work.process(unit, work.fetch(unit))
+    """A worker's job: fetch, process and settle one unit."""
+    return settle(work.process(unit, work.fetch(unit)))
 
 
 def serial(work: Work, units: Sequence[Any]) -> Iterator[list]:
-    """One process; a reader thread fetches the next unit while this one computes."""
+    """One process: a reader thread fetches the next unit and a measuring thread settles the previous one while this
+    one computes."""
     if not units:
         return
-    with ThreadPoolExecutor(1, thread_name_prefix="imrestore-reader") as reader:
+    with ThreadPoolExecutor(1, thread_name_prefix="imrestore-reader") as reader, \
+            ThreadPoolExecutor(1, thread_name_prefix="imrestore-measure") as measurer:
         ahead = reader.submit(work.fetch, units[0])
+        settling = None
         try:
             for k, unit in enumerate(units):
                 fetched = ahead.result()
                 if k + 1 < len(units):
                     ahead = reader.submit(work.fetch, units[k + 1])
-                yield work.process(unit, fetched)
+                try:
+                    results = work.process(unit, fetched)
+                except BaseException:  # the unit before this one is done: hand it over before stopping
+                    if settling is not None:
+                        done, settling = settling.result(), None
+                        yield done
+                    raise
+                if settling is not None:
+                    yield settling.result()
+                settling = measurer.submit(settle, results)
+            if settling is not None:
+                yield settling.result()
+                settling = None
         finally:
             ahead.cancel()
+            if settling is not None:
+                settling.cancel()
 
 
 _WORK: Work | None = None
@@ -75,9 +107,7 @@ _WORK: Work | None = None
 
 def _init_worker(work: Work, workers: int = 1) -> None:
     global _WORK
-    _WORK = work
-    from . import similarity  # each worker measures with its share of the processors
-
+    _WORK = work  # and each worker measures with its share of the processors
     similarity.THREADS = max(1, (os.cpu_count() or 1) // max(1, workers))
 
 

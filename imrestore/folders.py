@@ -7,6 +7,7 @@ report with its reason, and the others go on.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -163,8 +164,18 @@ class ImageWork:
             if task.corrupted_target is not None:
                 write_image(reference.with_data(corrupted), task.corrupted_target)
             output_values = _as_written(reference, final, task.target, lossy) if chain.metrics else None
-        if chain.metrics:
+        if chain.metrics:  # measured later (a serial run: on its own thread, while the next image computes)
+            result.later = functools.partial(self._measure_later, task, reference, corrupted, output_values, lossy, result)
+
+    def _measure_later(self, task: Task, reference: Image, corrupted: np.ndarray, output_values, lossy: bool,
+                       result: ItemResult) -> None:
+        """:meth:`_measure`, as :meth:`process` would have: a failure fails the item."""
+        start = time.perf_counter()
+        try:
             self._measure(task, reference, corrupted, output_values, lossy, result)
+        except Exception as exc:  # noqa: BLE001 - one item's failure is reported with it
+            result.status, result.error, result.output = "failed", error_reason(exc), ""
+        result.seconds += time.perf_counter() - start
 
     def _reuse(self, task: Task, reference: Image, output_values: np.ndarray, result: ItemResult) -> bool:
         """Measure a finished item's output alone, reusing its corrupted image's metrics from the previous run's report."""

@@ -208,6 +208,10 @@ class Metric(Plugin):
         (reference, estimate) pairs, from ``lo`` to ``hi`` along the leading axes (see :func:`imrestore.similarity.block_ssim`)."""
         raise NotImplementedError(f"{self.name} is measured plane by plane")
 
+    def from_sums(self, squared_error: float, squared_reference: float, count: float) -> float | None:
+        """The value from the error sums a volume run takes of every plane anyway (PSNR, MSE, NMSE), else None."""
+        return None
+
     @abc.abstractmethod
     def compute(self, reference: np.ndarray, estimate: np.ndarray) -> float:
         """The metric between two arrays of the same shape: float64, or float32 where ``float32`` is set."""

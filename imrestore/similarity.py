@@ -36,6 +36,9 @@ import numpy as np
 K1, K2 = 0.01, 0.03
 #: Elements per strip (or block) of the SSIM: its float32 temporaries stay in the processor's cache.
 STRIP_ELEMENTS = 1 << 16
+#: Kept columns per block: a wide strip is measured in blocks this wide (with half a window on each side), so that a
+#: block's temporaries fit the processor's cache with enough rows to make the rows' halo cheap.
+BLOCK_COLUMNS = 512
 #: Output planes per block of a 3-D SSIM (each block reads half a window more on either side).
 BLOCK_PLANES = 4
 #: Elements per block of the error sums: a block's float32 temporaries stay in the cache, whatever the image's size.
@@ -161,23 +164,23 @@ def _ssim_block_sum(x: np.ndarray, y: np.ndarray, side: int, weights: np.ndarray
     """Sum and count of the SSIM map of a block of ``x`` and ``y`` (float32, with half a window around what it keeps).
 
     Four filters, not five: the denominator needs only var(x) + var(y), the
-    filtered x^2 + y^2.  Every product is computed in place.  A uniform
-    window's sums are not divided by its size n: the means' formula holds for
-    the sums with the constants scaled (c by n^2, the second moments by n).
+    filtered x^2 + y^2.  Every product is computed in place.  (A uniform
+    window's sums are divided by its size: keeping the sums and scaling the
+    constants instead saves four passes, but loses a digit in flat regions.)
     """
+    c1, c2 = (K1 * data_range) ** 2, (K2 * data_range) ** 2
     axes = range(x.ndim)
-    n = 1.0 if weights is not None else float(side**x.ndim)
-    c1, c2 = (K1 * data_range * n) ** 2, (K2 * data_range * n) ** 2
     ux, uy = _smooth(x, side, weights, axes), _smooth(y, side, weights, axes)
     prod, tmp = np.multiply(x, x), np.multiply(y, y)
     prod += tmp
-    sq = _smooth(prod, side, weights, axes)  # E[x^2 + y^2] (times n)
+    sq = _smooth(prod, side, weights, axes)  # E[x^2 + y^2]
     np.multiply(x, y, out=prod)
-    cross = _smooth(prod, side, weights, axes)  # E[xy] (times n)
+    cross = _smooth(prod, side, weights, axes)  # E[xy]
     del prod, tmp
-    if n != 1.0:  # the second moments times n, as the products of sums are times n^2
-        sq *= np.float32(n)
-        cross *= np.float32(n)
+    if weights is None:  # sums to means
+        inv = np.float32(1.0 / side**x.ndim)
+        for a in (ux, uy, sq, cross):
+            a *= inv
     uxuy = ux * uy
     usq = np.multiply(ux, ux, out=ux)
     usq += np.multiply(uy, uy, out=uy)  # ux^2 + uy^2
@@ -200,10 +203,11 @@ def block_ssim(shape: Sequence[int], read: BlockReader, *, data_range: float = 1
                gaussian: bool = False, sample_covariance: bool | None = None, chunks: Sequence[int] | None = None) -> float:
     """Mean SSIM of two arrays of ``shape`` (``YX``, or ``ZYX`` for a 3-D window) that ``read`` hands over block by block.
 
-    The blocks tile every axis but the last (``chunks``: how many kept rows,
-    planes... each block holds; by default a strip of about
-    :data:`STRIP_ELEMENTS` elements, :data:`BLOCK_PLANES` planes deep in 3-D);
-    each reaches half a window beyond what it keeps.  The map's border is
+    ``read`` hands over strips along every axis but the last (``chunks``:
+    how many kept rows, planes... each holds; by default a block of about
+    :data:`STRIP_ELEMENTS` elements, :data:`BLOCK_PLANES` planes deep in 3-D),
+    which are measured in blocks of :data:`BLOCK_COLUMNS` columns; each
+    reaches half a window beyond what it keeps.  The map's border is
     left out, as scikit-image's crop does.
     """
     side, weights = _window(gaussian, win_size)
@@ -215,15 +219,23 @@ def block_ssim(shape: Sequence[int], read: BlockReader, *, data_range: float = 1
     cov_norm = n / (n - 1) if sample else 1.0
     pad = side // 2
     lead = list(shape[:-1])
+    width = shape[-1] - 2 * pad  # kept columns
+    columns = [(c, min(c + BLOCK_COLUMNS, width)) for c in range(0, width, BLOCK_COLUMNS)]
     if chunks is None:
         deep = [BLOCK_PLANES] * (len(lead) - 1)
-        rows = max(1, STRIP_ELEMENTS // (shape[-1] * int(np.prod([c + 2 * pad for c in deep], dtype=np.int64))))
+        block_width = min(shape[-1], BLOCK_COLUMNS + 2 * pad)
+        rows = max(1, STRIP_ELEMENTS // (block_width * int(np.prod([c + 2 * pad for c in deep], dtype=np.int64))))
         chunks = [*deep, rows]
     boxes = []
     for starts in itertools.product(*[range(pad, size - pad, max(1, c)) for size, c in zip(lead, chunks)]):
         lo = [s - pad for s in starts]
         boxes.append((lo, [min(s + max(1, c), size - pad) + pad for s, c, size in zip(starts, chunks, lead)]))
-    sums = _each_block(boxes, read, lambda x, y: _ssim_block_sum(x, y, side, weights, float(data_range), cov_norm))
+    def measure(x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
+        parts = [_ssim_block_sum(x[..., c0 : c1 + 2 * pad], y[..., c0 : c1 + 2 * pad], side, weights, float(data_range), cov_norm)
+                 for c0, c1 in columns]
+        return sum(s for s, _ in parts), sum(k for _, k in parts)
+
+    sums = _each_block(boxes, read, measure)
     total, count = sum(s for s, _ in sums), sum(k for _, k in sums)
     return total / count if count else float("nan")
 

@@ -46,3 +46,48 @@ def test_execute_picks_the_executor_and_says_whether_it_is_parallel():
 def test_dask_gives_every_unit_once():
     pytest.importorskip("dask.distributed")
     assert sorted(r for rs in execute(Squares(), [1, 2, 3], workers=1, use_dask=True) for r in rs) == [1, 4, 9]
+
+
+class Box:
+    """A result whose value is filled later (as a run's measuring is)."""
+
+    def __init__(self, unit):
+        self.unit, self.value, self.thread = unit, None, None
+        self.later = self.fill
+
+    def fill(self):
+        self.value, self.thread = self.unit * 10, threading.current_thread().name
+
+
+@dataclass
+class Deferred:
+    fail_at: int | None = None
+
+    def fetch(self, unit):
+        return unit
+
+    def process(self, unit, fetched):
+        if unit == self.fail_at:
+            raise KeyboardInterrupt
+        return [Box(fetched)]
+
+    def release(self):
+        pass
+
+
+def test_serial_settles_each_unit_on_a_measuring_thread_in_order():
+    boxes = [b for bs in serial(Deferred(), [1, 2, 3]) for b in bs]
+    assert [b.value for b in boxes] == [10, 20, 30] and all(b.later is None for b in boxes)
+    assert all(b.thread.startswith("imrestore-measure") for b in boxes)
+
+
+def test_serial_hands_over_the_settled_unit_before_a_failure_stops_it():
+    seen = []
+    with pytest.raises(KeyboardInterrupt):
+        for bs in serial(Deferred(fail_at=3), [1, 2, 3, 4]):
+            seen += [b.value for b in bs]
+    assert seen == [10, 20]
+
+
+def test_pool_workers_settle_before_they_send_back():
+    assert sorted(b.value for bs in pool(Deferred(), [1, 2, 3], 2) for b in bs) == [10, 20, 30]

@@ -657,11 +657,12 @@ class _TrainingRun:
         sup, losses, sures = self.selfsup, [], []
         noise = sup.noise.model
         sure_sigma = noise.sigma if sup.domain is None and isinstance(noise, Gaussian) else None
+        same = isinstance(sup.method, Sure) and sup.method.sigma == sure_sigma  # the method's loss is that SURE already
         for i, img in enumerate(self.val_noisy):
             y = to_nchw(stack_volumes([img]) if self.dims == 3 else stack_nhwc([img]), self.device)
             losses.append(float(sup.method.loss(self.model, y, _step_generator(self.o.seed + 1, i), 0.0)))
             if sure_sigma is not None:
-                sures.append(float(Sure(sure_sigma).loss(self.model, y, _step_generator(self.o.seed + 2, i), 0.0)))
+                sures.append(losses[-1] if same else float(Sure(sure_sigma).loss(self.model, y, _step_generator(self.o.seed + 2, i), 0.0)))
         out = {"val_loss": float(np.mean(losses))}
         if sures:
             out["val_sure_psnr"] = psnr_estimate(float(np.mean(sures)))

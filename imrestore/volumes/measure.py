@@ -48,8 +48,13 @@ def measure_plane(metrics: Sequence[Metric], ref: np.ndarray, est: np.ndarray, c
     sums that volume PSNR/NMSE are made of."""
     if crop is not None:  # fastMRI crops before measuring
         ref, est = center_crop(ref, crop, axes=(0, 1)), center_crop(est, crop, axes=(0, 1))
-    values = {k: m(ref, est) for k, m in zip(keys, metrics) if m.spatial_ndim == 2}
-    return values, [squared_error_sum(ref, est), squares_sum(ref), float(ref.size)]
+    sums = [squared_error_sum(ref, est), squares_sum(ref), float(ref.size)]
+    values = {}
+    for key, m in zip(keys, metrics):
+        if m.spatial_ndim == 2:
+            value = m.from_sums(*sums)
+            values[key] = m(ref, est) if value is None else value
+    return values, sums
 
 
 #: ``pair(i)``: plane ``i`` of the reference and of the estimate, in [0, 1] units.

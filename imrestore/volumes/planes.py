@@ -6,8 +6,9 @@ and, for 3-D restorers, the planes around them that the restorer also sees.
 """
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import numpy as np
 
 from ..chain import Chain
 from ..dtypes import from_unit, to_unit
+from ..executors import settle
 from ..interfaces import VolumeFormat, VolumeInfo, VolumeSource
 from .formats import open_volume
 from .measure import measure_plane, ranged_metrics
@@ -51,7 +53,7 @@ class PlaneContext:
         the main process renames at the end.  The main process flushes and records
         the planes after they come back, as for the planes it writes.
         """
-        results = process_unit(self, unit, raw)
+        results = process_unit(self, unit, raw, later=True)
         if self.output is not None:
             out = self.output
             with out.fmt.reopen(out.path, out.info, out.inner) as sink:
@@ -84,6 +86,7 @@ class PlaneResult:
     metrics: dict[str, dict[str, float | None]]
     sums: dict[str, list[float]]  # stage -> [squared error, squared reference, pixels]
     estimated: dict = field(default_factory=dict)  # what the restorer estimated from the plane
+    later: Callable[[], None] | None = None  # the measuring, left to :func:`imrestore.executors.settle`
 
 
 _OPEN: dict[str, VolumeSource] = {}
@@ -115,36 +118,46 @@ def _corrupt_plane(ctx: PlaneContext, i: int, raw: np.ndarray | None = None) -> 
     return ref, corrupted, degradation
 
 
-def _finish_plane(ctx: PlaneContext, i: int, ref, corrupted, restored, t0: float) -> PlaneResult:
+def _finish_plane(ctx: PlaneContext, i: int, ref, corrupted, restored, t0: float, later: bool = False) -> PlaneResult:
     """Convert to the output dtype and measure, as written."""
     final = restored if restored is not None else corrupted
     if final.shape != ref.shape:
         raise ValueError(f"the chain changed the plane shape {ref.shape} to {final.shape}; volume runs keep the shape")
     out = from_unit(final, ctx.dtype, ctx.value_range)
-    metrics: dict = {}
-    sums: dict = {}
-    if ctx.chain.metrics:
-        mets = ranged_metrics(ctx.chain.metrics, ctx.data_range)
-        stages = [("corrupted", corrupted)] + ([("restored", None)] if restored is not None else [])
-        for stage, data in stages:  # float32 planes: no float64 copies (see Metric.float32)
-            written = out if data is None else from_unit(data, ctx.dtype, ctx.value_range)
-            est = to_unit(written, ctx.value_range)[0]
-            metrics[stage], sums[stage] = measure_plane(mets, ref, est, ctx.center_crop, ctx.chain.metric_keys)
-    return PlaneResult(i, out, time.perf_counter() - t0, metrics, sums)
+    result = PlaneResult(i, out, time.perf_counter() - t0, {}, {})
+    if ctx.chain.metrics:  # ``later``: left to the executor (a serial run measures on a thread while the next plane computes)
+        result.later = functools.partial(_measure, ctx, result, ref, corrupted, restored is not None, out)
+        if not later:
+            settle([result])
+    return result
 
 
-def process_plane(ctx: PlaneContext, i: int, raw: np.ndarray | None = None) -> PlaneResult:
-    """Read (unless ``raw`` is given), corrupt, restore and measure plane ``i``; return it in the output dtype."""
+def _measure(ctx: PlaneContext, result: PlaneResult, ref: np.ndarray, corrupted: np.ndarray, restored: bool,
+             out: np.ndarray) -> None:
+    """Fill a plane's metrics and sums: each stage as written (``out``: the output plane, in the output dtype)."""
+    t0 = time.perf_counter()
+    mets = ranged_metrics(ctx.chain.metrics, ctx.data_range)
+    stages = [("corrupted", corrupted)] + ([("restored", None)] if restored else [])
+    for stage, data in stages:  # float32 planes: no float64 copies (see Metric.float32)
+        written = out if data is None else from_unit(data, ctx.dtype, ctx.value_range)
+        est = to_unit(written, ctx.value_range)[0]
+        result.metrics[stage], result.sums[stage] = measure_plane(mets, ref, est, ctx.center_crop, ctx.chain.metric_keys)
+    result.seconds += time.perf_counter() - t0
+
+
+def process_plane(ctx: PlaneContext, i: int, raw: np.ndarray | None = None, *, later: bool = False) -> PlaneResult:
+    """Read (unless ``raw`` is given), corrupt, restore and measure plane ``i`` (``later``: leave the measuring to
+    :func:`imrestore.executors.settle`); return it in the output dtype."""
     t0 = time.perf_counter()
     ref, corrupted, degradation = _corrupt_plane(ctx, i, raw)
     restored = ctx.chain.restore(corrupted, degradation)
-    result = _finish_plane(ctx, i, ref, corrupted, restored, t0)
+    result = _finish_plane(ctx, i, ref, corrupted, restored, t0, later)
     result.estimated = degradation.get("estimated", {})
     return result
 
 
 def process_slab(ctx: PlaneContext, planes: Sequence[int], halo: Sequence[int],
-                 raw: dict[int, np.ndarray] | None = None) -> list[PlaneResult]:
+                 raw: dict[int, np.ndarray] | None = None, *, later: bool = False) -> list[PlaneResult]:
     """A 3-D restorer on a block of consecutive Z planes plus ``halo`` planes on each side.
 
     Every plane is corrupted on its own (seeded by its index, as in the 2-D
@@ -160,7 +173,7 @@ def process_slab(ctx: PlaneContext, planes: Sequence[int], halo: Sequence[int],
     degradation = parts[block[0]][2]
     restored = ctx.chain.restorer.restore([stacked], [degradation])[0]
     per_plane = (time.perf_counter() - t0) / len(planes)
-    results = [_finish_plane(ctx, i, parts[i][0], parts[i][1], restored[block.index(i)], time.perf_counter() - per_plane)
+    results = [_finish_plane(ctx, i, parts[i][0], parts[i][1], restored[block.index(i)], time.perf_counter() - per_plane, later)
                for i in planes]
     for res in results:
         res.estimated = degradation.get("estimated", {})
@@ -185,10 +198,10 @@ def work_units(info: VolumeInfo, todo: Sequence[int], restorer) -> list[tuple[li
     return units
 
 
-def process_unit(ctx: PlaneContext, unit: Unit, raw: dict[int, np.ndarray] | None = None) -> list[PlaneResult]:
+def process_unit(ctx: PlaneContext, unit: Unit, raw: dict[int, np.ndarray] | None = None, *, later: bool = False) -> list[PlaneResult]:
     """The planes of one unit (``raw``: planes already read, by index)."""
     planes, halo = unit
     raw = raw or {}
     if ctx.chain.restorer is not None and ctx.chain.restorer.spatial_ndim == 3:
-        return process_slab(ctx, planes, halo, raw)
-    return [process_plane(ctx, i, raw.get(i)) for i in planes]
+        return process_slab(ctx, planes, halo, raw, later=later)
+    return [process_plane(ctx, i, raw.get(i), later=later) for i in planes]

@@ -42,10 +42,15 @@ class PSNR(Metric):
     data_range: Optional[float] = param(None, min=0, min_exclusive=True, max=1e12, help="peak value; default 1 (images in [0, 1])")
 
     def compute(self, reference, estimate):
-        mse = _mse(reference, estimate)
+        return self._psnr(_mse(reference, estimate))
+
+    def from_sums(self, squared_error, squared_reference, count):
+        return self._psnr(squared_error / max(count, 1))
+
+    def _psnr(self, mse: float) -> float:
         if mse == 0:
             return float("inf")
-        return 10 * math.log10(_data_range(self.data_range, reference) ** 2 / mse)
+        return 10 * math.log10(_data_range(self.data_range, None) ** 2 / mse)
 
 
 @dataclass
@@ -96,6 +101,9 @@ class MSE(Metric):
     def compute(self, reference, estimate):
         return _mse(reference, estimate)
 
+    def from_sums(self, squared_error, squared_reference, count):
+        return squared_error / max(count, 1)
+
 
 @dataclass
 class NMSE(Metric):
@@ -106,10 +114,12 @@ class NMSE(Metric):
     higher_is_better = False
 
     def compute(self, reference, estimate):
-        denom = squares_sum(reference)
-        if denom == 0:
-            return float("inf") if np.any(estimate) else 0.0
-        return squared_error_sum(reference, estimate) / denom
+        return self.from_sums(squared_error_sum(reference, estimate), squares_sum(reference), reference.size)
+
+    def from_sums(self, squared_error, squared_reference, count):
+        if squared_reference == 0:
+            return float("inf") if squared_error else 0.0
+        return squared_error / squared_reference
 
 
 # --------------------------------------------------------------------------- no reference: real acquisitions
