@@ -89,17 +89,20 @@ def side_by_side(repeats: int, size: int, depth: int) -> dict:
 
 
 def strip_scan(repeats: int) -> dict:
-    """Seconds of one SSIM (uniform window, float32 data) by strip size, on a 2048x2048 plane and a 512x512 one."""
+    """Seconds of one SSIM (uniform window, float32 data) by block size (similarity.STRIP_ELEMENTS), on a 2048x2048
+    plane and a 512x512 one."""
     out = {}
+    default = similarity.STRIP_ELEMENTS
     for size in (2048, 512):
         ref, est = (a.astype(np.float32) for a in images(size))
         times: dict[int, list[float]] = {}
         for _ in range(repeats):
             for elements in (1 << 14, 1 << 15, 1 << 16, 1 << 17, 1 << 18):
-                rows = max(1, elements // size)
+                similarity.STRIP_ELEMENTS = elements
                 t0 = time.perf_counter()
-                ssim(ref, est, strip_rows=rows)
+                ssim(ref, est)
                 times.setdefault(elements, []).append(time.perf_counter() - t0)
+        similarity.STRIP_ELEMENTS = default
         out[f"{size}x{size}"] = {str(k): statistics.median(v) for k, v in times.items()}
         print("strips", size, {k: round(v * 1e3, 1) for k, v in out[f"{size}x{size}"].items()}, flush=True)
     return out
@@ -168,7 +171,8 @@ def markdown(result: dict) -> str:
               f"{similarity.STRIP_ELEMENTS:,} elements with half a window above and below, so the temporaries stay in the cache.", ""]
     if result.get("strips"):
         sizes = list(next(iter(result["strips"].values())))
-        lines += ["## Strip size", "", "One SSIM (uniform window, float32 data), ms, by elements per strip:", "",
+        lines += ["## Block size", "", f"One SSIM (uniform window, float32 data), ms, by elements per block (blocks of "
+                  f"{similarity.BLOCK_COLUMNS} columns; the default is {similarity.STRIP_ELEMENTS:,}):", "",
                   "| plane | " + " | ".join(f"{int(s):,}" for s in sizes) + " |", "|---|" + "---|" * len(sizes)]
         for plane, row in result["strips"].items():
             lines.append(f"| {plane} | " + " | ".join(f"{row[s] * 1e3:.1f}" for s in sizes) + " |")
@@ -197,13 +201,21 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=200, help="RGB PNGs of the folder run (0: no folder run)")
     ap.add_argument("--planes", type=int, default=64, help="planes of the volume run (0: no volume run)")
     ap.add_argument("--runs", type=int, default=3, help="volume runs with each setting")
+    ap.add_argument("--parts", default="ssim,strips,folder,volume", help="parts to run; the others are kept from the committed results")
     args = ap.parse_args()
-    result = {"command": "python benchmarks/bench_metrics.py " + " ".join(sys.argv[1:]), "repeats": args.repeats,
-              "machine": f"{platform.machine()}, Python {platform.python_version()}",
-              "ssim": side_by_side(args.repeats, args.size, args.depth), "strips": strip_scan(args.repeats)}
-    if args.images:
+    parts = set(args.parts.split(","))
+    path = RESULTS / "bench_metrics.json"
+    old = json.loads(path.read_text()) if path.exists() and parts != {"ssim", "strips", "folder", "volume"} else {}
+    command = "python benchmarks/bench_metrics.py " + " ".join(sys.argv[1:])
+    result = {**old, "command": command.strip() if not old else f"{old['command']}; then {command.strip()}", "repeats": args.repeats,
+              "machine": f"{platform.machine()}, Python {platform.python_version()}"}
+    if "ssim" in parts:
+        result["ssim"] = side_by_side(args.repeats, args.size, args.depth)
+    if "strips" in parts:
+        result["strips"] = strip_scan(args.repeats)
+    if args.images and "folder" in parts:
         result["folder"] = folder_runs(args.images, args.runs)
-    if args.planes:
+    if args.planes and "volume" in parts:
         result["volume"] = volume_runs(args.planes, args.runs)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "bench_metrics.json").write_text(json.dumps(result, indent=2) + "\n")
