@@ -1,6 +1,7 @@
 """Batched, tiled inference (imrestore/nn/inference.py): no seams, balanced tiles, a tile bar only when asked."""
 
 import numpy as np
+import pytest
 import torch
 from imrestore_builtins.learned import WEIGHTS_DIR
 from skimage import data, transform
@@ -12,6 +13,7 @@ from imrestore.nn.inference import predict
 SHIPPED_GREY = WEIGHTS_DIR / "n2n-unet-gaussian-grey.safetensors"
 
 
+@pytest.mark.slow  # 8 s (CI runs it)
 def test_tiled_inference_has_no_seams():
     """1024x1024: tiled vs untiled mean absolute error below 1e-3, no seam in the difference."""
     model, _ = load_checkpoint(SHIPPED_GREY)

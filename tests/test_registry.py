@@ -81,6 +81,7 @@ def run_cli(args, site, **env):
     return subprocess.run([sys.executable, "-m", "imrestore.cli", *args], capture_output=True, text=True, env=full)
 
 
+@pytest.mark.slow  # 9 s: a fresh interpreter with a broken plugin installed (CI runs it)
 def test_cli_shows_broken_plugin_and_still_runs(fake_site, mixed_folder, tmp_path):
     proc = run_cli(["plugins"], fake_site)
     assert proc.returncode == 0
@@ -135,6 +136,7 @@ def test_fixture_unregisters_after_the_test(registry):
     assert registry.find("restorer", "grey-only") is None
 
 
+@pytest.mark.slow  # 7 s: BM3D on the sample folder through the CLI (CI runs it)
 def test_bm3d_example_plugin_works_through_the_cli(mixed_folder, tmp_path):
     """The third-party path: installed with pip, found through its entry point."""
     if os.environ.get("CI") != "true":
