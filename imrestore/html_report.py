@@ -93,7 +93,12 @@ def main_metric(report: Report, by: str | None = None) -> tuple[str, str, bool]:
         raise ImrestoreUsageError(f"the run has no metrics to rank its items by; rerun it with {option('metrics')}")
     if by is not None and by not in report.metrics:
         raise ImrestoreUsageError(f"the run has no metric {by!r} to rank by; it has {', '.join(report.metrics)}")
-    key = by or ("psnr" if "psnr" in report.metrics else report.metrics[0])
+    # a metric of the whole volume (ssim:3d=true) has no value per plane: it cannot rank them
+    rankable = [k for k in report.metrics if any(i.metrics.get(stage, {}).get(k) is not None for i in report.items)]
+    if by is not None and rankable and by not in rankable:
+        raise ImrestoreUsageError(f"{by} has no value per item (it is measured on the volume as a whole); "
+                                  f"rank by {', '.join(rankable)}")
+    key = by or ("psnr" if "psnr" in (rankable or report.metrics) else (rankable or report.metrics)[0])
     higher = True
     try:
         higher = build(key, kind="metric").higher_is_better

@@ -121,3 +121,15 @@ def test_a_3d_ssim_of_a_thin_stack_is_left_empty_and_images_are_refused(tmp_path
 
     with pytest.raises(NotMeasurable, match="Z stack"):
         imrestore.build("ssim:3d=true")(ref[0], est[0])
+
+
+def test_the_html_report_of_a_volume_does_not_rank_planes_by_a_whole_volume_metric(tmp_path, capsys):
+    ref, _ = _stack_pair()
+    tifffile.imwrite(tmp_path / "s.tif", (ref * 60000).astype(np.uint16), imagej=True, metadata={"axes": "ZYX"})
+    code, _, err = call(capsys, "run", "gaussian:sigma=10", str(tmp_path / "s.tif"), str(tmp_path / "out"), "-m", "ssim",
+                        "-m", "ssim:3d=true", "-q")
+    assert code == 0, err
+    code, _, err = call(capsys, "report", str(tmp_path / "out"), "--by", "ssim:3d=true")
+    assert code == 2 and "no value per item" in err and "rank by ssim" in err
+    code, _, err = call(capsys, "report", str(tmp_path / "out"))
+    assert code == 0, err
