@@ -408,7 +408,9 @@ def render_html(report: Report, examples: list[Example], stage: str, key: str, h
     parts.append("</tbody></table>")
     if report.volume:
         v = report.volume
-        parts.append("<p>Whole volume (fastMRI: data range = the reference volume's maximum; PSNR and NMSE over all voxels, SSIM the mean over planes):</p>")
+        whole = "; a 3-D metric (ssim:3d=true) on each Z stack as a whole" if any("3d=true" in k for k in report.metrics) else ""
+        parts.append("<p>Whole volume (fastMRI: data range = the reference volume's maximum; PSNR and NMSE over all voxels, "
+                     f"SSIM the mean over planes{whole}):</p>")
         parts.append("<table class='volume'><thead><tr><th>metric</th>" + "".join(f"<th>{e(s)}</th>" for s in report.stages()) + "</tr></thead><tbody>")
         for k in report.metrics:
             parts.append(f"<tr><td>{e(k)}</td>" + "".join(f"<td>{_fmt(v.get(s, {}).get(k))}</td>" for s in report.stages()) + "</tr>")
