@@ -17,9 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import tifffile
+from bench_volumes import timed_run
 from skimage import data, transform
 from skimage.metrics import structural_similarity
 
@@ -108,24 +107,12 @@ def strip_scan(repeats: int) -> dict:
     return out
 
 
-def timed_run(args: list[str]) -> dict:
-    """``imrestore run`` under /usr/bin/time -v: wall seconds and peak RSS (MiB)."""
-    cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "imrestore.cli", "run", *CHAIN, *args, "-q", "--overwrite"]
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if proc.returncode:
-        raise SystemExit(f"failed: {' '.join(cmd)}\n{proc.stderr[-2000:]}")
-    rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
-    return {"seconds": round(wall, 2), "peak_rss_mib": round(rss_kb / 1024, 1)}
-
-
 def with_and_without(src: Path, work: Path, runs: int, what: str) -> dict:
     """The same run with the default metrics and with --metric none, alternately: medians, and their ratios."""
     found: dict[str, list[dict]] = {"default metrics": [], "--metric none": []}
     for k in range(runs):
         for name, extra in (("--metric none", ["--metric", "none"]), ("default metrics", [])):
-            found[name].append(timed_run([str(src), str(work / f"out-{k}"), *extra]))
+            found[name].append(timed_run([str(src), str(work / f"out-{k}"), "--overwrite"], CHAIN, tuple(extra)))
             print(what, name, found[name][-1], flush=True)
     med = {name: {"seconds": statistics.median(r["seconds"] for r in rs), "peak_rss_mib": statistics.median(r["peak_rss_mib"] for r in rs),
                   "runs": rs} for name, rs in found.items()}

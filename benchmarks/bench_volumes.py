@@ -84,9 +84,9 @@ def in_memory_seconds_per_plane(sample: list[int]) -> float:
     return statistics.median(times)
 
 
-def timed_run(args: list[str]) -> dict:
-    """``imrestore run`` under /usr/bin/time -v: wall seconds and peak RSS (MiB)."""
-    cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "imrestore.cli", "run", *CHAIN, *args, "-q", "--metric", "none"]
+def timed_run(args: list[str], chain: list[str] = CHAIN, metrics: tuple[str, ...] = ("--metric", "none")) -> dict:
+    """``imrestore run CHAIN ARGS -q METRICS`` under /usr/bin/time -v: wall seconds and peak RSS (MiB)."""
+    cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "imrestore.cli", "run", *chain, *args, "-q", *metrics]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t0

@@ -205,8 +205,16 @@ class Metric(Plugin):
 
     def measure_blocks(self, shape: tuple[int, ...], read) -> float:
         """A 3-D metric's value on a stack of ``shape`` that ``read(lo, hi)`` hands over in blocks of float32
-        (reference, estimate) pairs, from ``lo`` to ``hi`` along the leading axes (see :func:`imrestore.similarity.block_ssim`)."""
-        raise NotImplementedError(f"{self.name} is measured plane by plane")
+        (reference, estimate) pairs, from ``lo`` to ``hi`` along the leading axes (see :func:`imrestore.similarity.block_ssim`).
+
+        A metric whose :attr:`spatial_ndim` is 3 overrides this; by default a metric is its mean over the stack's
+        planes (what a 2-D metric's volume value is), taking each plane whole.
+        """
+        values = []
+        for z in range(shape[0]):
+            ref, est = read([z, 0], [z + 1, shape[1]])
+            values.append(self(ref[0], est[0]))
+        return float(np.mean(values))
 
     def from_sums(self, squared_error: float, squared_reference: float, count: float) -> float | None:
         """The value from the error sums a volume run takes of every plane anyway (PSNR, MSE, NMSE), else None."""

@@ -133,3 +133,16 @@ def test_the_html_report_of_a_volume_does_not_rank_planes_by_a_whole_volume_metr
     assert code == 2 and "no value per item" in err and "rank by ssim" in err
     code, _, err = call(capsys, "report", str(tmp_path / "out"))
     assert code == 0, err
+
+
+def test_a_plane_metric_measured_on_blocks_of_a_stack_is_its_mean_over_the_planes():
+    import imrestore
+    from imrestore.similarity import block_ssim  # noqa: F401 - the reader protocol is block_ssim's
+
+    ref, est = _stack_pair()
+    psnr = imrestore.build("psnr")
+
+    def read(lo, hi):
+        return ref[lo[0]:hi[0], lo[1]:hi[1]], est[lo[0]:hi[0], lo[1]:hi[1]]
+
+    assert psnr.measure_blocks(ref.shape, read) == pytest.approx(np.mean([psnr(r, e) for r, e in zip(ref, est)]))
