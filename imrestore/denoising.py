@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 import numpy as np
+from scipy import ndimage
 
 from .interfaces import Restorer
 from .noise import (
@@ -113,6 +114,11 @@ def too_weak(estimate: NoiseEstimate, image: np.ndarray) -> bool:
     return not told and typical_std(estimate.model, image) < MIN_SIGMA
 
 
+#: The least span of a :class:`UnitDomain`, in units of the (stabilised, unit) noise: its noise is then at most 50/255,
+#: the top of the range the shipped blind networks learnt; a signal that spans less, drowned in noise, is centred in it.
+MIN_SPAN = 255.0 / 50.0
+
+
 @dataclass(frozen=True)
 class UnitDomain:
     """Where a white-Gaussian denoiser sees an image: stabilised by its noise model (unit noise variance), then
@@ -120,7 +126,7 @@ class UnitDomain:
 
     >>> domain, unit = UnitDomain.of(np.linspace(0, 1, 11), Gaussian(0.1))
     >>> round(domain.sigma, 3), np.allclose(domain.back(unit), np.linspace(0, 1, 11))
-    (0.1, True)
+    (0.108, True)
     """
 
     model: NoiseModel
@@ -129,8 +135,20 @@ class UnitDomain:
 
     @classmethod
     def of(cls, image: np.ndarray, model: NoiseModel) -> tuple["UnitDomain", np.ndarray]:
+        """The domain that stretches the *signal's* range of ``image`` (stabilised) onto [0, 1], and the image in it.
+
+        The signal's range is that of the stabilised image lightly smoothed (a Gaussian of one pixel along each axis
+        longer than 4, so not across colour channels): the extremes of the noisy image are noise, up to four standard
+        deviations beyond the signal, and stretching them onto [0, 1] would squeeze the signal into part of the range
+        that a network's training images filled.  The noise overshoots [0, 1] a little, as it did in training.
+        """
         stable = model.stabilise(image)
-        lo, span = float(stable.min()), float(np.ptp(stable)) or 1.0
+        smooth = ndimage.gaussian_filter(stable, [1.0 if n > 4 else 0.0 for n in stable.shape], mode="nearest")
+        lo, span = float(smooth.min()), float(np.ptp(smooth))
+        if not np.isfinite(span):  # an empty or NaN image: any domain will do
+            lo, span = 0.0, 0.0
+        if span < MIN_SPAN:  # noise that dominates the signal: a wider domain, centred on the signal
+            lo, span = lo - (MIN_SPAN - span) / 2, MIN_SPAN
         return cls(model, lo, span), ((stable - lo) / span).astype(np.float32)
 
     @classmethod

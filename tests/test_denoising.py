@@ -8,7 +8,13 @@ import pytest
 from scipy import ndimage
 from skimage import data
 
-from imrestore.denoising import Denoiser, noise_model_for, through_model
+from imrestore.denoising import (
+    MIN_SPAN,
+    Denoiser,
+    UnitDomain,
+    noise_model_for,
+    through_model,
+)
 from imrestore.helpers import psnr
 from imrestore.noise import Gaussian, PoissonGaussian
 
@@ -50,6 +56,26 @@ def test_poisson_gaussian_noise_is_removed_in_the_stabilised_domain(clean):
     assert 0 < r.given < 1 and psnr(clean, out) > psnr(clean, noisy) + 3
     # no bias: the mean level survives the transform and its inverse
     assert abs(float(out.mean()) - float(clean.mean())) < 0.01
+
+
+def test_the_unit_domain_stretches_the_signal_not_the_noise_onto_0_1(clean):
+    """The noisy image's extremes are noise: the signal (the image smoothed) is what fills [0, 1], as in training."""
+    noisy = clean + np.random.default_rng(3).normal(0, 0.05, clean.shape).astype(np.float32)
+    domain, unit = UnitDomain.of(noisy, Gaussian(0.05))
+    signal = ndimage.gaussian_filter(clean.astype(np.float64), 1.0) / 0.05
+    extremes = noisy.min() / 0.05, noisy.max() / 0.05  # in noise units: about 4 of them beyond the signal
+    assert extremes[0] + 2 < domain.lo < signal.min() and domain.lo + domain.span < extremes[1] - 2
+    assert domain.span == pytest.approx(np.ptp(signal), rel=0.15)
+    assert unit.min() < -0.02 and unit.max() > 1.02  # the noise overshoots [0, 1], as it did in training
+    np.testing.assert_allclose(domain.back(unit), noisy, atol=1e-5)
+
+
+def test_the_unit_domain_keeps_drowned_signals_within_the_trained_noise_level():
+    """A signal that spans less than MIN_SPAN noise levels is centred in a domain of that span: its noise stays at 50/255."""
+    flat = np.full((64, 64), 0.4) + np.random.default_rng(4).normal(0, 0.1, (64, 64))
+    domain, unit = UnitDomain.of(flat, Gaussian(0.1))
+    assert domain.span == MIN_SPAN and domain.sigma == pytest.approx(50 / 255)
+    assert float(np.median(unit)) == pytest.approx(0.5, abs=0.05)
 
 
 def test_through_model_sends_gaussian_noise_straight_to_the_denoiser(clean):

@@ -130,3 +130,23 @@ def test_self_ensemble_keeps_shape_and_helps_a_little():
     assert b.shape == clean.shape and b.dtype == np.float32
     mse = lambda x: float(np.mean((x - clean) ** 2))  # noqa: E731
     assert mse(b) < mse(a) * 1.02 and not np.allclose(a, b)
+
+
+def test_real_data_are_restored_with_the_self_ensemble_by_default():
+    """No corruption in the chain: one restoration of a real acquisition, x8 self-ensemble unless ensemble=false."""
+    import numpy as np
+    from skimage import data
+
+    import imrestore
+
+    noisy = (data.camera()[200:248, 200:264] / 255.0 + np.random.default_rng(0).normal(0, 0.08, (48, 64))).astype(np.float32)
+    default, single, forced = (imrestore.build(s) for s in ("restorer:n2n-unet", "restorer:n2n-unet:ensemble=false",
+                                                             "restorer:n2n-unet:ensemble=true"))
+    for r in (default, single, forced):
+        r.prepare([])
+    assert default.ensembles and not single.ensembles
+    np.testing.assert_allclose(default(noisy), forced(noisy), atol=1e-6)
+    assert not np.allclose(default(noisy), single(noisy), atol=1e-4)
+    bench = imrestore.build("restorer:n2n-unet")
+    bench.prepare([imrestore.build("gaussian:sigma=25")])
+    assert not bench.ensembles  # a synthetic benchmark measures the network as trained
