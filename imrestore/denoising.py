@@ -202,8 +202,18 @@ def keep_as_is(name: str, estimate: NoiseEstimate, image: np.ndarray, degradatio
         return False
     note = f"{name}: the noise ({estimate.model.describe()}) is below what it can remove; the image is kept as it is"
     degradation.setdefault("estimated", {})["note"] = note
-    log.info(note)
+    if name in _TOLD:
+        log.debug(note)
+    else:  # the first time in a run, where a user sees it: an output equal to its input is no surprise then
+        _TOLD.add(name)
+        log.warning(f"{note} (so are the next such images, said in the report). To remove it anyway, give sigma= or "
+                    "noise_a=/noise_b=; where the data fill only part of their dtype's range (a 16-bit camera), "
+                    "--range data judges the noise on the data's own scale")
     return True
+
+
+#: Restorers that have said once in this process that they keep images as they are.
+_TOLD: set[str] = set()
 
 
 @dataclass

@@ -84,11 +84,21 @@ def test_through_model_sends_gaussian_noise_straight_to_the_denoiser(clean):
     assert seen == [0.1]
 
 
-def test_do_no_harm_on_clean_data(clean):
-    record: dict = {}
-    out = Smooth(noise="gaussian").restore_one(clean, record)
-    np.testing.assert_array_equal(out, clean)  # an 8-bit image's noise is below what it can remove
-    assert "kept as it is" in record["estimated"]["note"]
+def test_do_no_harm_on_clean_data(clean, monkeypatch, caplog):
+    import logging
+
+    import imrestore.denoising
+
+    monkeypatch.setattr(imrestore.denoising, "_TOLD", set())
+    records: list[dict] = [{}, {}]
+    with caplog.at_level(logging.DEBUG, logger="imrestore"):
+        outs = [Smooth(noise="gaussian").restore_one(clean, record) for record in records]
+    np.testing.assert_array_equal(outs[0], clean)  # an 8-bit image's noise is below what it can remove
+    assert all("kept as it is" in record["estimated"]["note"] for record in records)
+    # said once where a user sees it, with what to do; the next images quietly (the report has each)
+    said = [(r.levelno, r.getMessage()) for r in caplog.records if "kept as it is" in r.getMessage()]
+    assert [level for level, _ in said] == [logging.WARNING, logging.DEBUG]
+    assert "give sigma=" in said[0][1] and "--range data" in said[0][1]
 
 
 @pytest.mark.parametrize("spec", ["restorer:tv", "restorer:wavelet", "restorer:nlmeans", "restorer:n2n-unet"])

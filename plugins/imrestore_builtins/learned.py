@@ -123,9 +123,6 @@ class LearnedRestorer(Restorer):
     def prepare(self, corruptions: list) -> None:
         """Pick the checkpoint(s) for this chain: the given file, or the shipped ones that match."""
         self._real_data = not corruptions  # no corruption: the input is a real acquisition (see ``ensembles``)
-        if self._real_data and self.ensemble is None:
-            log.info(f"{self.name}: real data, so each image is restored as the mean over its 8 flips and rotations "
-                     "(x8 self-ensemble; ensemble=false is 8x faster)")
         if self.weights is not None:
             # lazy: torch takes seconds to import
             from imrestore.nn.checkpoint import read_metadata
@@ -250,6 +247,10 @@ class LearnedRestorer(Restorer):
                     outs = predict(net, imgs, device=device, batch_size=self.batch_size, tile=tile, overlap=self.overlap, scale=scale)
                     return [o.mean(axis=2).astype(np.float32) for o in outs] if rgb else outs
 
+                if self.ensembles and self.ensemble is None and not getattr(self, "_said_ensemble", False):
+                    self._said_ensemble = True
+                    log.info(f"{self.name}: real data, so each image is restored as the mean over its 8 flips and rotations "
+                             "(x8 self-ensemble; ensemble=false is 8x faster)")
                 results += self_ensemble(run, images) if self.ensembles else run(images)
             for i, res in zip([i for g in groups for i in g], results):
                 mask = (degradations[i] if degradations else {}).get("mask")
