@@ -305,7 +305,7 @@ def estimate_noise(image: np.ndarray, model: str = "auto") -> NoiseEstimate:
     lo, hi = np.quantile(means, [0.05, 0.95])
     v_lo, v_hi = pg.variance(float(lo)), pg.variance(float(hi))
     ratio = v_hi / v_lo if v_lo > 0 else float("inf")
-    seen = f"{ratio:.2f}x from level {lo:.2f} to {hi:.2f}, slope {t:.1f} standard errors above 0"
+    seen = f"{ratio:.2f}x from level {lo:.2f} to {hi:.2f}, slope {t:+.1f} standard errors from 0"
     if ratio >= AUTO_RATIO and t >= AUTO_T:
         return NoiseEstimate(pg, means, variances, f"the noise variance grows with the signal ({seen})")
     return NoiseEstimate(estimate_gaussian(image), means, variances, f"the noise variance does not grow with the signal ({seen})")
