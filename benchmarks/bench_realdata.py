@@ -33,7 +33,7 @@ import numpy as np
 from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).parent))
-from natural import test_images  # noqa: E402
+from natural import test_images, training_images  # noqa: E402
 
 from imrestore.chain import Chain  # noqa: E402
 from imrestore.helpers import psnr  # noqa: E402
@@ -176,29 +176,12 @@ def repeated(images: dict, denoisers) -> dict:
     return out
 
 
-def training_images(size: int = 256) -> dict[str, np.ndarray]:
-    """The grey skimage images the shipped network was trained on (not the held-out ones), centre crops of ``size``."""
-    from imrestore.datasets import skimage_images
-    from imrestore.nn.data import split, to_channels
-
-    sk = skimage_images()
-    names = list(sk)
-    train_idx, _ = split(len(names), 0.15, 0)
-    out = {}
-    for i in train_idx:
-        img = to_channels(np.asarray(sk[names[i]], np.float32), 1)
-        h, w = img.shape[:2]
-        if min(h, w) >= size:
-            out[names[i]] = np.ascontiguousarray(img[(h - size) // 2:(h - size) // 2 + size, (w - size) // 2:(w - size) // 2 + size])
-    return out
-
-
 def check_auto() -> dict:
     """noise=auto's test (the variance grows >= 2 % and by >= 1 standard error) against the earlier one (>= 30 %), on the
     images the network was trained on: the threshold was set looking at the held-out images, so it is checked here."""
     import imrestore.noise as noise_module
 
-    images = training_images()
+    images = training_images(channels=1)
     tests = {"grows >= 30 %": (1.3, -np.inf), "grows >= 2 %, 1 standard error": (noise_module.AUTO_RATIO, noise_module.AUTO_T)}
     saved = noise_module.AUTO_RATIO, noise_module.AUTO_T
     cases = [("poisson-gaussian", {"a": a, "b": b}, 1000 * k + 77) for k, (a, b) in enumerate(PG_SETTINGS)]

@@ -19,7 +19,7 @@ def test_images(channels: int, size: int = 256) -> dict[str, np.ndarray]:
     from sklearn.datasets import load_sample_images
 
     from imrestore.datasets import skimage_images
-    from imrestore.nn.data import split, to_channels
+    from imrestore.nn.data import split
 
     sk = skimage_images()
     names = list(sk)
@@ -30,6 +30,25 @@ def test_images(channels: int, size: int = 256) -> dict[str, np.ndarray]:
         images[name] = img / 255.0
     with cbook.get_sample_data("grace_hopper.jpg") as fh:
         images["grace_hopper"] = np.asarray(Image.open(fh)) / 255.0
+    return centre_crops(images, channels, size)
+
+
+def training_images(channels: int, size: int = 256) -> dict[str, np.ndarray]:
+    """The scikit-image samples the shipped weights *were* trained on (the other split of ``test_images``'s three),
+    those at least ``size`` on each side: where a choice is made that the held-out images must then only measure."""
+    from imrestore.datasets import skimage_images
+    from imrestore.nn.data import split
+
+    sk = skimage_images()
+    names = list(sk)
+    train, _ = split(len(names), 0.15, 0)
+    return centre_crops({names[i]: sk[names[i]] for i in train if min(np.shape(sk[names[i]])[:2]) >= size}, channels, size)
+
+
+def centre_crops(images: dict[str, np.ndarray], channels: int, size: int) -> dict[str, np.ndarray]:
+    """Each image as float32 with ``channels`` channels, its centre ``size`` x ``size`` crop."""
+    from imrestore.nn.data import to_channels
+
     out = {}
     for name, img in images.items():
         img = to_channels(np.asarray(img, np.float32), channels)

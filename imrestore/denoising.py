@@ -196,24 +196,23 @@ def through_model(image: np.ndarray, model: NoiseModel, denoise: Callable[[np.nd
     return domain.back(denoise(unit, domain.sigma))
 
 
-def keep_as_is(name: str, estimate: NoiseEstimate, image: np.ndarray, degradation: dict) -> bool:
-    """Whether the estimated noise is too weak to remove (see ``MIN_SIGMA``); if so, the record and the log say so."""
+def keep_as_is(restorer: Restorer, estimate: NoiseEstimate, image: np.ndarray, degradation: dict) -> bool:
+    """Whether the estimated noise is too weak for ``restorer`` to remove (see ``MIN_SIGMA``); if so, the record says so,
+    and the log: a warning with what to do the first time this restorer keeps an image, a debug line after."""
     if not too_weak(estimate, image):
         return False
+    name = restorer.name
     note = f"{name}: the noise ({estimate.model.describe()}) is below what it can remove; the image is kept as it is"
     degradation.setdefault("estimated", {})["note"] = note
-    if name in _TOLD:
+    if getattr(restorer, "_said_kept", False):
         log.debug(note)
     else:  # the first time in a run, where a user sees it: an output equal to its input is no surprise then
-        _TOLD.add(name)
+        restorer._said_kept = True
         log.warning(f"{note} (so are the next such images, said in the report). To remove it anyway, give sigma= or "
                     "noise_a=/noise_b=; where the data fill only part of their dtype's range (a 16-bit camera), "
                     "--range data judges the noise on the data's own scale")
     return True
 
-
-#: Restorers that have said once in this process that they keep images as they are.
-_TOLD: set[str] = set()
 
 
 @dataclass
@@ -243,6 +242,6 @@ class Denoiser(Restorer):
 
     def restore_one(self, image: np.ndarray, degradation: dict) -> np.ndarray:
         estimate = self.noise_model(image, degradation)
-        if keep_as_is(self.name, estimate, image, degradation):
+        if keep_as_is(self, estimate, image, degradation):
             return np.array(image, dtype=np.float32, copy=True)
         return through_model(image, estimate.model, self.denoise)

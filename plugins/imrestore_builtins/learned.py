@@ -104,6 +104,8 @@ class LearnedRestorer(Restorer):
         super().__post_init__()
         self._candidates: list[tuple[Path, dict]] = []
         self._models: dict[str, Any] = {}
+        self._real_data = True  # until prepare() is told of corruptions: the input is a real acquisition
+        self._said_ensemble = False
 
     def __getstate__(self):  # workers rebuild models themselves
         state = self.__dict__.copy()
@@ -118,7 +120,7 @@ class LearnedRestorer(Restorer):
     @property
     def ensembles(self) -> bool:
         """Whether images go through the x8 self-ensemble: ``ensemble``, or by default on real data only."""
-        return self.ensemble if self.ensemble is not None else getattr(self, "_real_data", False)
+        return self.ensemble if self.ensemble is not None else self._real_data
 
     def prepare(self, corruptions: list) -> None:
         """Pick the checkpoint(s) for this chain: the given file, or the shipped ones that match."""
@@ -247,7 +249,7 @@ class LearnedRestorer(Restorer):
                     outs = predict(net, imgs, device=device, batch_size=self.batch_size, tile=tile, overlap=self.overlap, scale=scale)
                     return [o.mean(axis=2).astype(np.float32) for o in outs] if rgb else outs
 
-                if self.ensembles and self.ensemble is None and not getattr(self, "_said_ensemble", False):
+                if self.ensembles and self.ensemble is None and not self._said_ensemble:
                     self._said_ensemble = True
                     log.info(f"{self.name}: real data, so each image is restored as the mean over its 8 flips and rotations "
                              "(x8 self-ensemble; ensemble=false is 8x faster)")
@@ -327,11 +329,11 @@ class N2NUNetRestorer(LearnedRestorer):
         if trained is not None:  # weights learnt from such noisy data (--targets self): the data go in as trained on
             domain = UnitDomain.from_dict(trained["domain"]) if "domain" in trained else None
             return (domain.into(image) if domain is not None else image), degradation, domain
-        if not getattr(self, "_real_data", True) and "noise_a" not in degradation:  # a benchmark: as trained
+        if not self._real_data and "noise_a" not in degradation:  # a benchmark: as trained
             return image, degradation, None
         estimate = noise_model_for(image, degradation, sigma255=self.sigma, noise=self.noise, noise_a=self.noise_a, noise_b=self.noise_b)
         record(estimate, degradation)
-        if keep_as_is(self.name, estimate, image, degradation):
+        if keep_as_is(self, estimate, image, degradation):
             return image, degradation, "keep"
         # white noise stabilises to x / sigma; either way the network sees the image stretched to [0, 1], the range
         # its training images spanned (a dim micrograph gains), with noise of level 1 / span
@@ -396,7 +398,7 @@ class N2NUNetRestorer(LearnedRestorer):
         # lazy: torch takes seconds to import
         from imrestore.nn.adapt import sure_adapt
 
-        if getattr(self, "_real_data", False) and "noise_sigma" in degradation:
+        if self._real_data and "noise_sigma" in degradation:
             sigma = float(degradation["noise_sigma"])  # the noise level in the stretched (and stabilised) image the network sees
         else:
             sigma = noise_sigma(image, degradation, self.sigma)
