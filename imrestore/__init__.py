@@ -11,8 +11,9 @@ True
 """
 from __future__ import annotations
 
+import importlib
+
 from ._version import __version__
-from .chain import Chain
 from .errors import (
     ChainError,
     ImrestoreError,
@@ -20,14 +21,29 @@ from .errors import (
     ParameterError,
     SpecError,
 )
-from .evaluate import evaluate_arrays, evaluate_files
-from .files import read_image, write_image
 from .hookspecs import hookimpl
-from .interfaces import Corruption, Image, Metric, Reader, Restorer, Writer
-from .params import param
-from .registry import build
-from .runner import run
-from .spec import parse_spec
+
+#: The rest of the public API, imported on first use: ``import imrestore`` (and so the command line, and a plugin that
+#: only needs ``hookimpl``) starts at once instead of importing SciPy and scikit-image first.
+_LAZY = {
+    "Chain": "chain", "evaluate_arrays": "evaluate", "evaluate_files": "evaluate", "read_image": "files",
+    "write_image": "files", "Corruption": "interfaces", "Image": "interfaces", "Metric": "interfaces",
+    "Reader": "interfaces", "Restorer": "interfaces", "Writer": "interfaces", "param": "params", "build": "registry",
+    "run": "runner", "parse_spec": "spec",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "__version__",

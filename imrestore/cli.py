@@ -14,18 +14,10 @@ from pathlib import Path
 import click
 
 from ._version import __version__
-from .chain import Chain
-from .datasets import training_data
-from .demo import run_demo
-from .dtypes import parse_range
 from .errors import ImrestoreUsageError, RunStopped, cli_message
-from .evaluate import evaluate_files
-from .html_report import write_html_report
-from .noise import check_model_name
-from .plugins_info import describe, render
-from .runner import run
-from .spec import parse_spec
-from .volumes import evaluate_volumes, is_volume
+
+# Each command imports what it runs (lazy: so that `imrestore --help` answers at start-up without SciPy,
+# scikit-image or torch; tests/test_cli_start.py checks that no torch is imported for the classical commands).
 
 EXIT_OK, EXIT_ITEMS_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -135,6 +127,10 @@ def cli() -> None:
 def run_cmd(specs, input_path, output_path, metrics, seed, save_corrupted, workers, overwrite, use_dask, scheduler,
             center_crop, value_range, quiet):
     """Run corruptions and a restorer over INPUT (a file, a folder or a volume) into OUTPUT."""
+    # lazy: start-up (the run's modules bring SciPy and scikit-image)
+    from .chain import Chain
+    from .runner import run
+
     metric_specs = None if not metrics else ([] if list(metrics) == ["none"] else list(metrics))
     chain = Chain.from_specs(specs, metric_specs)
     report = run(chain, input_path, output_path, seed=seed, workers=workers, dask=use_dask, scheduler=scheduler,
@@ -164,6 +160,9 @@ def plugins_cmd(name, as_json):
       imrestore plugins nlmeans
       IMRESTORE_PLUGINS=corruptions,metrics imrestore plugins --json
     """
+    # lazy: start-up
+    from .plugins_info import describe, render
+
     info = describe(name)
     if as_json:
         click.echo(json.dumps(info, indent=2, default=str))
@@ -193,6 +192,11 @@ def eval_cmd(reference, estimate, metrics, output, as_json, center_crop, value_r
       imrestore eval clean/ restored/ --metric psnr --metric ssim
       imrestore eval scan.h5:/reconstruction_rss out.h5:/reconstruction_rss -m nmse -m psnr -m ssim --center-crop 320x320
     """
+    # lazy: start-up (metrics bring SciPy and scikit-image)
+    from .dtypes import parse_range
+    from .evaluate import evaluate_files
+    from .volumes import evaluate_volumes, is_volume
+
     spec = parse_range(value_range)
     if is_volume(reference) and is_volume(estimate):
         report = evaluate_volumes(reference, estimate, list(metrics) or None, _crop(center_crop), progress=not as_json, value_range=spec)
@@ -225,6 +229,9 @@ def report_cmd(run_dir, output, by):
       imrestore report out/            # writes out/report.html
       imrestore report out/ --by ssim  # best/median/worst by SSIM
     """
+    # lazy: start-up (matplotlib, SciPy)
+    from .html_report import write_html_report
+
     path = write_html_report(run_dir, output, by)
     click.echo(f"report: {path}")
 
@@ -238,6 +245,9 @@ def demo_cmd(output, overwrite):
     Writes the images, one report per chain, summary.md and figure.png (rows
     original / corrupted / restored, PSNR under each tile) into OUTPUT.
     """
+    # lazy: start-up
+    from .demo import run_demo
+
     summary = run_demo(output, overwrite=overwrite, progress=True)
     click.echo(summary)
 
@@ -331,8 +341,12 @@ def train_cmd(specs, data, output, targets, self_method, noise_model, pairs, ini
       imrestore train downsample:factor=2 restorer:edsr skimage --channels 3 --device cuda --compile -o sr.safetensors
     """
 
-    # lazy: torch takes seconds to import, and only train needs it here
+    # lazy: torch takes seconds to import, and only train needs it here (the rest: start-up)
+    from .chain import Chain
+    from .datasets import training_data
     from .nn.training import TrainOptions, train
+    from .noise import check_model_name
+    from .spec import parse_spec
 
     chain = Chain.from_specs(specs, metrics=[], prepare=False)
     net = parse_spec(f"net:{net_cfg}").params if net_cfg else {}

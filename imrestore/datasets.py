@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 from skimage import data
 
+from .channels import to_channels
 from .dtypes import apply_range, parse_range, to_unit
 from .errors import ImrestoreUsageError, option
 from .files import discover, read_image
-from .nn.data import to_channels
 from .volumes import is_volume, open_volume, volume_ranges
 
 BUILTIN_DATA = ("mnist", "skimage")

@@ -6,16 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from skimage.color import rgb2gray
 
+from ..channels import to_channels
 
-def to_channels(img: np.ndarray, channels: int) -> np.ndarray:
-    """Convert grey <-> RGB as the network needs."""
-    if channels == 1 and img.ndim == 3:
-        return rgb2gray(img).astype(np.float32)
-    if channels == 3 and img.ndim == 2:
-        return np.repeat(img[..., None], 3, axis=2)
-    return img
+__all__ = ["split", "stack_nhwc", "stack_volumes", "to_channels", "to_nchw"]
 
 
 def split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
