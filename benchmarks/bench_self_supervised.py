@@ -111,7 +111,7 @@ def imrestore_self(noisy: np.ndarray, method: str, minutes: float, work: Path, i
     chain = Chain.from_specs([spec], metrics=[], prepare=False)
     extra = THREE_D if dims == 3 else {}
     options = TrainOptions(targets="self", self_method=method, epochs=100000, steps_per_epoch=STEPS, max_minutes=minutes,
-                           val_fraction=0.0, **extra)
+                           val_fraction=0.0, init="none", **extra)  # the rows' own start: from scratch, or weights=init
     data = TrainingData(list(noisy), "noisy stack", volumes=[noisy]) if dims == 3 else list(noisy)
     t0 = time.perf_counter()
     log = train(chain, data, weights, options)

@@ -293,9 +293,10 @@ estimate for Gaussian noise). Writes WEIGHTS (best validation PSNR), WEIGHTS.las
 @click.option("--pairs", "pairs", metavar="DATA2",
               help="--targets noisy: a second, independent acquisition of DATA (same images, same order and shapes); "
                    "Noise2Noise from the two, with no corruption in the chain.")
-@click.option("--init", "init", type=click.Choice(["scratch", "shipped"]), default="scratch", show_default=True,
+@click.option("--init", "init", type=click.Choice(["auto", "shipped", "none", "scratch"]), default="auto", show_default=True,
               help="shipped: start from the restorer's shipped weights for real data (n2n-unet: the blind Gaussian denoiser of "
-                   "the data's channels) and fine-tune; far less time than from scratch.")
+                   "the data's channels) and fine-tune, in far less time than from scratch; none (or scratch): from scratch; "
+                   "auto: shipped for --targets self on 2-D data by sure or neighbor, else none.")
 @click.option("--crop-depth", default=16, show_default=True, type=click.IntRange(min=1),
               help="3-D networks (--net dims=3): the Z size of the training crops (a multiple of 2^z_pools).")
 @click.option("--z-scale", type=click.FloatRange(min=0, min_open=True),

@@ -32,6 +32,7 @@ from ..noise import Gaussian
 from ..progress import progress_bar
 from ..report import atomic_write_text
 from .checkpoint import load_checkpoint, read_metadata, save_checkpoint
+from .harm import HarmCheck, jinv_loss, lowest_noise_variance
 from .data import split, stack_nhwc, stack_volumes, to_channels, to_nchw
 from .inference import predict, predict_volume, select_device
 from .losses import ESTIMATES, make_loss
@@ -68,7 +69,8 @@ class TrainOptions:
     max_minutes: float | None = None
     keep: str = "best"  # which weights the output holds: best validation PSNR, or the last epoch
     self_method: str = "auto"  # targets="self": blind-spot, neighbor, sure, or auto
-    init: str = "scratch"  # scratch, or shipped: start from the restorer's shipped weights for real data (blind), fine-tune
+    init: str = "auto"  # shipped: fine-tune the restorer's shipped weights for real data (blind); none: from scratch;
+    # auto: shipped for --targets self on 2-D data by sure or neighbor where the data's channels have such weights, else none
     crop_depth: int = 16  # 3-D networks (net dims=3): the Z size of the training crops
     z_scale: float | None = None  # 3-D: Z step / pixel size of the data (None: from its metadata, else 1); sets z_pools
     noise: str = "auto"  # targets="self": the noise model to fit to the data (auto, gaussian, poisson-gaussian)
@@ -79,8 +81,10 @@ class TrainOptions:
             raise ImrestoreUsageError(f"{option('targets')} must be clean, noisy or self, got {self.targets!r}")
         if self.targets == "self" and self.loss != "l2":
             raise ImrestoreUsageError(f"{option('loss')} does not apply to {option('targets', 'self')}: each method has its own loss")
-        if self.init not in ("scratch", "shipped"):
-            raise ImrestoreUsageError(f"{option('init')} must be scratch or shipped, got {self.init!r}")
+        if self.init == "scratch":  # the earlier name of none
+            self.init = "none"
+        if self.init not in ("auto", "shipped", "none"):
+            raise ImrestoreUsageError(f"{option('init')} must be auto, shipped or none, got {self.init!r}")
         if self.self_method not in ("auto", *METHODS):
             raise ImrestoreUsageError(f"{option('self_method')} must be auto or one of {', '.join(METHODS)}, got {self.self_method!r}")
         if self.loss not in ESTIMATES:
@@ -263,8 +267,11 @@ def z_pools_for(z_scale: float) -> int:
 
 
 def _score(entry: dict[str, Any]) -> float | None:
-    """What chooses the best epoch: the validation PSNR against clean images, else SURE's estimate of it, else the
-    self-supervised loss on held-out noisy images (negated: higher is better)."""
+    """What chooses the best epoch (higher is better): for self-supervised training, the J-invariant held-out loss
+    (negated; it needs no noise model, see :mod:`imrestore.nn.harm`); else the validation PSNR against clean images,
+    else SURE's estimate of it, else the self-supervised loss on held-out noisy images (negated)."""
+    if entry.get("val_jinv_loss") is not None and math.isfinite(entry["val_jinv_loss"]):
+        return -entry["val_jinv_loss"]
     for key in ("val_psnr", "val_sure_psnr"):
         if entry.get(key) is not None and math.isfinite(entry[key]):
             return entry[key]
@@ -482,7 +489,9 @@ class _TrainingRun:
         val_imgs = val_imgs[: o.max_val]
         val_clean, val_noisy = _center_crops(val_imgs, crop, self.dims), _center_crops(noisy(val_imgs, "val"), crop, self.dims)
         self.val_clean = val_clean if chain.corruptions else []
+        self.val_data = val_noisy  # the held-out noisy images in the data's units: what the harm check scores
         self.val_noisy = [sup.to_domain(im) for im in val_noisy]
+        self.noise_var = lowest_noise_variance(val_noisy, sup.noise.model) if val_noisy else None
         self.input_psnr = float(np.mean([_psnr(c, n) for c, n in zip(self.val_clean, val_noisy)])) if self.val_clean else None
         return [sup.to_domain(im) for im in train_noisy]
 
@@ -496,7 +505,7 @@ class _TrainingRun:
         except ValueError as exc:
             raise ChainError(str(exc)) from None
         weights = getattr(chain.restorer, "weights", None)
-        if weights is None and o.init == "shipped":
+        if weights is None and (o.init == "shipped" or (o.init == "auto" and self._starts_shipped())):
             weights = self._shipped_weights()
         self.init = None  # where a fine-tune started from: recorded in the new checkpoint
         if weights:
@@ -513,6 +522,18 @@ class _TrainingRun:
         self.model = model
         self.step_model = torch.compile(model) if o.compile else model
 
+    def _starts_shipped(self) -> bool:
+        """``init="auto"``: whether to start from the shipped blind weights. Yes for self-supervised 2-D training by a
+        method that trains the shipped architecture (sure, neighbor; blind-spot prefers N2V2's), with no network config
+        given, where shipped weights take the data's channels."""
+        if self.o.targets != "self" or self.dims == 3 or self.o.net or self.selfsup is None or self.selfsup.method.net_defaults:
+            return False
+        pick = getattr(self.chain.restorer, "blind_weights", None)
+        try:
+            return pick is not None and bool(pick(self.channels))
+        except (ValueError, ChainError):  # no shipped weights of the data's channels
+            return False
+
     def _shipped_weights(self) -> str:
         """``init="shipped"``: the restorer's shipped weights for real data of the data's channels (a 2-D network)."""
         pick = getattr(self.chain.restorer, "blind_weights", None)
@@ -521,7 +542,8 @@ class _TrainingRun:
             raise ImrestoreUsageError(f"{option('init', 'shipped')}: {self.network} ships no {what} weights to start from; "
                                       f"train from scratch or give restorer:{self.network}:weights=FILE")
         path = str(pick(self.channels))
-        log.info(f"starting from the shipped weights {Path(path).name}")
+        how = "--init shipped" if self.o.init == "shipped" else "the default for --targets self; --init none trains from scratch"
+        log.info(f"starting from the shipped weights {Path(path).name} ({how})")
         return path
 
     def _resume(self) -> None:
@@ -558,11 +580,36 @@ class _TrainingRun:
     def write_log(self, stopped: str | None, finished: bool = True) -> dict[str, Any]:
         """The log beside the weights: rewritten after every epoch, so a stopped run leaves its history too."""
         psnrs = [h["val_psnr"] for h in self.history if h.get("val_psnr") is not None]
+        check = self.kept_check()
         result = {"weights": str(self.output), "network": self.network, **self.meta_base, "history": self.history,
+                  **({"harm_check": check.as_dict()} if check is not None else {}),
                   "best_val_psnr": max(psnrs) if psnrs else None, "best_score": self.best if self.history else None, "stopped": stopped, "finished": finished,
                   "device": str(self.device), "imrestore_version": __version__}
         atomic_write_text(self.log_path, json.dumps(result, indent=2, default=str) + "\n")
         return result
+
+    def kept_check(self) -> HarmCheck | None:
+        """The harm check of the weights the output holds (the best epoch, or the last with ``keep="last"``)."""
+        scored = [h for h in self.history if _score(h) is not None]
+        if not scored:
+            return None
+        return self.harm_check(self.history[-1] if self.o.keep == "last" else max(scored, key=_score))
+
+    def _say_harm(self) -> None:
+        """After self-supervised training: whether the weights beat the data as they are, and what to try if not."""
+        check = self.kept_check()
+        if check is None:
+            if self.selfsup is not None:
+                log.warning("no held-out data to check the weights against the data as they are (--val-fraction 0); "
+                            "imrestore run will apply them unchecked")
+            return
+        if check.helps:
+            log.info(f"harm check on the held-out data: the network {check.describe()}")
+            return
+        log.warning(f"harm check on the held-out data: the network {check.describe()}, so `imrestore run` with these weights "
+                    "keeps the data as they are (force=true applies them anyway). Try: --self blind-spot (it needs no noise "
+                    "model), --noise gaussian (or mri for MRI magnitude data) if the noise model is wrong, --init shipped or "
+                    "--init none, or more --max-minutes; data with little noise may have nothing to remove")
 
     def loop(self, progress: bool | Callable) -> dict[str, Any]:
         """Run the steps; validate and checkpoint at the end of each epoch; stop early on patience or the time budget."""
@@ -591,6 +638,7 @@ class _TrainingRun:
             self.bar.close()
         if stopped:
             log.info(stopped)
+        self._say_harm()
         return self.write_log(stopped)
 
     def _step(self, xb: torch.Tensor, yb: torch.Tensor, prog: float, step: int) -> None:
@@ -627,28 +675,44 @@ class _TrainingRun:
         if hasattr(bar, "set_postfix"):
             bar.set_postfix(epoch=f"{epoch + 1}/{self.o.epochs}", loss=f"{float(self.epoch_loss) / self.n_loss:.4g}")
 
+    def _predict(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """The network (in eval mode) on validation images as it sees them (in its domain)."""
+        if self.dims == 3:
+            return [predict_volume(self.model, v, device=self.device, tile=512, overlap=64) for v in images]
+        fixed = self.facts.fixed_size
+        return predict(self.model, images, device=self.device, batch_size=max(self.o.batch_size, 64) if fixed else 4,
+                       tile=None if fixed else 1024, overlap=64, scale=int(self.net_cfg.get("scale", getattr(self.model, "scale", 1))))
+
+    def _restore_data(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """Self-supervised weights on images of the data's own units, as ``imrestore run`` applies them."""
+        sup = self.selfsup
+        preds = self._predict([sup.to_domain(im) for im in images])
+        return [sup.domain.back(p) for p in preds] if sup.domain is not None else preds
+
     def _validate(self) -> dict[str, float | None]:
         """The validation figures of this epoch: ``val_psnr`` against clean images where there are some; with
-        ``targets="self"`` also the method's loss on the held-out noisy images and SURE's PSNR estimate where the noise allows."""
+        ``targets="self"`` also the J-invariant held-out loss (the harm check's), the method's loss on the held-out
+        noisy images and SURE's PSNR estimate where the noise allows."""
         if not self.val_noisy or (self.selfsup is None and not self.val_clean):
             return {"val_psnr": None}
         self.model.eval()
-        fixed = self.facts.fixed_size
-        if self.dims == 3:
-            preds = [predict_volume(self.model, v, device=self.device, tile=512, overlap=64) for v in self.val_noisy]
-        else:
-            preds = predict(self.model, self.val_noisy, device=self.device, batch_size=max(self.o.batch_size, 64) if fixed else 4,
-                            tile=None if fixed else 1024, overlap=64,
-                            scale=int(self.net_cfg.get("scale", getattr(self.model, "scale", 1))))
+        preds = self._predict(self.val_noisy)
         figures: dict[str, float | None] = {"val_psnr": None}
         if self.selfsup is not None:
             domain = self.selfsup.domain
             preds = [domain.back(p) for p in preds] if domain is not None else preds
             figures.update(self._self_validation())
+            figures["val_jinv_loss"] = jinv_loss(self._restore_data, self.val_data, seed=self.o.seed + 3)
         if self.val_clean:
             figures["val_psnr"] = float(np.mean([_psnr(c, p) for c, p in zip(self.val_clean, preds)]))
         self.model.train()
         return figures
+
+    def harm_check(self, entry: dict[str, Any]) -> HarmCheck | None:
+        """The verdict on the weights of a validation ``entry``: do they beat the held-out data as they are?"""
+        if self.selfsup is None or entry.get("val_jinv_loss") is None or not self.noise_var:
+            return None
+        return HarmCheck(float(entry["val_jinv_loss"]), float(self.noise_var))
 
     @torch.no_grad()
     def _self_validation(self) -> dict[str, float]:
@@ -686,11 +750,17 @@ class _TrainingRun:
             self.epochs_since_best = 0
         else:
             self.epochs_since_best += 1
+        check = self.harm_check(entry)
+        if check is not None:
+            entry["beats_data"] = check.helps
         if improved or o.keep == "last":
-            save_checkpoint(self.output, self.network, self.model, {**meta, **figures, "val_input_psnr": self.input_psnr})
+            verdict = {"harm_check": check.as_dict()} if check is not None else {}
+            save_checkpoint(self.output, self.network, self.model, {**meta, **figures, "val_input_psnr": self.input_psnr, **verdict})
         msg = f"epoch {epoch + 1}/{o.epochs}  loss {entry['loss']:.5f}"
         if entry.get("val_loss") is not None:
             msg += f"  val loss {entry['val_loss']:.5f}"
+        if check is not None:
+            msg += f"  held-out {check.gain_db:+.2f} dB vs the data" if math.isfinite(check.gain_db) else ""
         if entry.get("val_sure_psnr") is not None:
             msg += f"  SURE PSNR {entry['val_sure_psnr']:.2f} dB"
         if entry["val_psnr"] is not None:

@@ -53,6 +53,27 @@ def in_channels(meta: dict) -> int:
     return network_facts(meta["network"]).channels_of(meta.get("config", {}))
 
 
+def trained_for(meta: dict) -> str:
+    """What a checkpoint says it was trained for, in words: its chain, or how it learnt from noisy data, and on what.
+
+    >>> trained_for({"corruptions": ["gaussian:sigma=25"], "data": "skimage"})
+    'trained for gaussian:sigma=25 on skimage'
+    >>> trained_for({"corruptions": [], "targets": "self", "self_supervised": {"method": "sure"}, "data": "stack.tif"})
+    'trained on the noisy data stack.tif themselves (sure)'
+    >>> trained_for({})
+    'what it was trained for is not recorded'
+    """
+    data = meta.get("data")
+    on = f" on {data}" if data else ""
+    if meta.get("self_supervised") is not None:
+        return f"trained on the noisy data {data or ''} themselves ({meta['self_supervised'].get('method', '?')})".replace("  ", " ")
+    if meta.get("pairs"):
+        return f"trained on two acquisitions, {data} and {meta['pairs']} (Noise2Noise)"
+    if meta.get("corruptions"):
+        return f"trained for {' '.join(meta['corruptions'])}{on}"
+    return f"trained{on} with no corruption recorded" if data else "what it was trained for is not recorded"
+
+
 def _dihedral(x: np.ndarray, k: int, flip: bool) -> np.ndarray:
     return np.rot90(x[:, ::-1] if flip else x, k, axes=(0, 1))
 
@@ -194,8 +215,7 @@ class LearnedRestorer(Restorer):
             if self.compile:
                 model = torch.compile(model)
             origin = "shipped" if path.parent == WEIGHTS_DIR else "given"
-            trained = " ".join(meta.get("corruptions", [])) or "?"
-            log.info(f"{self.name}: using {origin} weights {path.name} (trained for {trained} on {meta.get('data', '?')}) on {device}")
+            log.info(f"{self.name}: using {origin} weights {path.name} ({trained_for(meta)}) on {device}")
             self._models[key] = (model, meta, device)
         return self._models[key]
 
@@ -312,10 +332,13 @@ class N2NUNetRestorer(LearnedRestorer):
                        help="real data (no corruption in the chain): the noise model to estimate: auto (tests which fits), gaussian, poisson-gaussian or a plugin's")
     noise_a: Optional[float] = param(None, min=0, help="Poisson-Gaussian noise, variance a*x + b ([0, 1] units): a; default: estimated")
     noise_b: Optional[float] = param(None, min=-1, max=1, help="Poisson-Gaussian noise: b, the variance at zero signal; default: estimated")
+    force: bool = param(False, help="apply weights from imrestore train --targets self even where their harm check found that they "
+                        "do not beat the data as they are (by default such data are kept as they are)")
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_model_name(self.noise)
+        self._said_harm = False
 
     def _noise_path(self, image: np.ndarray, degradation: dict) -> tuple[np.ndarray, dict, Any]:
         """What the network sees, the record adapt reads, and how to map its output back.
@@ -326,6 +349,8 @@ class N2NUNetRestorer(LearnedRestorer):
         is blind to its level), signal-dependent noise is stabilised first.
         """
         trained = self._self_supervised()
+        if trained is not None and self._fails_harm_check(degradation):
+            return image, degradation, "keep"
         if trained is not None:  # weights learnt from such noisy data (--targets self): the data go in as trained on
             domain = UnitDomain.from_dict(trained["domain"]) if "domain" in trained else None
             return (domain.into(image) if domain is not None else image), degradation, domain
@@ -339,6 +364,21 @@ class N2NUNetRestorer(LearnedRestorer):
         # its training images spanned (a dim micrograph gains), with noise of level 1 / span
         domain, unit = UnitDomain.of(image, estimate.model)
         return unit, {**degradation, "noise_sigma": domain.sigma}, domain
+
+    def _fails_harm_check(self, degradation: dict) -> bool:
+        """Whether self-supervised weights failed their harm check (training found that they do not beat the held-out
+        data as they are) and are not forced: the data are then kept, said once in the log and per item in the report."""
+        check = self._candidates[0][1].get("harm_check") if len(self._candidates) == 1 else None
+        if not check or check.get("helps", True) or self.force:
+            return False
+        gain = check.get("estimated_gain_db")
+        note = (f"{self.name}: the weights {self._candidates[0][0].name} did not beat the data as they are in their harm check "
+                f"at training ({'estimated ' + format(gain, '+.2f') + ' dB' if gain is not None else 'no gain'}); the data are kept as they are")
+        degradation.setdefault("estimated", {})["note"] = note
+        if not self._said_harm:
+            self._said_harm = True
+            log.warning(note + " (force=true applies the weights anyway)")
+        return True
 
     def _self_supervised(self) -> dict | None:
         """The record of weights trained on the noisy data themselves, which go in as trained on: by ``imrestore train
