@@ -30,7 +30,7 @@ from .spec import parse_spec
 
 DEFAULT_METRICS = ("psnr", "ssim")
 #: What a restoration of real data (no corruption, so no clean image) reports by default.
-NO_REFERENCE_METRICS = ("noise", "residual", "whiteness")
+NO_REFERENCE_METRICS = ("noise", "residual", "whiteness", "edges")
 
 
 def item_rng(seed: int, key: str, index: int) -> np.random.Generator:

@@ -81,6 +81,9 @@ def noise_model_for(image: np.ndarray, degradation: dict, *, sigma255: float | N
     if "noise_a" in degradation:
         return NoiseEstimate(PoissonGaussian(float(degradation["noise_a"]), float(degradation.get("noise_b", 0.0))),
                              reason="from the chain")
+    if noise == "auto" and degradation.get("modality") == "mri":
+        found = estimate_noise(image, "mri")
+        return NoiseEstimate(found.model, reason="the file is an MRI acquisition (fastMRI layout): MRI magnitude noise")
     return estimate_noise(image, noise)
 
 

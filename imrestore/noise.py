@@ -117,6 +117,100 @@ class PoissonGaussian(NoiseModel):
         return estimate_poisson_gaussian(image)
 
 
+@dataclass
+class MRIMagnitude(NoiseModel):
+    """The noise of an MRI magnitude image: white Gaussian of standard deviation ``sigma`` in the image where the signal
+    stands well above it, Rician below (the magnitude of complex Gaussian noise: weaker, and biased up, where the
+    signal is low; Gudbjartsson & Patz 1995). Stabilised as white Gaussian noise of level ``sigma``."""
+
+    name = "mri"
+    sigma: float = param(0.0, min=0, help="standard deviation of the Gaussian noise in each of the real and imaginary channels, [0, 1] units")
+
+    def variance(self, signal):
+        """The variance of the magnitude at an observed mean level ``signal``: sigma^2 far above the floor, down to
+        (2 - pi/2) sigma^2 (Rayleigh) where there is no signal."""
+        if self.sigma <= 0:
+            return np.zeros_like(np.asarray(signal, np.float64)) if np.ndim(signal) else 0.0
+        level, ratio = _rician_table()
+        out = np.interp(np.asarray(signal, np.float64) / self.sigma, level, ratio) * self.sigma**2
+        return out if np.ndim(signal) else float(out)
+
+    def stabilise(self, image):
+        return Gaussian(self.sigma).stabilise(image)
+
+    def unstabilise(self, stabilised):
+        return Gaussian(self.sigma).unstabilise(stabilised)
+
+    def describe(self) -> str:
+        return f"MRI magnitude (Gaussian, Rician at low signal), sigma {self.sigma:.4g} ({self.sigma * 255:.2f}/255)"
+
+    @classmethod
+    def estimate(cls, image):
+        return cls(estimate_mri_sigma(image))
+
+
+@functools.lru_cache(maxsize=1)
+def _rician_table() -> tuple[np.ndarray, np.ndarray]:
+    """The mean and the variance of a Rician variable of unit sigma as its signal grows from 0 to 12: (mean, variance)."""
+    from scipy.special import ive
+
+    nu = np.linspace(0.0, 12.0, 241)
+    t = nu**2 / 4.0  # the mean: sqrt(pi/2) L_{1/2}(-nu^2/2), with scaled Bessel functions for stability
+    mean = np.sqrt(np.pi / 2) * ((1 + 2 * t) * ive(0, t) + 2 * t * ive(1, t))
+    return mean, 2.0 + nu**2 - mean**2
+
+
+#: Blocks of this side whose high-pass energy estimates the noise (one value per block).
+BLOCK = 6
+#: The quantile of the block energies that estimates the noise: the flattest blocks hold little but noise.
+BLOCK_QUANTILE = 0.02
+
+
+def estimate_mri_sigma(image: np.ndarray) -> float:
+    """The noise sigma of an MRI magnitude image (or ``YXC`` image: the median over channels) from its flattest parts.
+
+    Anatomy has texture at the scale of a pixel everywhere (a local estimate sees it as noise), and the background is
+    often masked to zero, so neither the background nor smooth regions are at hand. Instead: the high-pass energy of
+    each ``BLOCK``-sided block inside the object (no zero or clipped pixel, above the Rician floor), its
+    ``BLOCK_QUANTILE`` quantile (the flattest blocks), divided by what that quantile is for white noise of unit
+    variance (simulated, :func:`_white_quantile`).
+    """
+    sigmas = []
+    for plane in _planes(image):
+        energies, levels = _block_energies(plane)
+        sigma = math.nan
+        for _ in range(3):  # blocks on the Rician floor (signal below 3 sigma) have weaker noise: leave them out
+            keep = levels > 3 * sigma if math.isfinite(sigma) else np.ones(levels.shape, bool)
+            if keep.sum() < 20:  # too little of the object: the wavelet estimate of the whole plane
+                sigma = estimate_gaussian(plane).sigma
+                break
+            sigma = math.sqrt(float(np.quantile(energies[keep], BLOCK_QUANTILE)) / _white_quantile())
+        sigmas.append(sigma)
+    return float(np.median(sigmas))
+
+
+def _block_energies(plane: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mean squared high-pass residual of each block inside the object (no clipped or zero pixel in or next to it),
+    and each block's mean level."""
+    residual = ndimage.convolve(plane, _HIGH_PASS, mode="reflect")
+    low, high = _clipped_levels(plane)
+    inside = (plane > 0) & (plane != low) & (plane != high) if (low is not None or high is not None) else plane > 0
+    inside = ndimage.binary_erosion(inside, iterations=2)
+    h, w = (n // BLOCK * BLOCK for n in plane.shape)
+    if not h or not w:
+        return np.zeros(0), np.zeros(0)
+    blocks = lambda a: a[:h, :w].reshape(h // BLOCK, BLOCK, w // BLOCK, BLOCK).swapaxes(1, 2).reshape(-1, BLOCK * BLOCK)
+    keep = blocks(inside).all(axis=1)
+    return (blocks(residual) ** 2).mean(axis=1)[keep], blocks(plane).mean(axis=1)[keep]
+
+
+@functools.lru_cache(maxsize=1)
+def _white_quantile(samples: int = 40000) -> float:
+    """``BLOCK_QUANTILE`` of the block energies of white noise of unit variance (seeded simulation)."""
+    noise = np.random.default_rng(0).normal(size=(200, 200 * (samples // 1000 + 1)))
+    return float(np.quantile(_block_energies(noise + 10.0)[0], BLOCK_QUANTILE))
+
+
 @functools.lru_cache(maxsize=64)
 def _unbiased_table(read_noise: float, top: float = 400.0) -> tuple[np.ndarray, np.ndarray]:
     """E[GAT(z)] for z = Poisson(lambda) + N(0, read_noise^2), on a grid of lambda (photons): the exact unbiased inverse's table."""
@@ -207,6 +301,23 @@ def _clipped_levels(plane: np.ndarray) -> tuple[float | None, float | None]:
     return (lo if np.mean(plane == lo) > 1e-3 else None), (hi if np.mean(plane == hi) > 1e-3 else None)
 
 
+def unclipped_median(image: np.ndarray) -> float:
+    """The median of the pixels not at a clipped level (see :func:`_clipped_levels`): a masked background of zeros, or
+    a saturated area, is not where the noise is measured.
+
+    >>> round(unclipped_median(np.r_[np.zeros(900), np.linspace(0.5, 0.7, 1001)]), 3)
+    0.6
+    """
+    image = np.asarray(image)
+    low, high = _clipped_levels(image.astype(np.float64, copy=False))
+    keep = np.ones(image.shape, bool)
+    if low is not None:
+        keep &= image != low
+    if high is not None:
+        keep &= image != high
+    return float(np.median(image[keep])) if keep.any() else float(np.median(image))
+
+
 def _variance_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     """Slope, intercept and the slope's standard error of variances ``y`` against levels ``x``: least squares
     re-weighted to ignore outliers (Tukey's biweight), each point weighted by 1 / fit^2 and judged by its residual
@@ -290,6 +401,8 @@ def estimate_noise(image: np.ndarray, model: str = "auto") -> NoiseEstimate:
     """
     if model == "gaussian":
         return NoiseEstimate(estimate_gaussian(image), reason="white Gaussian, as asked")
+    if model == "mri":
+        return NoiseEstimate(MRIMagnitude.estimate(image), reason="MRI magnitude, as asked")
     means, variances = local_statistics(image)
     pg, t = _fit_poisson_gaussian(means, variances)
     if model == "poisson-gaussian":

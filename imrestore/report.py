@@ -20,6 +20,12 @@ from ._version import __version__
 from .dtypes import RangeSpec, range_text
 from .registry import get_registry
 
+#: The no-reference ``edges`` metric above which a report says that the restorer removed structure (calibrated in
+#: benchmarks/bench_report_flag.py: blurred clean images score above it, properly denoised noisy images below).
+REMOVED_STRUCTURE = 0.3
+REMOVED_STRUCTURE_WORDS = ("removed structure: the part the restorer took away follows the image's edges and texture "
+                           f"(edges > {REMOVED_STRUCTURE}), so detail was lost along with any noise")
+
 #: What a metric compares with the reference: the corrupted input, the
 #: restorer's output, or (``imrestore eval``) a given estimate.
 STAGES = ("corrupted", "restored", "estimate")
@@ -72,8 +78,15 @@ class Report:
         """Rebuild a report from its JSON form (``to_dict``)."""
         names = {f for f in cls.__dataclass_fields__}
         report = cls(**{k: v for k, v in d.items() if k in names and k != "items"})
-        report.items = [ItemResult(**i) for i in d.get("items", [])]
+        fields = set(ItemResult.__dataclass_fields__)
+        report.items = [ItemResult(**{k: v for k, v in i.items() if k in fields}) for i in d.get("items", [])]
         return report
+
+    def removed_structure(self) -> list[ItemResult]:
+        """Real data: the items whose restoration removed structure (see ``REMOVED_STRUCTURE``)."""
+        if self.reference != "none":
+            return []
+        return [i for i in self.items if (i.metrics.get("restored", {}).get("edges") or 0.0) > REMOVED_STRUCTURE]
 
     @property
     def failed(self) -> list[ItemResult]:
@@ -98,6 +111,14 @@ class Report:
         d["counts"] = {s: sum(i.status == s for i in self.items) for s in ("written", "skipped", "measured", "failed")}
         if self.reference == "none":
             d["note"] = self.NO_REFERENCE_NOTE
+            flagged = {i.path for i in self.removed_structure()}
+            for item in d["items"]:
+                if item["path"] in flagged:
+                    item["flag"] = REMOVED_STRUCTURE_WORDS
+            if "edges" in self.metrics:
+                d["removed_structure"] = (f"{len(flagged)} of {len(self.items)} {'planes' if self.volume else 'items'}: "
+                                          + REMOVED_STRUCTURE_WORDS if flagged else
+                                          f"none of the {'planes' if self.volume else 'items'}: the removed part does not follow the image's edges")
         return _finite(d)
 
     def write(self, folder: Path | str, stem: str = "report") -> tuple[Path, Path]:
@@ -160,6 +181,11 @@ class Report:
                 lines.append(f"{key:<10}{_num(c):>12}{_num(r):>12}{delta}")
         if self.volume and self.metrics:
             lines += ["", self.volume_summary()]
+        flagged = self.removed_structure()
+        if flagged:
+            noun = "planes" if self.volume else "items"
+            lines += ["", f"WARNING {len(flagged)} of {len(self.items)} {noun}: {REMOVED_STRUCTURE_WORDS}: "
+                      + ", ".join(i.path for i in flagged[:5]) + (" ..." if len(flagged) > 5 else "")]
         for item in self.items:
             if item.note and item.status != "failed":
                 lines.append(f"NOT MEASURED {item.path}: {item.note}")

@@ -20,7 +20,7 @@ def test_corruptions_must_come_before_the_one_restorer():
 
 def test_default_metrics_only_when_the_chain_corrupts():
     assert Chain.from_specs(["gaussian:sigma=5"]).metric_keys == ["psnr", "ssim"]
-    assert Chain.from_specs(["restorer:tv"]).metric_keys == ["noise", "residual", "whiteness"]  # real data: no reference
+    assert Chain.from_specs(["restorer:tv"]).metric_keys == ["noise", "residual", "whiteness", "edges"]  # real data: no reference
     assert not Chain.from_specs(["restorer:tv"]).has_reference and Chain.from_specs(["gaussian"]).has_reference
 
 

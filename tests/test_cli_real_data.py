@@ -44,7 +44,7 @@ def test_a_folder_of_noisy_photos_is_restored_blind_with_a_no_reference_report(n
     assert "no reference" in out
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["reference"] == "none" and "no clean image" in report["note"]
-    assert report["metrics"] == ["noise", "residual", "whiteness"]
+    assert report["metrics"] == ["noise", "residual", "whiteness", "edges"]
     mean = report["mean"]
     assert mean["restored"]["noise"] < 0.5 * mean["corrupted"]["noise"]  # noise removed
     assert mean["restored"]["residual"] < 0.2 and mean["restored"]["whiteness"] < 0.3  # and little structure with it

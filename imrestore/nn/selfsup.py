@@ -44,7 +44,7 @@ import torch.nn.functional as F
 
 from ..denoising import UnitDomain
 from ..errors import ImrestoreUsageError, option
-from ..noise import Gaussian, NoiseEstimate, PoissonGaussian, estimate_noise
+from ..noise import Gaussian, MRIMagnitude, NoiseEstimate, PoissonGaussian, estimate_noise
 from .adapt import sure_loss
 
 METHODS = ("blind-spot", "neighbor", "sure")
@@ -221,6 +221,8 @@ def data_noise(images: Sequence[np.ndarray], model: str = "auto", at_most: int =
 def choose(requested: str, noise: NoiseEstimate) -> SelfSupervision:
     """The method for ``requested`` (``auto`` or a name) on data with ``noise``, and the domain it trains in."""
     model = noise.model
+    if isinstance(model, MRIMagnitude):  # Gaussian in the image (SURE's Rician floor is left as Gaussian)
+        model = Gaussian(model.sigma)
     known = isinstance(model, (Gaussian, PoissonGaussian))
     if requested == "auto":
         requested = "sure" if known else "blind-spot"

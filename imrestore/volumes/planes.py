@@ -115,6 +115,8 @@ def _corrupt_plane(ctx: PlaneContext, i: int, raw: np.ndarray | None = None) -> 
     if measured:
         measured.setdefault("value_range", ctx.value_range)
     corrupted, degradation = ctx.chain.corrupt(ref, ctx.seed, f"{ctx.key}/{i}", measured=measured)
+    if source.info.metadata.get("layout") == "fastmri":  # the file says it is MRI: its noise is that of a magnitude image
+        degradation["modality"] = "mri"
     return ref, corrupted, degradation
 
 

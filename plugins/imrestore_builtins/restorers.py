@@ -23,7 +23,7 @@ from imrestore.errors import ParameterError, error_reason
 from imrestore.files import read_image
 from imrestore.interfaces import Restorer
 from imrestore.mri import rss_image
-from imrestore.noise import Gaussian, PoissonGaussian
+from imrestore.noise import Gaussian, MRIMagnitude, PoissonGaussian
 from imrestore.params import param
 
 from .corruptions import gaussian_psf
@@ -284,3 +284,4 @@ def register_restorers(register):
 def register_noise_models(register):
     register(Gaussian)
     register(PoissonGaussian)
+    register(MRIMagnitude)
