@@ -58,7 +58,8 @@ SELF_METHODS = ("blind-spot", "neighbor", "sure")
 #: costs a 2-D one times its depth, so a 3-D step is much dearer than a 2-D one: with 32 features and crops 16 deep the
 #: 4 minutes gave 72 steps, and the blind-spot network, which learns from one voxel in 64, had learnt nothing (-3.7 dB).
 THREE_D = {"net": {"dims": 3, "features": 16}, "batch_size": 4, "crop": 64, "crop_depth": 8}
-ROW_GROUPS = ("2d", "3d", "pretrained", "quarter", "careamics", "pairs", "n2n", "bm3d")
+ROW_GROUPS = ("2d", "3d", "pretrained", "quarter", "careamics", "pairs", "n2n", "bm3d", "defaults")
+DEFAULTS_ROW = "imrestore --targets self, default options"
 #: Steps between the clock checks of a time budget (imrestore stops at the end of the "epoch" that passes it).
 STEPS = 8
 
@@ -123,6 +124,24 @@ def imrestore_self(noisy: np.ndarray, method: str, minutes: float, work: Path, i
         restored = restore_with(f"restorer:n2n-unet:weights={weights},ensemble=false", noisy)
     return restored, {"train_seconds": seconds, "restore_seconds": time.perf_counter() - t0, "steps": len(log["history"]) * STEPS,
                       "noise": log["self_supervised"]["noise"], "reason": log["self_supervised"]["reason"]}
+
+
+def imrestore_defaults(noisy: np.ndarray, minutes: float, work: Path) -> tuple[np.ndarray, dict]:
+    """What a user gets from `imrestore train restorer:n2n-unet --targets self DATA -o W --max-minutes M` and
+    `imrestore run restorer:n2n-unet:weights=W DATA OUT`: every other option at its default (the held-out split, the
+    method, the start, the harm check, the x8 self-ensemble of a real-data run)."""
+    weights = work / f"self-defaults-{minutes:g}.safetensors"
+    chain = Chain.from_specs(["restorer:n2n-unet"], metrics=[], prepare=False)
+    t0 = time.perf_counter()
+    log = train(chain, list(noisy), weights, TrainOptions(targets="self", max_minutes=minutes))
+    seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    restored = restore_with(f"restorer:n2n-unet:weights={weights}", noisy)
+    one_pass = restore_with(f"restorer:n2n-unet:weights={weights},ensemble=false", noisy)
+    return restored, {"train_seconds": seconds, "restore_seconds": time.perf_counter() - t0,
+                      "epochs": len(log["history"]), "init": (log.get("init_weights") or {}).get("file"),
+                      "method": log["self_supervised"]["method"], "harm_check": log.get("harm_check"),
+                      "one_pass_restored": one_pass}
 
 
 def noise2noise(clean: np.ndarray, noisy: np.ndarray, noise: str, minutes: float, work: Path) -> tuple[np.ndarray, dict]:
@@ -201,6 +220,10 @@ def run_dataset(ds: dict, minutes: float, work: Path, groups: set[str], before: 
         add(FRESH_ROW, *noise2noise(clean, noisy, ds["noise"], minutes, work))
     if "bm3d" in groups:
         add("BM3D, true noise", *bm3d(noisy, ds["bm3d"]))
+    if "defaults" in groups and not stack:
+        restored, info = imrestore_defaults(noisy, minutes, work)
+        info["one_pass_psnr"] = score(clean, info.pop("one_pass_restored"))
+        add(DEFAULTS_ROW, restored, info)
     return rows
 
 
@@ -213,8 +236,9 @@ def summary(rows: dict) -> dict:
     own = {n: r["psnr"] for n, r in rows.items() if n.startswith("imrestore") and "Noise2Noise" not in n and "1/4" not in n}
     peers = {n: r["psnr"] for n, r in rows.items() if n.startswith("CAREamics")}
     best_own = max(own, key=own.get)
-    scratch = {n: v for n, v in own.items() if "pre-trained" not in n}
-    best_scratch = max(scratch, key=scratch.get)
+    scratch = {n: v for n, v in own.items() if "pre-trained" not in n and n != DEFAULTS_ROW}
+    best_scratch = max(scratch, key=scratch.get) if scratch else best_own
+    scratch = scratch or own
     out = {"best_imrestore": best_own, "best_imrestore_psnr": own[best_own], "best_from_scratch": best_scratch,
            "best_from_scratch_psnr": scratch[best_scratch]}
     quarter = next((r["psnr"] for n, r in rows.items() if "1/4" in n), None)
@@ -229,6 +253,8 @@ def summary(rows: dict) -> dict:
     out.update(margin_vs_noise2noise=None if n2n is None else own[best_own] - n2n,
                margin_vs_fresh_noise2noise=None if fresh is None else own[best_own] - fresh,
                margin_vs_bm3d=None if bm3d_ is None else own[best_own] - bm3d_)
+    defaults = rows.get(DEFAULTS_ROW, {}).get("psnr")
+    out["defaults_vs_bm3d"] = None if defaults is None or bm3d_ is None else defaults - bm3d_
     return out
 
 
@@ -248,7 +274,8 @@ def markdown(result: dict) -> str:
         lines += ["| method | PSNR | training s | steps |", "|---|---|---|---|"]
         for name, r in ds["rows"].items():
             secs = r.get("train_seconds", r.get("seconds"))
-            lines.append(f"| {name} | {r['psnr']:.2f} | {'' if secs is None else f'{secs:.0f}'} | {r.get('steps', '')} |")
+            extra = f" (one pass: {r['one_pass_psnr']:.2f})" if "one_pass_psnr" in r else ""
+            lines.append(f"| {name} | {r['psnr']:.2f}{extra} | {'' if secs is None else f'{secs:.0f}'} | {r.get('steps', '')} |")
         lines.append("")
         parts = [f"best imrestore: {s['best_imrestore']} ({s['best_imrestore_psnr']:.2f} dB)"]
         if "best_careamics" in s:
@@ -262,6 +289,8 @@ def markdown(result: dict) -> str:
             parts.append(f"vs Noise2Noise on fresh draws of the clean images (an upper reference): {s['margin_vs_fresh_noise2noise']:+.2f} dB")
         if s.get("margin_vs_bm3d") is not None:
             parts.append(f"vs BM3D given the true noise: {s['margin_vs_bm3d']:+.2f} dB")
+        if s.get("defaults_vs_bm3d") is not None:
+            parts.append(f"default options vs BM3D given the true noise: **{s['defaults_vs_bm3d']:+.2f} dB** (target: at most 0.3 below)")
         lines += ["; ".join(parts) + ".", ""]
     lines += ["![noisy / CAREamics / imrestore / clean](bench_self_supervised.png)", ""]
     return "\n".join(lines)
@@ -334,7 +363,7 @@ def merged(old: dict, result: dict, panels: dict[str, dict[str, np.ndarray]], cr
 
 def _row_order(name: str) -> tuple:
     """input, imrestore's self-supervised rows, the quarter budget, CAREamics, Noise2Noise, BM3D."""
-    order = ["input", "imrestore", "1/4", "CAREamics", "Noise2Noise", "BM3D"]
+    order = ["input", "imrestore", "default options", "1/4", "CAREamics", "Noise2Noise", "BM3D"]
     rank = max(i for i, word in enumerate(order) if word in name or i == 0)
     return (rank, "3-D" in name)
 
