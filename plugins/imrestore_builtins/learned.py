@@ -434,6 +434,22 @@ class N2NUNetRestorer(LearnedRestorer):
             log.warning(f"{self.name}: adapt assumes white Gaussian noise, which the chain ({chain}) does not add; "
                         "the adaptation will fit the wrong error and may make the result worse")
 
+    def _adapted_is_better(self, adapted, model, image: np.ndarray) -> bool:
+        """Whether the adapted network beats the network as trained on ``image`` by the J-invariant loss at the same
+        hidden pixels: SURE chose it, but SURE trusts the noise model, and this comparison needs none."""
+        # lazy: torch takes seconds to import
+        from imrestore.nn.harm import jinv_loss
+        from imrestore.nn.inference import predict
+
+        def with_(net):
+            return lambda imgs: predict(net, imgs, device=self._device_of(net), batch_size=1, tile=None, overlap=self.overlap)
+
+        return jinv_loss(with_(adapted), [image], draws=2) < jinv_loss(with_(model), [image], draws=2)
+
+    @staticmethod
+    def _device_of(net):
+        return next(getattr(net, "_orig_mod", net).parameters()).device
+
     def _adapt(self, model, image: np.ndarray, degradation: dict):
         # lazy: torch takes seconds to import
         from imrestore.nn.adapt import sure_adapt
@@ -454,6 +470,10 @@ class N2NUNetRestorer(LearnedRestorer):
         finally:
             if bar is not None:
                 bar.close()
+        if net is not model and not self._adapted_is_better(net, model, image):
+            log.info(f"{self.name}: the adapted network did not beat the network as trained on this image's held-out pixels "
+                     "(J-invariant loss, no noise model); it is restored with the network as trained")
+            return model
         if net is model:
             log.info(f"{self.name}: adapting did not help this image (estimated PSNR {psnr_from_mse(before):.2f} -> {psnr_from_mse(after):.2f} dB); "
                      "it is restored with the network as trained")
