@@ -86,7 +86,10 @@ class Report:
         """Real data: the items whose restoration removed structure (see ``REMOVED_STRUCTURE``)."""
         if self.reference != "none":
             return []
-        return [i for i in self.items if (i.metrics.get("restored", {}).get("edges") or 0.0) > REMOVED_STRUCTURE]
+        def edges(item: ItemResult) -> float:  # a run's restored image, or the estimate of `eval --no-reference`
+            return max((item.metrics.get(stage, {}).get("edges") or 0.0) for stage in ("restored", "estimate"))
+
+        return [i for i in self.items if edges(i) > REMOVED_STRUCTURE]
 
     @property
     def failed(self) -> list[ItemResult]:
