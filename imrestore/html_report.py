@@ -32,7 +32,7 @@ from .errors import ImrestoreUsageError, option
 from .files import read_image, read_like
 from .noise import local_statistics
 from .registry import build
-from .report import Report, atomic_write_text
+from .report import REMOVED_STRUCTURE_WORDS, Report, atomic_write_text
 from .volumes import is_volume, open_volume, split_volume_path, volume_ranges
 
 CROP = 192
@@ -385,6 +385,11 @@ def render_html(report: Report, examples: list[Example], stage: str, key: str, h
         parts.append(f"<p>Command: <code>{e(' '.join(command))}</code></p>")
     if report.reference == "none":
         parts.append(f"<p><strong>No reference.</strong> {e(report.NO_REFERENCE_NOTE[len('no reference: '):].capitalize())}.</p>")
+        flagged = report.removed_structure()
+        if flagged:
+            names = ", ".join(i.path for i in flagged[:10]) + (" ..." if len(flagged) > 10 else "")
+            parts.append(f"<p class='warning'><strong>{len(flagged)} of {len(report.items)} items: {e(REMOVED_STRUCTURE_WORDS)}.</strong> "
+                         f"{e(names)}</p>")
     if noise_plot:
         noise = next(it.estimated["noise"] for it in report.items if it.estimated.get("noise"))
         parts.append(f"<h2>Estimated noise</h2><p>{e(noise.get('model', ''))}: "

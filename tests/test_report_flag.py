@@ -39,6 +39,8 @@ def test_a_run_that_blurs_a_clean_image_says_it_removed_structure(photos, capsys
     assert code == 0 and "WARNING 1 of 1 items: removed structure" in out
     report = json.loads((photos / "out" / "report.json").read_text())
     assert report["removed_structure"].startswith("1 of 1 items") and "removed structure" in report["items"][0]["flag"]
+    code, out, _ = call(capsys, "report", str(photos / "out"))
+    assert code == 0 and "removed structure: the part the restorer took away" in (photos / "out" / "report.html").read_text()
 
 
 def test_denoising_a_noisy_image_is_not_flagged(photos, capsys):
