@@ -258,6 +258,7 @@ Examples:
   imrestore train gaussian:sigma=25 restorer:n2n-unet --targets noisy photos/ -o n2n.safetensors
   imrestore train impulse:p=0.7 restorer:n2n-unet --targets noisy --loss l0 photos/ -o l0.safetensors
   imrestore train restorer:n2n-unet --targets self stack.tif -o self.safetensors --max-minutes 30
+  imrestore train restorer:n2n-unet --targets self mri.tif -o mri.safetensors --range data --noise mri
   imrestore train downsample:factor=2 restorer:edsr skimage -o edsr.safetensors --net blocks=8
   imrestore run gaussian:sigma=25 restorer:n2n-unet:weights=n2n.safetensors in/ out/
 
@@ -273,9 +274,13 @@ corruption and --pairs DATA2 (the second acquisition, image for image):
 each crop of one is trained to predict the same crop of the other. --targets self learns from noisy DATA alone (no corruption in
 the chain: DATA is a real acquisition): blind-spot (Noise2Void, N2V2),
 neighbor (Neighbor2Neighbor) or sure (Stein's unbiased risk estimate, in the
-Anscombe domain for Poisson-Gaussian noise); with no clean image, validation
-scores held-out noisy images by the method's loss (and by SURE's PSNR
-estimate for Gaussian noise). Writes WEIGHTS (best validation PSNR), WEIGHTS.last.safetensors
+Anscombe domain for Poisson-Gaussian noise); 2-D training starts from the
+shipped blind weights (--init none: from scratch). With no clean image,
+validation scores held-out noisy images at hidden pixels (the J-invariant
+loss: error + noise variance, no noise model), which picks the best epoch
+and makes the harm check: weights that do not beat the held-out data as they
+are say so, and `imrestore run` keeps such data as they are unless
+force=true. Writes WEIGHTS (best validation), WEIGHTS.last.safetensors
 (for --resume) and WEIGHTS.log.json.
 """
 
@@ -289,7 +294,7 @@ estimate for Gaussian noise). Writes WEIGHTS (best validation PSNR), WEIGHTS.las
 @click.option("--self", "self_method", type=click.Choice(["auto", "blind-spot", "neighbor", "sure"]), default="auto", show_default=True,
               help="--targets self: the method. auto: sure where the noise fits a model, else blind-spot; the run says which and why.")
 @click.option("--noise", "noise_model", default="auto", show_default=True, metavar="MODEL",
-              help="--targets self: the noise model to fit to DATA (auto, gaussian, poisson-gaussian or a plugin's).")
+              help="--targets self: the noise model to fit to DATA (auto, gaussian, poisson-gaussian, mri (MRI magnitude) or a plugin's).")
 @click.option("--pairs", "pairs", metavar="DATA2",
               help="--targets noisy: a second, independent acquisition of DATA (same images, same order and shapes); "
                    "Noise2Noise from the two, with no corruption in the chain.")
@@ -370,7 +375,7 @@ def train_cmd(specs, data, output, targets, self_method, noise_model, pairs, ini
         click.echo(f"last validation PSNR {last['val_psnr']:.2f} dB (best {best:.2f}); weights of the last epoch: {output}")
     elif best is not None and last.get("val_input_psnr") is not None:
         click.echo(f"best validation PSNR {best:.2f} dB (input {last['val_input_psnr']:.2f} dB); weights: {output}")
-    elif result.get("self_supervised") and last.get("val_loss") is not None:
+    elif result.get("self_supervised") and (last.get("val_loss") is not None or last.get("val_jinv_loss") is not None):
         click.echo(_self_summary(result, output))
     else:
         click.echo(f"weights: {output}")
@@ -378,12 +383,20 @@ def train_cmd(specs, data, output, targets, self_method, noise_model, pairs, ini
 
 def _self_summary(result: dict, output: Path) -> str:
     """What a self-supervised run with no clean image can say of the weights it kept."""
-    kept = max(result["history"], key=lambda h: h["val_sure_psnr"] if h.get("val_sure_psnr") is not None else -h["val_loss"])
-    if result["options"]["keep"] == "last":
-        kept = result["history"][-1]
+    def score(h: dict) -> float:  # as training chose: the J-invariant loss, else SURE's PSNR, else the method's loss
+        if h.get("val_jinv_loss") is not None:
+            return -h["val_jinv_loss"]
+        return h["val_sure_psnr"] if h.get("val_sure_psnr") is not None else -h["val_loss"]
+
+    kept = result["history"][-1] if result["options"]["keep"] == "last" else max(result["history"], key=score)
     figures = f"validation loss {kept['val_loss']:.5g} on held-out noisy images"
     if kept.get("val_sure_psnr") is not None:
         figures += f", PSNR {kept['val_sure_psnr']:.2f} dB as SURE estimates it"
+    check = result.get("harm_check")
+    if check:
+        gain = check.get("estimated_gain_db")
+        figures += ("; beats the data as they are" if check["helps"] else "; does NOT beat the data as they are (run keeps them)") + (
+            f" by an estimated {gain:+.2f} dB" if gain is not None else "")
     return f"{result['self_supervised']['method']}, epoch {kept['epoch']}: {figures}; weights: {output}"
 
 

@@ -224,7 +224,7 @@ class Denoiser(Restorer):
 
     sigma: Optional[float] = param(None, min=0, max=255, help="noise sigma (0-255 scale); default: from the chain, else estimated")
     noise: str = param("auto",
-                       help="noise model to estimate when neither the chain nor sigma/noise_a/noise_b say: auto (tests which fits), gaussian, poisson-gaussian or a plugin's")
+                       help="noise model to estimate when neither the chain nor sigma/noise_a/noise_b say: auto (tests which fits), gaussian, poisson-gaussian, mri (MRI magnitude) or a plugin's")
     noise_a: Optional[float] = param(None, min=0, help="Poisson-Gaussian noise, variance a*x + b ([0, 1] units): a; default: estimated")
     noise_b: Optional[float] = param(None, min=-1, max=1, help="Poisson-Gaussian noise: b, the variance at zero signal; default: estimated")
 

@@ -329,7 +329,7 @@ class N2NUNetRestorer(LearnedRestorer):
     adapt_crop: int = param(256, min=32, max=65536, help="side of the random window each adapt step trains on (the cost of a step)")
     sigma: Optional[float] = param(None, min=0, max=255, help="noise sigma (0-255 scale); default: from the chain, else estimated from the image")
     noise: str = param("auto",
-                       help="real data (no corruption in the chain): the noise model to estimate: auto (tests which fits), gaussian, poisson-gaussian or a plugin's")
+                       help="real data (no corruption in the chain): the noise model to estimate: auto (tests which fits), gaussian, poisson-gaussian, mri (MRI magnitude) or a plugin's")
     noise_a: Optional[float] = param(None, min=0, help="Poisson-Gaussian noise, variance a*x + b ([0, 1] units): a; default: estimated")
     noise_b: Optional[float] = param(None, min=-1, max=1, help="Poisson-Gaussian noise: b, the variance at zero signal; default: estimated")
     force: bool = param(False, help="apply weights from imrestore train --targets self even where their harm check found that they "
