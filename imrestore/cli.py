@@ -397,7 +397,8 @@ def _self_summary(result: dict, output: Path) -> str:
         gain = check.get("estimated_gain_db")
         figures += ("; beats the data as they are" if check["helps"] else "; does NOT beat the data as they are (run keeps them)") + (
             f" by an estimated {gain:+.2f} dB" if gain is not None else "")
-    return f"{result['self_supervised']['method']}, epoch {kept['epoch']}: {figures}; weights: {output}"
+    which = f"epoch {kept['epoch']}" if kept["epoch"] else "the starting weights (no epoch did better)"
+    return f"{result['self_supervised']['method']}, {which}: {figures}; weights: {output}"
 
 
 def _crop(text: str | None) -> tuple[int, int] | None:

@@ -117,7 +117,7 @@ def test_the_run_log_says_what_self_supervised_weights_were_trained_on(tmp_path,
     code, _, err = call(capsys, "run", f"restorer:n2n-unet:weights={tmp_path / 'w.safetensors'},force=true", str(tmp_path / "x.tif"),
                         str(tmp_path / "o.tif"))
     assert code == 0 and "trained on the noisy data <arrays> themselves (sure)" in err and "trained for ?" not in err
-    assert json.loads((tmp_path / "o.tif.report.json").read_text())["metrics"][-1] == "edges"
+    assert json.loads((tmp_path / "o.report.json").read_text())["metrics"][-1] == "edges"
 
 
 def test_adapt_keeps_the_trained_network_where_the_adapted_one_does_worse_on_the_held_out_pixels(photo):

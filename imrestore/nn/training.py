@@ -620,6 +620,7 @@ class _TrainingRun:
         self.amp = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else None
         self.epoch_loss, self.n_loss, self.epochs_since_best = 0.0, 0, 0
         stopped = None
+        self._score_the_start()
         self.model.train()
         budget_s = None if o.max_minutes is None else 60.0 * o.max_minutes
         for step, (xb, yb) in zip(range(self.start_epoch * spe, total_steps), self.loader):
@@ -640,6 +641,27 @@ class _TrainingRun:
             log.info(stopped)
         self._say_harm()
         return self.write_log(stopped)
+
+    def _score_the_start(self) -> None:
+        """Self-supervised fine-tuning (from shipped or given weights): the weights it starts from are scored first, as
+        epoch 0, by the same held-out criterion, so that training keeps them unless an epoch does better."""
+        if self.selfsup is None or self.init is None or self.history or not self.val_noisy:
+            return
+        figures = self._validate()
+        entry = {"epoch": 0, "loss": None, **figures, "val_input_psnr": self.input_psnr, "seconds": 0.0}
+        check = self.harm_check(entry)
+        if check is not None:
+            entry["beats_data"] = check.helps
+        self.history.append(entry)
+        score = _score(entry)
+        if score is None:
+            return
+        self.best = score
+        verdict = {"harm_check": check.as_dict()} if check is not None else {}
+        meta = {**self.meta_base, "epoch": -1, "epochs": 0, "history": self.history}
+        save_checkpoint(self.output, self.network, self.model, {**meta, **figures, "val_input_psnr": self.input_psnr, **verdict})
+        gain = f", held-out {check.gain_db:+.2f} dB vs the data" if check is not None and math.isfinite(check.gain_db) else ""
+        log.info(f"the starting weights ({self.init['file']}): val loss {figures.get('val_loss', float('nan')):.5f}{gain}")
 
     def _step(self, xb: torch.Tensor, yb: torch.Tensor, prog: float, step: int) -> None:
         for g in self.optimizer.param_groups:
