@@ -323,8 +323,9 @@ class N2NUNetRestorer(LearnedRestorer):
 
     adapt: int = param(0, min=0, max=100000, help="fine-tune the network on each image for this many steps before restoring it, "
                        "minimising Stein's unbiased risk estimate for white Gaussian noise of level sigma (about 1 s a step "
-                       "on a CPU; 40 steps often gain 0.2-2 dB, most on repeated textures; where SURE estimates no gain, the shipped "
-                       "network restores the image). Poisson-Gaussian noise: in the stabilised domain")
+                       "on a CPU; 40 steps often gain 0.2-2 dB, most on repeated textures; where SURE estimates no gain, or the adapted network "
+                       "does worse on the image's hidden pixels (the J-invariant loss, which needs no noise model), the network as trained "
+                       "restores the image). Poisson-Gaussian noise: in the stabilised domain")
     adapt_lr: float = param(6e-5, min=0, min_exclusive=True, max=1, help="Adam learning rate of adapt")
     adapt_crop: int = param(256, min=32, max=65536, help="side of the random window each adapt step trains on (the cost of a step)")
     sigma: Optional[float] = param(None, min=0, max=255, help="noise sigma (0-255 scale); default: from the chain, else estimated from the image")
