@@ -12,8 +12,8 @@ frequencies a quarter of that at low ones, so the cross-frame sigma is larger th
     python benchmarks/bench_mri_realdata.py --minutes 1     # a shorter check
 
 Everything runs through the command line on real files, with `--range data` (the frames fill 0..1162 of int16):
-`imrestore train restorer:n2n-unet --targets self` with default options for each budget, then `imrestore run` with its
-weights (and with force=true, to show what the harm check prevented); `adapt=40`; every denoiser with noise=auto
+`imrestore train restorer:n2n-unet --targets self` with default options for each budget (and with `--noise mri` for
+the first), then `imrestore run` with its weights (and with force=true, to show what the harm check prevented); `adapt=40`; every denoiser with noise=auto
 and with noise=mri; the noise estimate of each plane against the repeated-acquisition sigma.
 """
 from __future__ import annotations
@@ -61,15 +61,14 @@ def cross_mse(restored: np.ndarray, second: np.ndarray) -> float:
 
 def noise_rows(first: np.ndarray, second: np.ndarray) -> dict:
     """The MRI noise estimate per plane (and pooled over the stack) against the repeated-acquisition sigma."""
-    from imrestore.noise import BLOCK_QUANTILE, _block_energies, _white_quantile, estimate_mri_sigma, estimate_noise
+    from imrestore.noise import estimate_mri_sigma, estimate_noise
 
     peak = float(first.max())
     support = (first > 0) & (second > 0)
     diff = first.astype(np.float64) - second
     truth = float(diff[support].std() / np.sqrt(2))
     per_plane = [estimate_mri_sigma(p / peak) * peak for p in first.astype(np.float64)]
-    energies = np.concatenate([_block_energies(p / peak)[0] for p in first.astype(np.float64)])
-    pooled = float(np.sqrt(np.quantile(energies, BLOCK_QUANTILE) / _white_quantile()) * peak)
+    pooled = estimate_mri_sigma(list(first.astype(np.float64) / peak)) * peak  # what `train --noise mri` fits
     auto = [estimate_noise(p / peak, "auto") for p in first.astype(np.float64)[::4]]
     return {"repeated_sigma": truth, "repeated_sigma_whole_image": float(diff.std() / np.sqrt(2)),
             "mri_sigma_median_of_planes": float(np.median(per_plane)), "mri_sigma_pooled": pooled,
@@ -102,17 +101,19 @@ def main() -> None:
             print(f"{name}: cross-frame MSE {mse:.1f} ({mse / raw:.2f}x raw){' kept as is' if row['kept_as_is'] else ''}", flush=True)
             return row
 
-        for minutes in [float(m) for m in args.minutes.split(",")]:
-            weights = f"self-{minutes:g}.safetensors"
+        budgets = [float(m) for m in args.minutes.split(",")]
+        for minutes, noise in [(m, "auto") for m in budgets] + [(budgets[0], "mri")]:
+            weights = f"self-{minutes:g}-{noise}.safetensors"
             seconds, log = cli("train", "restorer:n2n-unet", "--targets", "self", "stack.tif", "-o", weights, "--range", "data",
-                               "--max-minutes", f"{minutes:g}", "-q", cwd=work)
+                               "--max-minutes", f"{minutes:g}", "--noise", noise, "-q", cwd=work)
             train_log = json.loads((work / weights.replace(".safetensors", ".log.json")).read_text())
             check = train_log.get("harm_check") or {}
             info = {"train_seconds": seconds, "method": train_log["self_supervised"]["method"],
                     "noise": train_log["self_supervised"]["noise"], "init": (train_log.get("init_weights") or {}).get("file"),
                     "harm_check": check}
-            restored_row(f"--targets self, {minutes:g} min, then run", f"restorer:n2n-unet:weights={weights}", **info)
-            restored_row(f"--targets self, {minutes:g} min, run with force=true", f"restorer:n2n-unet:weights={weights},force=true")
+            what = f"--targets self{' --noise mri' if noise == 'mri' else ''}, {minutes:g} min"
+            restored_row(f"{what}, then run", f"restorer:n2n-unet:weights={weights}", **info)
+            restored_row(f"{what}, run with force=true", f"restorer:n2n-unet:weights={weights},force=true")
         if not args.skip_denoisers:
             restored_row("n2n-unet adapt=40", "restorer:n2n-unet:adapt=40")
             for name in DENOISERS:
@@ -137,7 +138,7 @@ def main() -> None:
         lines.append(f"| {r['row']} | {r['cross_mse']:.1f} | {r['ratio_to_raw']:.2f} | {'yes' if r['kept_as_is'] else ''} | {verdict} | {flag} |")
     lines += ["", f"Noise sigma (int16 units): repeated acquisitions (std of the difference / sqrt 2, inside the object) "
               f"{noise['repeated_sigma']:.2f}; `noise=mri` per plane (median) {noise['mri_sigma_median_of_planes']:.2f} "
-              f"({noise['ratio_planes']:.2f}x), pooled over the stack {noise['mri_sigma_pooled']:.2f} ({noise['ratio_pooled']:.2f}x); "
+              f"({noise['ratio_planes']:.2f}x), pooled over the stack (what `train --noise mri` fits) {noise['mri_sigma_pooled']:.2f} ({noise['ratio_pooled']:.2f}x); "
               f"`noise=auto` chose {', '.join(sorted(set(noise['auto_models'])))} ({noise['auto_reason']})."]
     (RESULTS / "bench_mri_realdata.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -58,3 +58,9 @@ def test_noise_mri_is_a_denoiser_and_training_option(tmp_path, capsys):
     assert code == 0, err
     item = json.loads((tmp_path / "o.report.json").read_text())["items"][0]
     assert item["estimated"]["noise"]["model"] == "mri" and item["estimated"]["noise"]["sigma"] == pytest.approx(0.04, rel=0.15)
+
+
+def test_the_white_noise_quantile_constant_is_what_a_simulation_gives():
+    from imrestore.noise import WHITE_QUANTILE, white_quantile
+
+    assert white_quantile(seed=1) == pytest.approx(WHITE_QUANTILE, rel=0.03)

@@ -44,7 +44,7 @@ import torch.nn.functional as F
 
 from ..denoising import UnitDomain
 from ..errors import ImrestoreUsageError, option
-from ..noise import Gaussian, MRIMagnitude, NoiseEstimate, PoissonGaussian, estimate_noise
+from ..noise import Gaussian, MRIMagnitude, NoiseEstimate, PoissonGaussian, estimate_mri_sigma, estimate_noise
 from .adapt import sure_loss
 
 METHODS = ("blind-spot", "neighbor", "sure")
@@ -208,6 +208,9 @@ class SelfSupervision:
 
 def data_noise(images: Sequence[np.ndarray], model: str = "auto", at_most: int = 8) -> NoiseEstimate:
     """One noise model for a data set: fitted on up to ``at_most`` images spread over it; the majority model, median parameters."""
+    if model == "mri":  # one sigma for the data set, from the flattest blocks of all its planes together
+        return NoiseEstimate(MRIMagnitude(estimate_mri_sigma(list(images))),
+                             reason=f"MRI magnitude, as asked (the flattest blocks of all {len(images)} images)")
     picks = np.unique(np.linspace(0, len(images) - 1, min(at_most, len(images))).round().astype(int))
     fits = [estimate_noise(images[i], model) for i in picks]
     names = [f.model.name for f in fits]
