@@ -9,7 +9,7 @@ import torch
 
 from ..channels import to_channels
 
-__all__ = ["split", "stack_nhwc", "stack_volumes", "to_channels", "to_nchw"]
+__all__ = ["center_crops", "split", "stack_nhwc", "stack_volumes", "to_channels", "to_nchw"]
 
 
 def split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -41,3 +41,17 @@ def to_nchw(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
 def stack_volumes(volumes: list[np.ndarray]) -> torch.Tensor:
     """``ZYX`` stacks of one shape -> an ``N1ZYX`` float32 batch for a 3-D network."""
     return torch.from_numpy(np.stack(volumes).astype(np.float32, copy=False)[:, None])
+
+
+def center_crops(images: list[np.ndarray], crop: int | None, dims: int = 2) -> list[np.ndarray]:
+    """The central ``crop``-sided square of each image, or of each plane of ``ZYX`` stacks (``dims=3``); all of a smaller one."""
+    if crop is None:
+        return list(images)
+    out = []
+    for img in images:
+        h, w = img.shape[-2:] if dims == 3 else img.shape[:2]
+        ch, cw = min(crop, h), min(crop, w)
+        y, x = (h - ch) // 2, (w - cw) // 2
+        box = (..., slice(y, y + ch), slice(x, x + cw)) if dims == 3 else (slice(y, y + ch), slice(x, x + cw))
+        out.append(np.ascontiguousarray(img[box]))
+    return out

@@ -86,8 +86,12 @@ class HarmCheck:
 
     def describe(self) -> str:
         """One line for a log: the verdict and its figures (the noise on the 0-255 scale of the data's range)."""
-        figures = (f"estimated error {math.sqrt(self.mse) * 255:.2f}/255 against the noise's {math.sqrt(self.noise_var) * 255:.2f}/255"
-                   f", {self.gain_db:+.2f} dB" if math.isfinite(self.gain_db) else "")
+        noise = f"the noise's {math.sqrt(self.noise_var) * 255:.2f}/255"
+        if self.mse > 0:
+            figures = f"estimated error {math.sqrt(self.mse) * 255:.2f}/255 against {noise}" + (
+                f", {self.gain_db:+.2f} dB" if math.isfinite(self.gain_db) else "")
+        else:
+            figures = f"no error left that the noise estimate can resolve, against {noise}"
         return ("beats the data as they are" if self.helps else "does NOT beat the data as they are") + (f" ({figures})" if figures else "")
 
 

@@ -27,17 +27,15 @@ import torch
 from .._version import __version__
 from ..chain import Chain
 from ..errors import ChainError, ImrestoreUsageError, option
-from ..helpers import psnr
-from ..noise import Gaussian
 from ..progress import progress_bar
 from ..report import atomic_write_text
 from .checkpoint import load_checkpoint, read_metadata, save_checkpoint
-from .harm import HarmCheck, jinv_loss, lowest_noise_variance
-from .data import split, stack_nhwc, stack_volumes, to_channels, to_nchw
+from .data import center_crops, split, stack_nhwc, stack_volumes, to_channels, to_nchw
 from .inference import predict, predict_volume, select_device
 from .losses import ESTIMATES, make_loss
 from .models import NETWORKS, build_network, network_facts
-from .selfsup import METHODS, SelfSupervision, Sure, choose, data_noise, psnr_estimate
+from .selfsup import METHODS, SelfSupervision, Sure
+from .selfsup_checks import SelfSupervisedChecks, epoch_score, jinv_loss, step_generator, val_psnr
 
 log = logging.getLogger("imrestore")
 
@@ -225,7 +223,7 @@ def _val_set(images: list[np.ndarray], chain: Chain, options: TrainOptions, crop
     """Validation pairs (reference, input): the clean image and its corruption (seeded), or, for two acquisitions,
     the second acquisition and the first (a noisy reference: its PSNR ranks the epochs as the clean one would)."""
     if partners is not None:
-        both = _center_crops([_pair(a, b) for a, b in zip(images[: options.max_val], partners)], crop)
+        both = center_crops([_pair(a, b) for a, b in zip(images[: options.max_val], partners)], crop)
         pairs = [_split_pair(p, img) for p, img in zip(both, images)]
         return [b for _, b in pairs], [a for a, _ in pairs]
     clean, noisy = [], []
@@ -242,20 +240,6 @@ def _val_set(images: list[np.ndarray], chain: Chain, options: TrainOptions, crop
     return clean, noisy
 
 
-def _center_crops(images: list[np.ndarray], crop: int | None, dims: int = 2) -> list[np.ndarray]:
-    """The central ``crop``-sided square of each image, or of each plane of ``ZYX`` stacks (``dims=3``); all of a smaller one."""
-    if crop is None:
-        return list(images)
-    out = []
-    for img in images:
-        h, w = img.shape[-2:] if dims == 3 else img.shape[:2]
-        ch, cw = min(crop, h), min(crop, w)
-        y, x = (h - ch) // 2, (w - cw) // 2
-        box = (..., slice(y, y + ch), slice(x, x + cw)) if dims == 3 else (slice(y, y + ch), slice(x, x + cw))
-        out.append(np.ascontiguousarray(img[box]))
-    return out
-
-
 def z_pools_for(z_scale: float) -> int:
     """How many of the U-Net's poolings should halve Z for planes ``z_scale`` times farther apart than pixels:
     pool Z only while it is not coarser than Y/X.
@@ -264,28 +248,6 @@ def z_pools_for(z_scale: float) -> int:
     (2, 1, 0)
     """
     return max(0, 2 - max(0, round(math.log2(max(z_scale, 1.0)))))
-
-
-def _score(entry: dict[str, Any]) -> float | None:
-    """What chooses the best epoch (higher is better): for self-supervised training, the J-invariant held-out loss
-    (negated; it needs no noise model, see :mod:`imrestore.nn.harm`); else the validation PSNR against clean images,
-    else SURE's estimate of it, else the self-supervised loss on held-out noisy images (negated)."""
-    if entry.get("val_jinv_loss") is not None and math.isfinite(entry["val_jinv_loss"]):
-        return -entry["val_jinv_loss"]
-    for key in ("val_psnr", "val_sure_psnr"):
-        if entry.get(key) is not None and math.isfinite(entry[key]):
-            return entry[key]
-    return -entry["val_loss"] if entry.get("val_loss") is not None else None
-
-
-def _step_generator(seed: int, step: int) -> torch.Generator:
-    """The random numbers of a self-supervised step (masks, sub-samples, probes): a function of the seed and the step."""
-    return torch.Generator().manual_seed(int(np.random.default_rng([seed, step, 7]).integers(2**62)))
-
-
-def _psnr(ref: np.ndarray, est: np.ndarray) -> float:
-    """PSNR of a validation prediction, clipped to [0, 1] (NaN where the sizes differ)."""
-    return psnr(ref, np.clip(est, 0, 1)) if ref.shape == est.shape else float("nan")
 
 
 def _opt_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list]:
@@ -358,7 +320,7 @@ def train(chain: Chain, data: TrainingData | Sequence[np.ndarray], output: Path 
     return run.loop(progress)
 
 
-class _TrainingRun:
+class _TrainingRun(SelfSupervisedChecks):
     """One training run: set up in ``__init__``, then ``loop`` runs the steps and ``_end_epoch`` validates and checkpoints."""
 
     def __init__(self, chain: Chain, data: TrainingData, output: Path, options: TrainOptions):
@@ -399,7 +361,7 @@ class _TrainingRun:
             self.val_clean, self.val_noisy = _val_set(val_imgs, chain, o, None if fixed else o.val_crop,
                                                       self.partners[1] if self.partners else None)
             pairs = zip(self.val_clean, self.val_noisy)
-            input_psnr = float(np.mean([_psnr(c, n) for c, n in pairs])) if self.val_clean else None
+            input_psnr = float(np.mean([val_psnr(c, n) for c, n in pairs])) if self.val_clean else None
             # the corruption changes the size (super-resolution): no input PSNR
             self.input_psnr = input_psnr if input_psnr is not None and math.isfinite(input_psnr) else None
         self.loader = torch.utils.data.DataLoader(
@@ -468,33 +430,6 @@ class _TrainingRun:
             self.partners = [partners[i] for i in train_idx], [partners[i] for i in val_idx]
         return [images[i] for i in train_idx], [images[i] for i in val_idx]
 
-    def _self_supervision(self, train_imgs: list[np.ndarray], val_imgs: list[np.ndarray], crop: int | None) -> list[np.ndarray]:
-        """``targets="self"``: the noisy data, the method and its domain; the validation set. Returns the images to train on.
-
-        With a corruption in the chain (an experiment), each image is corrupted
-        once, with a fixed seed: that draw is the data, as a real acquisition
-        is; the clean image only scores the validation.
-        """
-        o, chain = self.o, self.chain
-
-        def noisy(images: list[np.ndarray], part: str) -> list[np.ndarray]:
-            if not chain.corruptions:
-                return images
-            return [chain.corrupt(im, seed=o.seed, key=f"self/{part}/{i}")[0].astype(np.float32) for i, im in enumerate(images)]
-
-        train_noisy = noisy(train_imgs, "train")
-        planes = [p for im in train_noisy for p in (im if self.dims == 3 else [im])]
-        self.selfsup = sup = choose(o.self_method, data_noise(planes, o.noise))
-        log.info(f"self-supervised training by {sup.method.name} ({sup.reason}); noise: {sup.noise.model.describe()}")
-        val_imgs = val_imgs[: o.max_val]
-        val_clean, val_noisy = _center_crops(val_imgs, crop, self.dims), _center_crops(noisy(val_imgs, "val"), crop, self.dims)
-        self.val_clean = val_clean if chain.corruptions else []
-        self.val_data = val_noisy  # the held-out noisy images in the data's units: what the harm check scores
-        self.val_noisy = [sup.to_domain(im) for im in val_noisy]
-        self.noise_var = lowest_noise_variance(val_noisy, sup.noise.model) if val_noisy else None
-        self.input_psnr = float(np.mean([_psnr(c, n) for c, n in zip(self.val_clean, val_noisy)])) if self.val_clean else None
-        return [sup.to_domain(im) for im in train_noisy]
-
     def _network(self) -> None:
         """The network to train: a fresh one shaped for the data, or the restorer's weights to fine-tune."""
         o, chain = self.o, self.chain
@@ -553,7 +488,7 @@ class _TrainingRun:
             _load_opt(self.optimizer, extra, meta["optimizer_param_groups"])
             self.history = meta.get("history", [])
             self.start_epoch = int(meta["epoch"]) + 1
-            self.best = max((_score(h) for h in self.history if _score(h) is not None), default=-float("inf"))
+            self.best = max((epoch_score(h) for h in self.history if epoch_score(h) is not None), default=-float("inf"))
             log.info(f"resuming from {self.last_path.name} at epoch {self.start_epoch + 1}")
         elif self.o.resume:
             log.info(f"nothing to resume ({self.last_path.name} does not exist); starting afresh")
@@ -588,29 +523,6 @@ class _TrainingRun:
         atomic_write_text(self.log_path, json.dumps(result, indent=2, default=str) + "\n")
         return result
 
-    def kept_check(self) -> HarmCheck | None:
-        """The harm check of the weights the output holds (the best epoch, or the last with ``keep="last"``)."""
-        scored = [h for h in self.history if _score(h) is not None]
-        if not scored:
-            return None
-        return self.harm_check(self.history[-1] if self.o.keep == "last" else max(scored, key=_score))
-
-    def _say_harm(self) -> None:
-        """After self-supervised training: whether the weights beat the data as they are, and what to try if not."""
-        check = self.kept_check()
-        if check is None:
-            if self.selfsup is not None:
-                log.warning("no held-out data to check the weights against the data as they are (--val-fraction 0); "
-                            "imrestore run will apply them unchecked")
-            return
-        if check.helps:
-            log.info(f"harm check on the held-out data: the network {check.describe()}")
-            return
-        log.warning(f"harm check on the held-out data: the network {check.describe()}, so `imrestore run` with these weights "
-                    "keeps the data as they are (force=true applies them anyway). Try: --self blind-spot (it needs no noise "
-                    "model), --noise gaussian (or mri for MRI magnitude data) if the noise model is wrong, --init shipped or "
-                    "--init none, or more --max-minutes; data with little noise may have nothing to remove")
-
     def loop(self, progress: bool | Callable) -> dict[str, Any]:
         """Run the steps; validate and checkpoint at the end of each epoch; stop early on patience or the time budget."""
         o, spe = self.o, self.spe
@@ -642,27 +554,6 @@ class _TrainingRun:
         self._say_harm()
         return self.write_log(stopped)
 
-    def _score_the_start(self) -> None:
-        """Self-supervised fine-tuning (from shipped or given weights): the weights it starts from are scored first, as
-        epoch 0, by the same held-out criterion, so that training keeps them unless an epoch does better."""
-        if self.selfsup is None or self.init is None or self.history or not self.val_noisy:
-            return
-        figures = self._validate()
-        entry = {"epoch": 0, "loss": None, **figures, "val_input_psnr": self.input_psnr, "seconds": 0.0}
-        check = self.harm_check(entry)
-        if check is not None:
-            entry["beats_data"] = check.helps
-        self.history.append(entry)
-        score = _score(entry)
-        if score is None:
-            return
-        self.best = score
-        verdict = {"harm_check": check.as_dict()} if check is not None else {}
-        meta = {**self.meta_base, "epoch": -1, "epochs": 0, "history": self.history}
-        save_checkpoint(self.output, self.network, self.model, {**meta, **figures, "val_input_psnr": self.input_psnr, **verdict})
-        gain = f", held-out {check.gain_db:+.2f} dB vs the data" if check is not None and math.isfinite(check.gain_db) else ""
-        log.info(f"the starting weights ({self.init['file']}): val loss {figures.get('val_loss', float('nan')):.5f}{gain}")
-
     def _step(self, xb: torch.Tensor, yb: torch.Tensor, prog: float, step: int) -> None:
         for g in self.optimizer.param_groups:
             g["lr"] = _lr_at(self.o.lr, prog)
@@ -671,7 +562,7 @@ class _TrainingRun:
             method = self.selfsup.method
             amp = self.amp if self.amp is not None and not isinstance(method, Sure) else None  # SURE's divergence needs fp32
             with amp or contextlib.nullcontext():
-                loss = method.loss(self.step_model, xb, _step_generator(self.o.seed, step), prog).float()
+                loss = method.loss(self.step_model, xb, step_generator(self.o.seed, step), prog).float()
         elif self.amp is not None:
             yb = to_nchw(yb, self.device)
             with self.amp:
@@ -705,12 +596,6 @@ class _TrainingRun:
         return predict(self.model, images, device=self.device, batch_size=max(self.o.batch_size, 64) if fixed else 4,
                        tile=None if fixed else 1024, overlap=64, scale=int(self.net_cfg.get("scale", getattr(self.model, "scale", 1))))
 
-    def _restore_data(self, images: list[np.ndarray]) -> list[np.ndarray]:
-        """Self-supervised weights on images of the data's own units, as ``imrestore run`` applies them."""
-        sup = self.selfsup
-        preds = self._predict([sup.to_domain(im) for im in images])
-        return [sup.domain.back(p) for p in preds] if sup.domain is not None else preds
-
     def _validate(self) -> dict[str, float | None]:
         """The validation figures of this epoch: ``val_psnr`` against clean images where there are some; with
         ``targets="self"`` also the J-invariant held-out loss (the harm check's), the method's loss on the held-out
@@ -726,33 +611,9 @@ class _TrainingRun:
             figures.update(self._self_validation())
             figures["val_jinv_loss"] = jinv_loss(self._restore_data, self.val_data, seed=self.o.seed + 3)
         if self.val_clean:
-            figures["val_psnr"] = float(np.mean([_psnr(c, p) for c, p in zip(self.val_clean, preds)]))
+            figures["val_psnr"] = float(np.mean([val_psnr(c, p) for c, p in zip(self.val_clean, preds)]))
         self.model.train()
         return figures
-
-    def harm_check(self, entry: dict[str, Any]) -> HarmCheck | None:
-        """The verdict on the weights of a validation ``entry``: do they beat the held-out data as they are?"""
-        if self.selfsup is None or entry.get("val_jinv_loss") is None or not self.noise_var:
-            return None
-        return HarmCheck(float(entry["val_jinv_loss"]), float(self.noise_var))
-
-    @torch.no_grad()
-    def _self_validation(self) -> dict[str, float]:
-        """The method's own loss on the held-out noisy images (fixed random numbers, so epochs compare), and SURE's
-        estimate of the PSNR where the network works on white Gaussian noise of known level."""
-        sup, losses, sures = self.selfsup, [], []
-        noise = sup.noise.model
-        sure_sigma = noise.sigma if sup.domain is None and isinstance(noise, Gaussian) else None
-        same = isinstance(sup.method, Sure) and sup.method.sigma == sure_sigma  # the method's loss is that SURE already
-        for i, img in enumerate(self.val_noisy):
-            y = to_nchw(stack_volumes([img]) if self.dims == 3 else stack_nhwc([img]), self.device)
-            losses.append(float(sup.method.loss(self.model, y, _step_generator(self.o.seed + 1, i), 0.0)))
-            if sure_sigma is not None:
-                sures.append(losses[-1] if same else float(Sure(sure_sigma).loss(self.model, y, _step_generator(self.o.seed + 2, i), 0.0)))
-        out = {"val_loss": float(np.mean(losses))}
-        if sures:
-            out["val_sure_psnr"] = psnr_estimate(float(np.mean(sures)))
-        return out
 
     def _end_epoch(self, epoch: int) -> str | None:
         """Validate, write the checkpoints and the log; return why training stops now, if it does."""
@@ -762,7 +623,7 @@ class _TrainingRun:
                  "val_input_psnr": self.input_psnr, "seconds": time.perf_counter() - self.t_start}
         self.history.append(entry)
         self.epoch_loss, self.n_loss = 0.0, 0
-        score = _score(entry)
+        score = epoch_score(entry)
         improved = score is None or score > self.best
         meta = {**self.meta_base, "epoch": epoch, "epochs": epoch + 1, "history": self.history}
         extra, groups = _opt_tensors(self.optimizer)

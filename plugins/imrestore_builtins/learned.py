@@ -437,7 +437,9 @@ class N2NUNetRestorer(LearnedRestorer):
 
     def _adapted_is_better(self, adapted, model, image: np.ndarray) -> bool:
         """Whether the adapted network beats the network as trained on ``image`` by the J-invariant loss at the same
-        hidden pixels: SURE chose it, but SURE trusts the noise model, and this comparison needs none."""
+        hidden pixels: SURE chose it, but SURE trusts the noise model, and this comparison needs none. Asked where the
+        noise model was estimated from the image (given, or from the chain, SURE is right): scored without each pixel's
+        own value, a network that leans on it looks worse than it is, so the check can refuse a small true gain."""
         # lazy: torch takes seconds to import
         from imrestore.nn.harm import jinv_loss
         from imrestore.nn.inference import predict
@@ -471,7 +473,9 @@ class N2NUNetRestorer(LearnedRestorer):
         finally:
             if bar is not None:
                 bar.close()
-        if net is not model and not self._adapted_is_better(net, model, image):
+        estimated = "estimated" in degradation and "noise" in degradation["estimated"] and not str(
+            degradation["estimated"]["noise"].get("reason", "")).startswith("given")
+        if net is not model and estimated and not self._adapted_is_better(net, model, image):
             log.info(f"{self.name}: the adapted network did not beat the network as trained on this image's held-out pixels "
                      "(J-invariant loss, no noise model); it is restored with the network as trained")
             return model
