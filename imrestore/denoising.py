@@ -43,6 +43,7 @@ from scipy import ndimage
 from .interfaces import Restorer
 from .noise import (
     Gaussian,
+    MRIMagnitude,
     NoiseEstimate,
     NoiseModel,
     PoissonGaussian,
@@ -81,9 +82,13 @@ def noise_model_for(image: np.ndarray, degradation: dict, *, sigma255: float | N
     if "noise_a" in degradation:
         return NoiseEstimate(PoissonGaussian(float(degradation["noise_a"]), float(degradation.get("noise_b", 0.0))),
                              reason="from the chain")
-    if noise == "auto" and degradation.get("modality") == "mri":
-        found = estimate_noise(image, "mri")
-        return NoiseEstimate(found.model, reason="the file is an MRI acquisition (fastMRI layout): MRI magnitude noise")
+    mri = noise == "mri" or (noise == "auto" and degradation.get("modality") == "mri")
+    why = "MRI magnitude, as asked" if noise == "mri" else "the file is an MRI acquisition (fastMRI layout): MRI magnitude noise"
+    if mri and "mri_sigma" in degradation:  # a volume: one sigma for the acquisition, from many planes' flattest blocks
+        return NoiseEstimate(MRIMagnitude(float(degradation["mri_sigma"])),
+                             reason=f"{why}, sigma from the flattest blocks of {degradation.get('mri_sigma_planes', '?')} planes of the volume")
+    if mri:
+        return NoiseEstimate(estimate_noise(image, "mri").model, reason=why)
     return estimate_noise(image, noise)
 
 

@@ -64,3 +64,16 @@ def test_the_white_noise_quantile_constant_is_what_a_simulation_gives():
     from imrestore.noise import WHITE_QUANTILE, white_quantile
 
     assert white_quantile(seed=1) == pytest.approx(WHITE_QUANTILE, rel=0.03)
+
+
+def test_a_volume_run_estimates_one_mri_sigma_from_many_planes(tmp_path, capsys):
+    import tifffile
+
+    stack = np.stack([rician(0.2 + 0.6 * shepp_logan_phantom()[::4, ::4], 0.03, seed=z) for z in range(6)])
+    tifffile.imwrite(tmp_path / "mr.tif", (np.clip(stack, 0, 1) * 4095).astype(np.uint16))
+    code, _, err = call(capsys, "run", "restorer:tv:noise=mri", str(tmp_path / "mr.tif"), str(tmp_path / "o.tif"), "--range", "0:4095", "-q")
+    assert code == 0, err
+    items = json.loads((tmp_path / "o.tif.report.json").read_text())["items"]
+    sigmas = {i["estimated"]["noise"]["sigma"] for i in items}
+    assert len(sigmas) == 1 and sigmas.pop() == pytest.approx(0.03, rel=0.1)  # one sigma for the acquisition
+    assert "6 planes of the volume" in items[0]["estimated"]["noise"]["reason"]

@@ -18,6 +18,7 @@ from ..chain import Chain
 from ..dtypes import from_unit, to_unit
 from ..executors import settle
 from ..interfaces import VolumeFormat, VolumeInfo, VolumeSource
+from ..noise import estimate_mri_sigma
 from .formats import open_volume
 from .measure import measure_plane, ranged_metrics
 
@@ -117,7 +118,34 @@ def _corrupt_plane(ctx: PlaneContext, i: int, raw: np.ndarray | None = None) -> 
     corrupted, degradation = ctx.chain.corrupt(ref, ctx.seed, f"{ctx.key}/{i}", measured=measured)
     if source.info.metadata.get("layout") == "fastmri":  # the file says it is MRI: its noise is that of a magnitude image
         degradation["modality"] = "mri"
+    if not ctx.chain.corruptions and _wants_mri_sigma(ctx.chain.restorer, degradation):
+        degradation["mri_sigma"], degradation["mri_sigma_planes"] = _volume_mri_sigma(ctx, source)
     return ref, corrupted, degradation
+
+
+#: MRI magnitude noise has one sigma for a whole acquisition (one receiver chain): it is estimated once per volume from
+#: the flattest blocks of up to this many planes spread over it, since one small plane holds too few flat blocks.
+MRI_PLANES = 16
+_MRI_SIGMA: dict[tuple, tuple[float, int]] = {}
+
+
+def _wants_mri_sigma(restorer, degradation: dict) -> bool:
+    """Whether the restorer will estimate MRI magnitude noise (``noise=mri``, or ``auto`` on a file that says it is MRI)."""
+    if restorer is None or getattr(restorer, "sigma", None) is not None or getattr(restorer, "noise_a", None) is not None:
+        return False
+    noise = getattr(restorer, "noise", None)
+    return noise == "mri" or (noise == "auto" and degradation.get("modality") == "mri")
+
+
+def _volume_mri_sigma(ctx: PlaneContext, source: VolumeSource) -> tuple[float, int]:
+    """The MRI noise sigma of the whole volume ([0, 1] units of the run's value range) and how many planes gave it."""
+    key = (ctx.source, tuple(ctx.value_range))
+    if key not in _MRI_SIGMA:
+        n = source.info.n_planes
+        picks = np.unique(np.linspace(0, n - 1, min(MRI_PLANES, n)).round().astype(int))
+        planes = [to_unit(source.read_plane(int(j)), ctx.value_range)[0] for j in picks]
+        _MRI_SIGMA[key] = (estimate_mri_sigma(planes), len(planes))
+    return _MRI_SIGMA[key]
 
 
 def _finish_plane(ctx: PlaneContext, i: int, ref, corrupted, restored, t0: float, later: bool = False) -> PlaneResult:
