@@ -47,6 +47,7 @@ from .noise import (
     NoiseEstimate,
     NoiseModel,
     PoissonGaussian,
+    TextureVeto,
     check_model_name,
     estimate_noise,
     local_statistics,
@@ -89,7 +90,11 @@ def noise_model_for(image: np.ndarray, degradation: dict, *, sigma255: float | N
                              reason=f"{why}, sigma from the flattest blocks of {degradation.get('mri_sigma_planes', '?')} planes of the volume")
     if mri:
         return NoiseEstimate(estimate_noise(image, "mri").model, reason=why)
-    return estimate_noise(image, noise)
+    found = estimate_noise(image, noise)
+    veto = degradation.get("texture_veto")
+    if noise == "auto" and veto and isinstance(found.model, PoissonGaussian):  # the whole volume says: texture, not noise
+        return NoiseEstimate(Gaussian(float(veto["sigma"])), found.means, found.variances, TextureVeto(**veto).reason())
+    return found
 
 
 def _poisson_gaussian(image: np.ndarray, a: float | None, b: float | None) -> PoissonGaussian:

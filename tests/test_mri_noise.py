@@ -77,3 +77,40 @@ def test_a_volume_run_estimates_one_mri_sigma_from_many_planes(tmp_path, capsys)
     sigmas = {i["estimated"]["noise"]["sigma"] for i in items}
     assert len(sigmas) == 1 and sigmas.pop() == pytest.approx(0.03, rel=0.1)  # one sigma for the acquisition
     assert "6 planes of the volume" in items[0]["estimated"]["noise"]["reason"]
+
+
+@pytest.fixture(scope="module")
+def epi(tmp_path_factory):
+    """A real MRI magnitude series: nibabel's test file example4d.nii.gz (EPI, 24 planes of 96x128, int16, two frames)."""
+    nibabel = pytest.importorskip("nibabel", reason="the real EPI series comes with nibabel (pip install nibabel)")
+    import tifffile
+    from pathlib import Path
+
+    data = np.asanyarray(nibabel.load(Path(nibabel.__file__).parent / "tests" / "data" / "example4d.nii.gz").dataobj)
+    first, second = np.ascontiguousarray(np.transpose(data, (3, 2, 1, 0)))
+    path = tmp_path_factory.mktemp("epi") / "epi.tif"
+    tifffile.imwrite(path, first)
+    support = (first > 0) & (second > 0)
+    return path, first, float((first.astype(float) - second)[support].std() / np.sqrt(2))
+
+
+@pytest.mark.parametrize("noise", ["mri", "auto"])
+def test_on_a_real_epi_series_the_run_finds_the_repeated_acquisition_sigma(epi, tmp_path, capsys, noise):
+    path, first, repeated = epi
+    code, _, err = call(capsys, "run", f"restorer:tv:noise={noise}", str(path), str(tmp_path / "o.tif"), "--range", "data", "-q")
+    assert code == 0, err
+    found = json.loads((tmp_path / "o.tif.report.json").read_text())["items"][5]["estimated"]["noise"]
+    assert found["model"] == ("mri" if noise == "mri" else "gaussian")  # auto: the tissue's texture is not photon noise
+    assert found["sigma"] * first.max() == pytest.approx(repeated, rel=0.25)
+    if noise == "auto":
+        assert "texture, not signal-dependent noise" in found["reason"]
+
+
+def test_training_on_the_epi_series_does_not_take_its_texture_for_photon_noise(epi):
+    from imrestore.nn.selfsup import data_noise
+
+    _, first, repeated = epi
+    planes = list(first.astype(np.float64) / first.max())  # a training run fits the noise to all planes, held-out ones too
+    assert data_noise(planes).model.name == "gaussian" and "texture" in data_noise(planes).reason
+    assert data_noise(planes[:19]).model.name == "gaussian"  # and so it would to the 80 % it trains on
+    assert data_noise(planes, "mri").model.sigma * first.max() == pytest.approx(repeated, rel=0.25)

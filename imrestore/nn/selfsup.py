@@ -44,7 +44,7 @@ import torch.nn.functional as F
 
 from ..denoising import UnitDomain
 from ..errors import ImrestoreUsageError, option
-from ..noise import Gaussian, MRIMagnitude, NoiseEstimate, PoissonGaussian, estimate_mri_sigma, estimate_noise
+from ..noise import Gaussian, MRIMagnitude, NoiseEstimate, PoissonGaussian, estimate_mri_sigma, estimate_noise, texture_veto
 from .adapt import sure_loss
 
 METHODS = ("blind-spot", "neighbor", "sure")
@@ -215,6 +215,11 @@ def data_noise(images: Sequence[np.ndarray], model: str = "auto", at_most: int =
     fits = [estimate_noise(images[i], model) for i in picks]
     names = [f.model.name for f in fits]
     winner = max(set(names), key=names.count)
+    spread = np.unique(np.linspace(0, len(images) - 1, min(2 * at_most, len(images))).round().astype(int))
+    grey = [np.asarray(images[i], np.float64) for i in spread if np.ndim(images[i]) == 2]
+    veto = texture_veto(grey) if model == "auto" and winner == "poisson-gaussian" and len(grey) > 1 else None
+    if veto is not None:  # the images together say that the growth with the signal is texture
+        return NoiseEstimate(Gaussian(veto.sigma), reason=veto.reason())
     chosen = [f for f in fits if f.model.name == winner]
     params = {k: float(np.median([f.model.params()[k] for f in chosen])) for k in chosen[0].model.params()}
     reason = chosen[0].reason if len(chosen) == 1 else f"{len(chosen)} of {len(fits)} images: {chosen[0].reason}"

@@ -64,11 +64,14 @@ class SelfSupervisedChecks:
             return [chain.corrupt(im, seed=o.seed, key=f"self/{part}/{i}")[0].astype(np.float32) for i, im in enumerate(images)]
 
         train_noisy = noisy(train_imgs, "train")
-        planes = [p for im in train_noisy for p in (im if self.dims == 3 else [im])]
+        val_imgs = val_imgs[: o.max_val]
+        val_whole = noisy(val_imgs, "val")
+        # the noise is a property of the acquisition: fitted to all of it, held-out planes too (an MRI series' planes
+        # differ in texture, and the flattest blocks of more planes are flatter)
+        planes = [p for im in [*train_noisy, *val_whole] for p in (im if self.dims == 3 else [im])]
         self.selfsup = sup = choose(o.self_method, data_noise(planes, o.noise))
         log.info(f"self-supervised training by {sup.method.name} ({sup.reason}); noise: {sup.noise.model.describe()}")
-        val_imgs = val_imgs[: o.max_val]
-        val_clean, val_noisy = center_crops(val_imgs, crop, self.dims), center_crops(noisy(val_imgs, "val"), crop, self.dims)
+        val_clean, val_noisy = center_crops(val_imgs, crop, self.dims), center_crops(val_whole, crop, self.dims)
         self.val_clean = val_clean if chain.corruptions else []
         self.val_data = val_noisy  # the held-out noisy images in the data's units: what the harm check scores
         self.val_noisy = [sup.to_domain(im) for im in val_noisy]

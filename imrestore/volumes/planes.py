@@ -6,6 +6,7 @@ and, for 3-D restorers, the planes around them that the restorer also sees.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from collections.abc import Callable, Sequence
@@ -18,7 +19,7 @@ from ..chain import Chain
 from ..dtypes import from_unit, to_unit
 from ..executors import settle
 from ..interfaces import VolumeFormat, VolumeInfo, VolumeSource
-from ..noise import estimate_mri_sigma
+from ..noise import estimate_mri_sigma, texture_veto
 from .formats import open_volume
 from .measure import measure_plane, ranged_metrics
 
@@ -118,34 +119,38 @@ def _corrupt_plane(ctx: PlaneContext, i: int, raw: np.ndarray | None = None) -> 
     corrupted, degradation = ctx.chain.corrupt(ref, ctx.seed, f"{ctx.key}/{i}", measured=measured)
     if source.info.metadata.get("layout") == "fastmri":  # the file says it is MRI: its noise is that of a magnitude image
         degradation["modality"] = "mri"
-    if not ctx.chain.corruptions and _wants_mri_sigma(ctx.chain.restorer, degradation):
-        degradation["mri_sigma"], degradation["mri_sigma_planes"] = _volume_mri_sigma(ctx, source)
+    degradation.update(_volume_noise(ctx, source, degradation))
     return ref, corrupted, degradation
 
 
-#: MRI magnitude noise has one sigma for a whole acquisition (one receiver chain): it is estimated once per volume from
-#: the flattest blocks of up to this many planes spread over it, since one small plane holds too few flat blocks.
-MRI_PLANES = 16
-_MRI_SIGMA: dict[tuple, tuple[float, int]] = {}
+#: Where a restorer estimates the noise of a real-data volume, one look at the whole acquisition first, from up to this
+#: many planes spread over it: MRI magnitude noise has one sigma for the acquisition (one receiver chain), which one
+#: small plane's few flat blocks overestimate; and noise=auto learns whether a signal dependence is texture.
+VOLUME_PLANES = 16
+_VOLUME_NOISE: dict[tuple, dict] = {}
 
 
-def _wants_mri_sigma(restorer, degradation: dict) -> bool:
-    """Whether the restorer will estimate MRI magnitude noise (``noise=mri``, or ``auto`` on a file that says it is MRI)."""
-    if restorer is None or getattr(restorer, "sigma", None) is not None or getattr(restorer, "noise_a", None) is not None:
-        return False
+def _volume_noise(ctx: PlaneContext, source: VolumeSource, degradation: dict) -> dict:
+    """What the whole volume says of its noise, for each plane's record (computed once per volume and process):
+    ``mri_sigma`` (``noise=mri``, or ``auto`` on a file that says it is MRI) or a ``texture_veto`` (``auto``)."""
+    restorer = ctx.chain.restorer
+    if ctx.chain.corruptions or restorer is None or any(getattr(restorer, k, None) is not None for k in ("sigma", "noise_a", "noise_b")):
+        return {}
     noise = getattr(restorer, "noise", None)
-    return noise == "mri" or (noise == "auto" and degradation.get("modality") == "mri")
-
-
-def _volume_mri_sigma(ctx: PlaneContext, source: VolumeSource) -> tuple[float, int]:
-    """The MRI noise sigma of the whole volume ([0, 1] units of the run's value range) and how many planes gave it."""
-    key = (ctx.source, tuple(ctx.value_range))
-    if key not in _MRI_SIGMA:
+    mri = noise == "mri" or (noise == "auto" and degradation.get("modality") == "mri")
+    if not mri and (noise != "auto" or source.info.plane_ndim != 2):
+        return {}
+    key = (ctx.source, tuple(ctx.value_range), mri)
+    if key not in _VOLUME_NOISE:
         n = source.info.n_planes
-        picks = np.unique(np.linspace(0, n - 1, min(MRI_PLANES, n)).round().astype(int))
+        picks = np.unique(np.linspace(0, n - 1, min(VOLUME_PLANES, n)).round().astype(int))
         planes = [to_unit(source.read_plane(int(j)), ctx.value_range)[0] for j in picks]
-        _MRI_SIGMA[key] = (estimate_mri_sigma(planes), len(planes))
-    return _MRI_SIGMA[key]
+        if mri:
+            _VOLUME_NOISE[key] = {"mri_sigma": estimate_mri_sigma(planes), "mri_sigma_planes": len(planes)}
+        else:
+            veto = texture_veto(planes)
+            _VOLUME_NOISE[key] = {"texture_veto": dataclasses.asdict(veto)} if veto is not None else {}
+    return _VOLUME_NOISE[key]
 
 
 def _finish_plane(ctx: PlaneContext, i: int, ref, corrupted, restored, t0: float, later: bool = False) -> PlaneResult:
