@@ -186,15 +186,21 @@ class Chain:
         first corruption that consumes them works on them instead of the image.
         """
         x = np.asarray(image, dtype=np.float32)
-        degradation: dict = {"shape": x.shape}
+        degradation: dict = {"shape": x.shape, "operators": [], "unmodelled": []}
         for i, corruption in enumerate(self.corruptions):
             rng = item_rng(seed, key, i)
+            shape = x.shape
             if measured and corruption.consumes and all(k in measured for k in corruption.consumes):
                 x, info = corruption.forward_measured(x, measured, rng)
                 measured = None  # the measurements describe the uncorrupted image only
             else:
                 x, info = corruption.forward(x, rng)
             degradation.update(info)
+            op = None if corruption.is_noise else corruption.operator(info, shape)
+            if op is not None:
+                degradation["operators"].append(op)  # in chain order: a restorer inverts their composition
+            elif not corruption.is_noise:
+                degradation["unmodelled"].append(corruption.name)
         restorer = self.restorer
         if measured and restorer is not None and restorer.consumes and all(k in measured for k in restorer.consumes):
             degradation["measured"] = measured  # nothing in the chain took them: the restorer reconstructs from them as acquired

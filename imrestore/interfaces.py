@@ -119,6 +119,16 @@ class Corruption(Plugin):
     def forward(self, image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
         """Return the corrupted image and a dict describing the degradation."""
 
+    #: Noise: it perturbs the image but maps nothing (the identity, for a restorer that inverts operators).
+    is_noise: ClassVar[bool] = False
+
+    def operator(self, info: dict, in_shape: tuple[int, ...]) -> Any:
+        """The linear map this corruption applied to an image of ``in_shape``, rebuilt from what :meth:`forward`
+        recorded (``info``): an :class:`imrestore.operators.LinearOperator`, whose ``forward`` reproduces the
+        corruption and which passes :func:`imrestore.operators.check_adjoint`; None where it is not linear (noise,
+        or a corruption that declares none).  Masks zero the replaced pixels: what they held is not a measurement."""
+        return None
+
     def __call__(self, image: np.ndarray, rng: np.random.Generator | int | None = None) -> np.ndarray:
         rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         return self.forward(np.asarray(image, dtype=np.float32), rng)[0]

@@ -239,7 +239,10 @@ def format_value(value: Any) -> str:
         return "none"
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    text = str(value)
+    if hasattr(value, "spec") or "," in text or text.startswith("["):
+        return f"[{text}]"  # a nested spec: the brackets keep its commas (see imrestore.spec)
+    return text
 
 
 def format_spec(kind: str | None, name: str, params: dict[str, Any] | None = None) -> str:

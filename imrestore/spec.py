@@ -8,7 +8,13 @@ Spec(kind=None, name='blur', params={'sigma': '4'})
 'corruption:gaussian:sigma=25.0'
 
 Values stay strings here; :func:`build` coerces them by the parameter's declared
-type.  A value may contain ``:`` and ``=`` (paths, HDF5 datasets) but not ``,``.
+type.  A value may contain ``:`` and ``=`` (paths, HDF5 datasets); a value in square brackets may also contain
+``,``: another plugin's whole spec, nested (brackets nest too), as a restorer that takes a denoiser as its prior does:
+
+>>> parse_spec("restorer:pnp:denoiser=[bm3d:profile=np,sigma=10],iterations=8").params
+{'denoiser': 'bm3d:profile=np,sigma=10', 'iterations': '8'}
+>>> str(parse_spec("pnp:denoiser=[bm3d:profile=np,sigma=10]"))
+'pnp:denoiser=[bm3d:profile=np,sigma=10]'
 """
 from __future__ import annotations
 
@@ -56,14 +62,39 @@ def parse_spec(text: str) -> Spec:
     if sep:
         if not rest:
             raise SpecError(f"{text!r}: nothing after ':'; expected key=value")
-        for item in rest.split(","):
+        for item in _top_level_items(text, rest):
             key, eq, value = item.partition("=")
-            key = key.strip()
+            key, value = key.strip(), value.strip()
             if not eq or not _KEY.match(key):
                 raise SpecError(f"{text!r}: expected key=value, got {item!r}")
             if key in params:
                 raise SpecError(f"{text!r}: {key!r} given twice")
-            params[key] = value.strip()
+            if value.startswith("["):
+                if not value.endswith("]"):
+                    raise SpecError(f"{text!r}: {key}={value}: text after the closing ']'")
+                value = value[1:-1].strip()
+                if not value:
+                    raise SpecError(f"{text!r}: {key}=[]: empty brackets; put a spec inside, e.g. {key}=[bm3d]")
+            params[key] = value
     return Spec(kind, name.lower(), params)
+
+
+def _top_level_items(text: str, rest: str) -> list[str]:
+    """``rest`` split on the commas outside square brackets; unbalanced brackets are a :class:`SpecError`."""
+    items, depth, start = [], 0, 0
+    for i, char in enumerate(rest):
+        if char == "[":
+            depth += 1
+        elif char == "]":
+            depth -= 1
+            if depth < 0:
+                raise SpecError(f"{text!r}: ']' without its '['")
+        elif char == "," and depth == 0:
+            items.append(rest[start:i])
+            start = i + 1
+    if depth:
+        raise SpecError(f"{text!r}: '[' without its ']'")
+    items.append(rest[start:])
+    return items
 
 

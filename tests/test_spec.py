@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -8,7 +10,7 @@ from imrestore.spec import Spec, format_spec, parse_spec
 
 names = st.from_regex(r"[a-z][a-z0-9_-]{0,12}", fullmatch=True)
 keys = st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True)
-values = st.text(alphabet=st.characters(blacklist_characters=",", blacklist_categories=("Cs", "Cc", "Zs", "Zl", "Zp")), max_size=12)
+values = st.text(alphabet=st.characters(blacklist_characters=",[]", blacklist_categories=("Cs", "Cc", "Zs", "Zl", "Zp")), max_size=12)
 kinds = st.sampled_from([None, "corruption", "restorer", "metric"])
 
 
@@ -90,3 +92,27 @@ def test_ambiguous_name_asks_for_the_kind(registry):
     with pytest.raises(SpecError, match="ambiguous; say which kind: corruption:blur, metric:blur"):
         imrestore.build("blur")
     assert imrestore.build("metric:blur").kind == "metric"
+
+
+def test_nested_spec_round_trips():
+    from imrestore.spec import parse_spec
+
+    text = "restorer:pnp:denoiser=[bm3d:profile=np,sigma=10],iterations=8"
+    spec = parse_spec(text)
+    assert spec.params == {"denoiser": "bm3d:profile=np,sigma=10", "iterations": "8"}
+    assert str(spec) == text and parse_spec(str(spec)) == spec
+    deeper = parse_spec("a:x=[b:y=[c:z=1,w=2],v=3],u=4")
+    assert deeper.params == {"x": "b:y=[c:z=1,w=2],v=3", "u": "4"}
+    assert parse_spec(deeper.params["x"]).params == {"y": "c:z=1,w=2", "v": "3"}
+    assert parse_spec(str(deeper)) == deeper
+
+
+@pytest.mark.parametrize("text,says", [("pnp:denoiser=[bm3d", "without its ']'"), ("pnp:denoiser=bm3d]", "without its '['"),
+                                       ("pnp:denoiser=[]", "empty brackets"), ("pnp:denoiser=[bm3d]x", "after the closing")])
+def test_nested_spec_errors_are_one_line(text, says):
+    from imrestore.errors import SpecError
+    from imrestore.spec import parse_spec
+
+    with pytest.raises(SpecError, match=re.escape(says)) as info:
+        parse_spec(text)
+    assert "\n" not in str(info.value)

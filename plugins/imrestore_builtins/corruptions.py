@@ -19,6 +19,7 @@ from imrestore import hookimpl
 from imrestore.errors import ParameterError
 from imrestore.interfaces import Corruption
 from imrestore.mri import rss_image
+from imrestore.operators import Convolve, Fourier, Mask, Pool
 from imrestore.params import param
 
 
@@ -35,6 +36,7 @@ def _pixel_mask(image: np.ndarray, mask2d: np.ndarray) -> np.ndarray:
 class GaussianNoise(Corruption):
     """Additive white Gaussian noise, sigma on the 0-255 scale of the literature."""
 
+    is_noise = True
     name = "gaussian"
     aliases = ("awgn",)
     provides = ("noise_sigma",)
@@ -60,6 +62,7 @@ class GaussianNoise(Corruption):
 class PoissonNoise(Corruption):
     """Shot noise: photon counts with the given peak, scaled back to [0, 1]."""
 
+    is_noise = True
     name = "poisson"
     provides = ("poisson_peak", "noise_a")
     preserves = frozenset({"mean"})
@@ -75,6 +78,7 @@ class PoissonNoise(Corruption):
 class PoissonGaussianNoise(Corruption):
     """Photon-counting camera noise: variance a*x + b (Poisson counts of gain a, plus Gaussian read noise of variance b)."""
 
+    is_noise = True
     name = "poisson-gaussian"
     aliases = ("pg",)
     provides = ("noise_a",)
@@ -103,6 +107,9 @@ class SaltPepper(Corruption):
     def preserved(self):
         return frozenset({"median"} | ({"mode"} if 1 - self.p > self.p / 2 else set()))
 
+    def operator(self, info, in_shape):
+        return Mask(~np.asarray(info["mask"], bool))
+
     def forward(self, image, rng):
         hit = rng.random(_spatial(image)) < self.p
         salt = rng.random(_spatial(image)) < 0.5
@@ -123,6 +130,9 @@ class ImpulseNoise(Corruption):
     def preserved(self):
         return frozenset({"mode"} if self.p < 1 else set())  # uniform impulses leave the clean value the mode
 
+    def operator(self, info, in_shape):
+        return Mask(~np.asarray(info["mask"], bool))
+
     def forward(self, image, rng):
         hit = rng.random(_spatial(image)) < self.p
         values = rng.random(image.shape, dtype=np.float32)
@@ -141,6 +151,9 @@ class Erase(Corruption):
 
     def preserved(self):
         return frozenset(({"median"} if self.p < 0.5 else set()) | ({"mode"} if self.p < 0.5 else set()))
+
+    def operator(self, info, in_shape):
+        return Mask(~np.asarray(info["mask"], bool))
 
     def forward(self, image, rng):
         hit = rng.random(_spatial(image)) < self.p
@@ -165,6 +178,9 @@ class GaussianBlur(Corruption):
     provides = ("psf",)
     sigma: float = param(2.0, min=0, max=100, help="standard deviation of the blur, in pixels")
 
+    def operator(self, info, in_shape):
+        return Convolve(info["psf"])
+
     def forward(self, image, rng):
         from scipy import ndimage
 
@@ -182,6 +198,9 @@ class Block(Corruption):
     size: int = param(10, min=1, max=100000, help="side of the square, in pixels")
     value: float = param(1.0, min=0, max=1, help="value inside the block (1 = white)")
     position: str = param("center", choices=("center", "random"), help="where the block goes")
+
+    def operator(self, info, in_shape):
+        return Mask(~np.asarray(info["mask"], bool))
 
     def forward(self, image, rng):
         h, w = _spatial(image)
@@ -203,6 +222,9 @@ class Downsample(Corruption):
     name = "downsample"
     provides = ("scale", "shape")
     factor: int = param(2, min=1, max=64, help="pooling factor (the image shrinks by it)")
+
+    def operator(self, info, in_shape):
+        return Pool(int(info["scale"]))
 
     def forward(self, image, rng):
         f = self.factor
@@ -283,6 +305,10 @@ class KSpace(Corruption):
                 "value_range": (lo, hi)}
         return out.astype(np.float32), info
 
+    def operator(self, info, in_shape):
+        # an image's k-space only: a scan's own (forward_measured) gives a root-sum-of-squares image, not linear
+        return Fourier(info["kspace_weights"]) if "kspace_weights" in info else None
+
     def forward(self, image, rng):
         num_cols = image.shape[1]
         mask, probs = kspace_mask(num_cols, self.acceleration, self.center_fraction, self.mask, rng)
@@ -293,7 +319,7 @@ class KSpace(Corruption):
         w = weights[None, :, None] if image.ndim == 3 else weights[None, :]
         measured = (spectrum * w).astype(np.complex64)
         out = np.fft.ifft2(measured, axes=axes).real
-        return out.astype(np.float32), {"kspace": measured, "kspace_mask": np.fft.ifftshift(mask)}
+        return out.astype(np.float32), {"kspace": measured, "kspace_mask": np.fft.ifftshift(mask), "kspace_weights": weights}
 
 
 BUILTIN_CORRUPTIONS = (

@@ -1,0 +1,352 @@
+"""Linear forward operators of the degradations: ``A`` and its adjoint ``Aᵀ``, with the data step of plug-and-play.
+
+Each linear corruption (blur, down-sampling, masks, k-space under-sampling) says which operator it applied
+(:meth:`imrestore.interfaces.Corruption.operator`), with the same boundary handling as the corruption itself, so that
+``A(x)`` reproduces the corruption of ``x`` exactly (up to the noise).  An operator maps a float array whose first two
+axes are ``YX`` (a trailing channel axis is carried along) to another such array.  Operators compose in chain order
+(:class:`Compose`: blur then down-sample is super-resolution with a kernel).
+
+:func:`check_adjoint` is the adjoint test ⟨Ax, y⟩ = ⟨x, Aᵀy⟩ that every operator here passes, and that a third-party
+corruption declaring an operator is held to.  :meth:`LinearOperator.solve_normal` is the data step
+``(AᵀA + ρI)⁻¹ r``: in closed form where it is cheap (masks, pooling, k-space), else by conjugate gradients
+preconditioned with a circulant (FFT) approximation (convolution with reflecting borders).
+
+>>> import numpy as np
+>>> op = Compose([Convolve(np.ones((3, 3)) / 9), Pool(2)])
+>>> op.out_shape((8, 8))
+(4, 4)
+>>> check_adjoint(op, (8, 8)) < 1e-10
+True
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+__all__ = ["LinearOperator", "Identity", "Mask", "Convolve", "Pool", "Fourier", "Compose", "check_adjoint",
+           "conjugate_gradient"]
+
+
+def _broadcast(weights: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """A YX array shaped to multiply ``x`` (YX or YXC)."""
+    return weights.reshape(weights.shape + (1,) * (x.ndim - weights.ndim))
+
+
+class LinearOperator(abc.ABC):
+    """A linear map between images (first two axes YX): ``forward``, ``adjoint`` and the data step."""
+
+    #: What the record and the report call it.
+    kind: str = ""
+
+    @abc.abstractmethod
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """``A x``."""
+
+    @abc.abstractmethod
+    def adjoint(self, y: np.ndarray, in_shape: tuple[int, ...] | None = None) -> np.ndarray:
+        """``Aᵀ y``; ``in_shape`` is the shape of ``x`` where ``A`` drops pixels (pooling a size that is no multiple)."""
+
+    def out_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape of ``A x`` for ``x`` of ``in_shape`` (the same by default)."""
+        return tuple(in_shape)
+
+    def gram(self, x: np.ndarray) -> np.ndarray:
+        """``AᵀA x``."""
+        return self.adjoint(self.forward(x), np.shape(x))
+
+    def solve_normal(self, rhs: np.ndarray, rho: float, x0: np.ndarray | None = None) -> np.ndarray:
+        """``(AᵀA + ρI)⁻¹ rhs``: closed form where the operator has one, else conjugate gradients."""
+        return conjugate_gradient(lambda v: self.gram(v) + rho * v, rhs, x0)
+
+    def describe(self) -> dict:
+        """Kind and parameters, for the record and report.json."""
+        return {"kind": self.kind}
+
+
+def conjugate_gradient(apply: Callable[[np.ndarray], np.ndarray], rhs: np.ndarray, x0: np.ndarray | None = None,
+                       precondition: Callable[[np.ndarray], np.ndarray] | None = None, tol: float = 1e-8,
+                       max_iter: int = 200) -> np.ndarray:
+    """Solve ``apply(x) = rhs`` for a symmetric positive definite ``apply`` (preconditioned conjugate gradients)."""
+    x = np.zeros_like(rhs, dtype=np.float64) if x0 is None else np.array(x0, np.float64)
+    r = rhs - apply(x)
+    z = precondition(r) if precondition else r
+    p = z.copy()
+    rz = float(np.vdot(r, z))
+    stop = tol * max(float(np.linalg.norm(rhs)), 1e-30)
+    for _ in range(max_iter):
+        if np.linalg.norm(r) <= stop:
+            break
+        ap = apply(p)
+        alpha = rz / float(np.vdot(p, ap))
+        x += alpha * p
+        r -= alpha * ap
+        z = precondition(r) if precondition else r
+        rz, rz_old = float(np.vdot(r, z)), rz
+        p = z + (rz / rz_old) * p
+    return x
+
+
+class Identity(LinearOperator):
+    """``A = I``: plain denoising."""
+
+    kind = "identity"
+
+    def forward(self, x):
+        return np.asarray(x, np.float64)
+
+    def adjoint(self, y, in_shape=None):
+        return np.asarray(y, np.float64)
+
+    def solve_normal(self, rhs, rho, x0=None):
+        return np.asarray(rhs, np.float64) / (1.0 + rho)
+
+
+@dataclass
+class Mask(LinearOperator):
+    """Keeps the pixels where ``keep`` (YX bool) is True and zeroes the others (erase, block, impulse noise)."""
+
+    keep: np.ndarray
+    kind = "mask"
+
+    def __post_init__(self):
+        self.keep = np.asarray(self.keep, bool)
+
+    def forward(self, x):
+        return np.asarray(x, np.float64) * _broadcast(self.keep, np.asarray(x))
+
+    def adjoint(self, y, in_shape=None):
+        return self.forward(y)
+
+    def solve_normal(self, rhs, rho, x0=None):
+        return np.asarray(rhs, np.float64) / (_broadcast(self.keep, np.asarray(rhs)) + rho)
+
+    def describe(self):
+        return {"kind": self.kind, "measured_fraction": float(self.keep.mean())}
+
+
+@dataclass
+class Convolve(LinearOperator):
+    """Convolution with ``psf`` (2-D, centred) and reflecting borders, as ``scipy.ndimage`` with ``mode="reflect"``
+    (the blur corruption): pad by symmetric reflection, convolve, crop.  The adjoint correlates and folds the pad back."""
+
+    psf: np.ndarray
+    kind = "convolve"
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self):
+        self.psf = np.asarray(self.psf, np.float64)
+        if self.psf.ndim != 2 or min(self.psf.shape) < 1:
+            raise ValueError(f"convolve: the PSF must be a 2-D array, got shape {self.psf.shape}")
+
+    @property
+    def _pad(self) -> tuple[int, int]:
+        return self.psf.shape[0] // 2, self.psf.shape[1] // 2
+
+    def _otf(self, shape: tuple[int, int]) -> np.ndarray:
+        """The PSF's transfer function on a grid of ``shape``, centre at the origin."""
+        if shape not in self._cache:
+            kernel = np.zeros(shape)
+            kh, kw = self.psf.shape
+            rows = np.mod(np.arange(kh) - kh // 2, shape[0])
+            cols = np.mod(np.arange(kw) - kw // 2, shape[1])
+            np.add.at(kernel, (rows[:, None], cols[None, :]), self.psf)  # wrapped where the PSF outgrows the grid
+            self._cache[shape] = np.fft.rfft2(kernel)
+        return self._cache[shape]
+
+    def _circular(self, x: np.ndarray, conj: bool) -> np.ndarray:
+        shape = x.shape[:2]
+        otf = self._otf(shape)
+        otf = np.conj(otf) if conj else otf
+        spectrum = np.fft.rfft2(x, axes=(0, 1)) * _broadcast(otf, x)
+        return np.fft.irfft2(spectrum, s=shape, axes=(0, 1))
+
+    def _widths(self, x: np.ndarray) -> list[tuple[int, int]]:
+        py, px = self._pad
+        # a circular convolution on the padded grid leaves the centre exact when the pad covers the kernel's reach
+        return [(py + 1, py + 1), (px + 1, px + 1)] + [(0, 0)] * (x.ndim - 2)
+
+    def forward(self, x):
+        x = np.asarray(x, np.float64)
+        widths = self._widths(x)
+        padded = np.pad(x, widths, mode="symmetric")  # scipy's "reflect" is numpy's "symmetric"
+        (ty, _), (tx, _) = widths[:2]
+        return self._circular(padded, conj=False)[ty : ty + x.shape[0], tx : tx + x.shape[1]]
+
+    def adjoint(self, y, in_shape=None):
+        y = np.asarray(y, np.float64)
+        widths = self._widths(y)
+        (ty, _), (tx, _) = widths[:2]
+        h, w = y.shape[:2]
+        big = np.zeros((h + 2 * ty, w + 2 * tx) + y.shape[2:])
+        big[ty : ty + h, tx : tx + w] = y
+        big = self._circular(big, conj=True)
+        return _fold_symmetric(big, ty, tx, h, w)
+
+    def _precondition(self, rho: float, shape: tuple[int, ...]):
+        """The circulant (periodic-border) inverse of ``AᵀA + ρ``: exact away from the borders."""
+        otf = self._otf(shape[:2])
+        inverse = 1.0 / (np.abs(otf) ** 2 + rho)
+        return lambda r: np.fft.irfft2(np.fft.rfft2(r, axes=(0, 1)) * _broadcast(inverse, r), s=shape[:2], axes=(0, 1))
+
+    def solve_normal(self, rhs, rho, x0=None):
+        rhs = np.asarray(rhs, np.float64)
+        return conjugate_gradient(lambda v: self.gram(v) + rho * v, rhs, x0, self._precondition(rho, rhs.shape), tol=1e-6)
+
+    def describe(self):
+        return {"kind": self.kind, "psf_shape": list(self.psf.shape), "boundary": "reflect"}
+
+
+def _fold_symmetric(big: np.ndarray, ty: int, tx: int, h: int, w: int) -> np.ndarray:
+    """The adjoint of ``np.pad(x, ((ty, ty), (tx, tx)), mode="symmetric")``: add each padded pixel to its source."""
+    rows = _symmetric_index(np.arange(-ty, h + ty), h)
+    cols = _symmetric_index(np.arange(-tx, w + tx), w)
+    out = np.zeros((h, big.shape[1]) + big.shape[2:])
+    np.add.at(out, rows, big)
+    result = np.zeros((h, w) + big.shape[2:])
+    np.add.at(result, (slice(None), cols), out)
+    return result
+
+
+def _symmetric_index(i: np.ndarray, n: int) -> np.ndarray:
+    """Where numpy's symmetric padding takes index ``i`` from, in ``range(n)``."""
+    period = 2 * n
+    i = np.mod(i, period)
+    return np.where(i < n, i, period - 1 - i)
+
+
+@dataclass
+class Pool(LinearOperator):
+    """Average pooling over ``factor`` x ``factor`` blocks (the downsample corruption; rows and columns past the last
+    whole block are dropped).  ``A Aᵀ = I / factor²``, so the data step has a closed form (Woodbury)."""
+
+    factor: int
+    kind = "pool"
+
+    def out_shape(self, in_shape):
+        f = self.factor
+        return (in_shape[0] // f, in_shape[1] // f) + tuple(in_shape[2:])
+
+    def forward(self, x):
+        x = np.asarray(x, np.float64)
+        f = self.factor
+        hh, ww = x.shape[0] // f, x.shape[1] // f
+        return x[: hh * f, : ww * f].reshape(hh, f, ww, f, *x.shape[2:]).mean(axis=(1, 3))
+
+    def adjoint(self, y, in_shape: tuple[int, ...] | None = None):
+        y = np.asarray(y, np.float64)
+        f = self.factor
+        up = np.repeat(np.repeat(y, f, axis=0), f, axis=1) / f**2
+        if in_shape is None or tuple(in_shape[:2]) == up.shape[:2]:
+            return up
+        out = np.zeros(tuple(in_shape[:2]) + y.shape[2:])
+        out[: up.shape[0], : up.shape[1]] = up
+        return out
+
+    def solve_normal(self, rhs, rho, x0=None):
+        rhs = np.asarray(rhs, np.float64)
+        # (ρI + AᵀA)⁻¹ = (I − Aᵀ(ρI + AAᵀ)⁻¹A) / ρ with AAᵀ = I/f²
+        return (rhs - self.adjoint(self.forward(rhs), rhs.shape) / (rho + 1.0 / self.factor**2)) / rho
+
+    def describe(self):
+        return {"kind": self.kind, "factor": self.factor}
+
+
+@dataclass
+class Fourier(LinearOperator):
+    """Cartesian k-space under-sampling seen in the image: ``x ↦ Re F⁻¹ (W ⊙ F x)`` with the orthonormal 2-D FFT and
+    ``weights`` W over the (uncentred) columns: the kspace corruption's zero-filled image.  Diagonal in Fourier space on
+    real images (the spectrum symmetrised), so the data step is closed-form."""
+
+    weights: np.ndarray
+    kind = "fourier"
+
+    def __post_init__(self):
+        self.weights = np.asarray(self.weights, np.float64)
+
+    def _diagonal(self, shape: tuple[int, int], power: int) -> np.ndarray:
+        w = np.broadcast_to(self.weights[None, :] if self.weights.ndim == 1 else self.weights, shape)
+        flipped = np.roll(w[::-1, ::-1], 1, axis=(0, 1))  # w at -k
+        return ((w + flipped) / 2) ** power  # Re of a real image's spectrum times w: times w symmetrised
+
+    def _apply(self, x, power):
+        x = np.asarray(x, np.float64)
+        d = _broadcast(self._diagonal(x.shape[:2], power), x)
+        return np.fft.ifft2(np.fft.fft2(x, axes=(0, 1)) * d, axes=(0, 1)).real
+
+    def forward(self, x):
+        return self._apply(x, 1)
+
+    def adjoint(self, y, in_shape=None):
+        return self._apply(y, 1)  # self-adjoint: a real, symmetrised diagonal in an orthonormal basis
+
+    def gram(self, x):
+        return self._apply(x, 2)
+
+    def solve_normal(self, rhs, rho, x0=None):
+        rhs = np.asarray(rhs, np.float64)
+        d = _broadcast(self._diagonal(rhs.shape[:2], 2) + rho, rhs)
+        return np.fft.ifft2(np.fft.fft2(rhs, axes=(0, 1)) / d, axes=(0, 1)).real
+
+    def describe(self):
+        return {"kind": self.kind, "measured_fraction": float(np.mean(self.weights > 0))}
+
+
+@dataclass
+class Compose(LinearOperator):
+    """Operators applied in chain order: ``Compose([A1, A2])(x) = A2(A1(x))``."""
+
+    ops: Sequence[LinearOperator]
+    kind = "compose"
+
+    def __post_init__(self):
+        self.ops = [op for op in self.ops if not isinstance(op, Identity)]
+
+    def out_shape(self, in_shape):
+        for op in self.ops:
+            in_shape = op.out_shape(in_shape)
+        return tuple(in_shape)
+
+    def forward(self, x):
+        x = np.asarray(x, np.float64)
+        for op in self.ops:
+            x = op.forward(x)
+        return x
+
+    def adjoint(self, y, in_shape: tuple[int, ...] | None = None):
+        shapes = []
+        if in_shape is not None:
+            shape = tuple(in_shape)
+            for op in self.ops:
+                shapes.append(shape)
+                shape = op.out_shape(shape)
+        y = np.asarray(y, np.float64)
+        for i, op in reversed(list(enumerate(self.ops))):
+            y = op.adjoint(y, shapes[i] if shapes else None)
+        return y
+
+    def solve_normal(self, rhs, rho, x0=None):
+        if not self.ops:
+            return Identity().solve_normal(rhs, rho)
+        if len(self.ops) == 1:
+            return self.ops[0].solve_normal(rhs, rho, x0)
+        return super().solve_normal(rhs, rho, x0)
+
+    def describe(self):
+        return {"kind": self.kind, "ops": [op.describe() for op in self.ops]}
+
+
+def check_adjoint(op: LinearOperator, in_shape: tuple[int, ...], seed: int = 0) -> float:
+    """The relative gap between ⟨Ax, y⟩ and ⟨x, Aᵀy⟩ for random ``x`` of ``in_shape`` and ``y`` (about 1e-15 for an
+    exact adjoint): the test every operator, built-in or a plugin's, must pass."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(in_shape)
+    ax = op.forward(x)
+    y = rng.standard_normal(ax.shape)
+    aty = op.adjoint(y, tuple(in_shape))
+    if aty.shape != x.shape:
+        raise ValueError(f"{op.kind}: the adjoint gives shape {aty.shape}, the input is {x.shape}")
+    lhs, rhs = float(np.vdot(ax, y)), float(np.vdot(x, aty))
+    return abs(lhs - rhs) / max(abs(lhs), abs(rhs), 1e-30)
