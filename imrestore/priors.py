@@ -1,0 +1,67 @@
+"""A denoiser as the prior of a linear inverse problem: plug-and-play half-quadratic splitting (HQS).
+
+A denoiser trained with the quadratic loss computes E[X | X̃] and so carries the prior of the images it was trained
+on; with the forward operator ``A`` of a degradation (:mod:`imrestore.operators`) it solves ``y = A x + n``.  HQS
+alternates the data step ``x = argmin ||y - A x||² + ρ_k ||x - z||²`` (the operator's ``solve_normal``) and the prior
+step ``z = D(x, σ_k)``, with the annealed schedule of DPIR (Zhang et al., "Plug-and-play image restoration with deep
+denoiser prior", TPAMI 2021): ``σ_k`` log-spaced from ``sigma_start`` down to the measurement's noise level and
+``ρ_k = λ σ² / σ_k²`` with λ = 0.23.
+
+Arrays in, arrays out: ``denoise(image, sigma)`` takes and returns float arrays in [0, 1] scale, ``sigma`` in the same
+units.
+
+>>> import numpy as np
+>>> from imrestore.operators import Mask
+>>> keep = np.arange(64).reshape(8, 8) % 2 == 0
+>>> x, info = pnp_hqs(np.where(keep, 0.5, 0.0), Mask(keep), lambda z, s: np.full_like(z, z.mean()), noise_sigma=0.01)
+>>> round(float(x.mean()), 2), info["denoiser_calls"]
+(0.5, 8)
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from .operators import LinearOperator
+
+__all__ = ["dpir_schedule", "pnp_hqs"]
+
+#: DPIR's weight of the data term against the prior (their λ).
+LAMBDA = 0.23
+#: The lowest noise level the schedule assumes for the measurement: a noiseless one would make ρ zero.
+SIGMA_FLOOR = 0.5 / 255
+
+
+def dpir_schedule(iterations: int, noise_sigma: float, sigma_start: float = 49 / 255) -> np.ndarray:
+    """The denoiser's noise level at each iteration: log-spaced from ``sigma_start`` to the measurement's level.
+
+    >>> [round(float(s) * 255, 2) for s in dpir_schedule(3, 1 / 255)]
+    [49.0, 7.0, 1.0]
+    """
+    end = max(noise_sigma, SIGMA_FLOOR)
+    return np.geomspace(max(sigma_start, end), end, max(int(iterations), 1))
+
+
+def pnp_hqs(y: np.ndarray, op: LinearOperator, denoise: Callable[[np.ndarray, float], np.ndarray], noise_sigma: float,
+            iterations: int = 8, sigma_start: float = 49 / 255, x0: np.ndarray | None = None,
+            lam: float = LAMBDA) -> tuple[np.ndarray, dict]:
+    """Restore ``x`` from ``y = op(x) + noise`` with ``denoise`` as the prior; return it and what was done.
+
+    ``x0`` starts the loop (default ``Aᵀy``, which for a mask or a pooling is the measurement spread back). The info
+    holds the σ schedule, the data residual ``||y - A x|| / sqrt(n)`` after each iteration and the denoiser calls.
+    """
+    y = np.asarray(y, np.float64)
+    in_shape = np.shape(x0) if x0 is not None else None
+    aty = op.adjoint(y, in_shape)
+    z = np.asarray(x0, np.float64) if x0 is not None else aty
+    sigmas = dpir_schedule(iterations, noise_sigma, sigma_start)
+    noise = max(noise_sigma, SIGMA_FLOOR)
+    residuals = []
+    for sigma in sigmas:
+        rho = lam * noise**2 / sigma**2
+        x = op.solve_normal(aty + rho * z, rho, z)
+        z = np.asarray(denoise(x.astype(np.float32), float(sigma)), np.float64)
+        residuals.append(float(np.sqrt(np.mean((op.forward(z) - y) ** 2))))
+    return z, {"method": "hqs", "sigmas": [float(s) for s in sigmas], "lambda": lam, "data_residual": residuals,
+               "denoiser_calls": len(sigmas)}
