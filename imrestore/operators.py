@@ -61,6 +61,12 @@ class LinearOperator(abc.ABC):
         """``(AᵀA + ρI)⁻¹ rhs``: closed form where the operator has one, else conjugate gradients."""
         return conjugate_gradient(lambda v: self.gram(v) + rho * v, rhs, x0)
 
+    def initial(self, y: np.ndarray, in_shape: tuple[int, ...]) -> np.ndarray:
+        """A cheap first guess of ``x`` from ``y`` (where plug-and-play starts): ``y`` itself where the shapes agree
+        (blur: the blurred image is close), else ``Aᵀy``.  Operators that drop pixels override it with an interpolation."""
+        y = np.asarray(y, np.float64)
+        return y if y.shape == tuple(in_shape) else self.adjoint(y, in_shape)
+
     def describe(self) -> dict:
         """Kind and parameters, for the record and report.json."""
         return {"kind": self.kind}
@@ -122,6 +128,21 @@ class Mask(LinearOperator):
 
     def solve_normal(self, rhs, rho, x0=None):
         return np.asarray(rhs, np.float64) / (_broadcast(self.keep, np.asarray(rhs)) + rho)
+
+    def initial(self, y, in_shape):
+        """Missing pixels filled by normalised convolution (a Gaussian average of the measured ones near each), at a
+        scale that reaches a few measured pixels wherever the mask leaves them; far from any, the measured mean."""
+        from scipy import ndimage
+
+        y = np.asarray(y, np.float64)
+        keep = _broadcast(self.keep, y).astype(np.float64) * np.ones_like(y)
+        scale = 1.0 / max(float(self.keep.mean()), 1e-3) ** 0.5
+        axes = [scale, scale] + [0.0] * (y.ndim - 2)
+        num = ndimage.gaussian_filter(y * keep, axes, mode="reflect")
+        den = ndimage.gaussian_filter(keep, axes, mode="reflect")
+        fallback = float((y * keep).sum() / max(keep.sum(), 1.0))
+        fill = np.where(den > 1e-6, num / np.maximum(den, 1e-6), fallback)
+        return np.where(keep > 0, y, fill)
 
     def describe(self):
         return {"kind": self.kind, "measured_fraction": float(self.keep.mean())}
@@ -250,6 +271,17 @@ class Pool(LinearOperator):
         # (ρI + AᵀA)⁻¹ = (I − Aᵀ(ρI + AAᵀ)⁻¹A) / ρ with AAᵀ = I/f²
         return (rhs - self.adjoint(self.forward(rhs), rhs.shape) / (rho + 1.0 / self.factor**2)) / rho
 
+    def initial(self, y, in_shape):
+        """Bicubic up-sampling of ``y`` (the classical answer), edge-padded where pooling dropped a border."""
+        from skimage import transform
+
+        y = np.asarray(y, np.float64)
+        f = self.factor
+        target = (y.shape[0] * f, y.shape[1] * f) + y.shape[2:]
+        up = transform.resize(y, target, order=3, mode="reflect", anti_aliasing=False)
+        extra = [(0, n - m) for n, m in zip(in_shape[:2], target[:2])] + [(0, 0)] * (y.ndim - 2)
+        return np.pad(up, extra, mode="edge") if any(e for _, e in extra) else up
+
     def describe(self):
         return {"kind": self.kind, "factor": self.factor}
 
@@ -333,6 +365,16 @@ class Compose(LinearOperator):
         if len(self.ops) == 1:
             return self.ops[0].solve_normal(rhs, rho, x0)
         return super().solve_normal(rhs, rho, x0)
+
+    def initial(self, y, in_shape):
+        """Each operator's first guess, from the last back to the first (blur then pooling: bicubic, then as blurred)."""
+        shapes = [tuple(in_shape)]
+        for op in self.ops[:-1]:
+            shapes.append(tuple(op.out_shape(shapes[-1])))
+        x = np.asarray(y, np.float64)
+        for op, shape in reversed(list(zip(self.ops, shapes))):
+            x = op.initial(x, shape)
+        return x
 
     def describe(self):
         return {"kind": self.kind, "ops": [op.describe() for op in self.ops]}

@@ -25,7 +25,7 @@ import numpy as np
 
 from .operators import LinearOperator
 
-__all__ = ["dpir_schedule", "pnp_hqs"]
+__all__ = ["dpir_schedule", "pnp", "pnp_hqs"]
 
 #: DPIR's weight of the data term against the prior (their λ).
 LAMBDA = 0.23
@@ -43,25 +43,41 @@ def dpir_schedule(iterations: int, noise_sigma: float, sigma_start: float = 49 /
     return np.geomspace(max(sigma_start, end), end, max(int(iterations), 1))
 
 
-def pnp_hqs(y: np.ndarray, op: LinearOperator, denoise: Callable[[np.ndarray, float], np.ndarray], noise_sigma: float,
-            iterations: int = 8, sigma_start: float = 49 / 255, x0: np.ndarray | None = None,
-            lam: float = LAMBDA) -> tuple[np.ndarray, dict]:
+def pnp(y: np.ndarray, op: LinearOperator, denoise: Callable[[np.ndarray, float], np.ndarray], noise_sigma: float,
+        iterations: int = 8, sigma_start: float = 49 / 255, x0: np.ndarray | None = None, lam: float = LAMBDA,
+        method: str = "hqs", in_shape: tuple[int, ...] | None = None,
+        on_step: Callable[[int], None] | None = None) -> tuple[np.ndarray, dict]:
     """Restore ``x`` from ``y = op(x) + noise`` with ``denoise`` as the prior; return it and what was done.
 
-    ``x0`` starts the loop (default ``Aᵀy``, which for a mask or a pooling is the measurement spread back). The info
-    holds the σ schedule, the data residual ``||y - A x|| / sqrt(n)`` after each iteration and the denoiser calls.
+    ``method`` is ``"hqs"`` (half-quadratic splitting, DPIR) or ``"admm"`` (the same steps with a scaled dual variable
+    ``u`` that accumulates what the prior and the data disagree on: ``x = argmin ||y-Ax||² + ρ||x-(z-u)||²``,
+    ``z = D(x+u)``, ``u += x - z``).  ``x0`` starts the loop (default ``op.initial(y)``: the measurement interpolated
+    where pixels are missing); ``in_shape`` is the shape of ``x`` (default: ``x0``'s, else ``y``'s).  The info holds the
+    σ schedule, the data residual ``||y - A z|| / sqrt(n)`` after each iteration and the denoiser calls.
     """
+    if method not in ("hqs", "admm"):
+        raise ValueError(f"unknown plug-and-play method {method!r}; hqs or admm")
     y = np.asarray(y, np.float64)
-    in_shape = np.shape(x0) if x0 is not None else None
+    in_shape = tuple(in_shape) if in_shape is not None else (np.shape(x0) if x0 is not None else y.shape)
     aty = op.adjoint(y, in_shape)
-    z = np.asarray(x0, np.float64) if x0 is not None else aty
+    z = np.asarray(x0, np.float64) if x0 is not None else op.initial(y, in_shape)
+    u = np.zeros_like(z)
     sigmas = dpir_schedule(iterations, noise_sigma, sigma_start)
     noise = max(noise_sigma, SIGMA_FLOOR)
     residuals = []
-    for sigma in sigmas:
+    for k, sigma in enumerate(sigmas):
         rho = lam * noise**2 / sigma**2
-        x = op.solve_normal(aty + rho * z, rho, z)
-        z = np.asarray(denoise(x.astype(np.float32), float(sigma)), np.float64)
+        x = op.solve_normal(aty + rho * (z - u), rho, z - u)
+        z = np.asarray(denoise((x + u).astype(np.float32), float(sigma)), np.float64)
+        if method == "admm":
+            u = u + x - z
         residuals.append(float(np.sqrt(np.mean((op.forward(z) - y) ** 2))))
-    return z, {"method": "hqs", "sigmas": [float(s) for s in sigmas], "lambda": lam, "data_residual": residuals,
+        if on_step is not None:
+            on_step(k)
+    return z, {"method": method, "sigmas": [float(s) for s in sigmas], "lambda": lam, "data_residual": residuals,
                "denoiser_calls": len(sigmas)}
+
+
+def pnp_hqs(y, op, denoise, noise_sigma, **options) -> tuple[np.ndarray, dict]:
+    """:func:`pnp` with half-quadratic splitting (DPIR)."""
+    return pnp(y, op, denoise, noise_sigma, method="hqs", **options)

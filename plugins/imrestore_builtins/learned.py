@@ -36,9 +36,15 @@ def shipped_checkpoints(network: str | None = None) -> list[tuple[Path, dict]]:
     out = []
     for path in sorted(WEIGHTS_DIR.glob("*.safetensors")):
         meta = read_metadata(path)
+        if meta.get("noise_map"):  # a prior for plug-and-play (see N2NUNetRestorer.denoise), not a restorer's weights
+            continue
         if network is None or meta.get("network") == network:
             out.append((path, meta))
     return out
+
+
+#: The shipped noise-level-conditioned grey U-Net (benchmarks/train_prior.py): the default plug-and-play prior.
+PRIOR_WEIGHTS = WEIGHTS_DIR / "n2n-unet-sigma-grey.safetensors"
 
 
 def _names(specs: list[str]) -> list[str]:
@@ -403,6 +409,55 @@ class N2NUNetRestorer(LearnedRestorer):
             domain = paths[i][2]
             result[i] = domain.back(out) if domain is not None else out
         return result
+
+    # -- as a prior (restorer:pnp) ------------------------------------------------
+    @property
+    def prior_note(self) -> str:
+        """How :meth:`denoise` serves a plug-and-play loop, for the record."""
+        if self.weights is None and PRIOR_WEIGHTS.exists():
+            return f"noise-level-conditioned U-Net {PRIOR_WEIGHTS.name} (sigma as an input channel; colour channels one by one)"
+        return "blind U-Net; white noise of the level asked is added to its input, so that it sees what it learnt to remove"
+
+    def denoise(self, image: np.ndarray, sigma: float, rng: np.random.Generator | None = None) -> np.ndarray:
+        """The network alone (no noise estimate, no harm check, no ensemble, no pasting of known pixels) removing white
+        Gaussian noise of level ``sigma`` ([0, 1] units) from ``image`` (YX or YXC float32): plug-and-play's prior step.
+
+        With the shipped weights, the noise-level-conditioned U-Net takes the level as a constant input channel (DRUNet's
+        way), channel by channel for colour.  A blind network (``weights=FILE``) cannot be told the level; it gets
+        white noise of that level added to its input (drawn from ``rng``), so that what it sees is the noise it learnt.
+        """
+        from imrestore.nn.inference import auto_tile, predict
+
+        image = np.asarray(image, np.float32)
+        if self.weights is None and PRIOR_WEIGHTS.exists():
+            model, device = self._prior_model()
+            tile = self.tile or auto_tile(device, self.bytes_per_pixel, batch=1)
+            planes = [image] if image.ndim == 2 else [image[..., c] for c in range(image.shape[2])]
+            stacked = [np.stack([p, np.full_like(p, sigma)], axis=-1) for p in planes]
+            outs = predict(model, stacked, device=device, batch_size=self.batch_size, tile=tile, overlap=self.overlap)
+            return outs[0] if image.ndim == 2 else np.stack(outs, axis=-1).astype(np.float32)
+        rng = rng if rng is not None else np.random.default_rng(0)
+        noisy = (image + rng.normal(0.0, sigma, image.shape)).astype(np.float32)
+        channels = 1 if image.ndim == 2 else image.shape[2]
+        rgb = channels == 1 and self._grey_via_rgb()
+        model, meta, device = self._model(3 if rgb else channels)
+        tile = self.tile or auto_tile(device, self.bytes_per_pixel, batch=1)
+        x = np.repeat(noisy[..., None], 3, axis=2) if rgb else noisy
+        out = predict(model, [x], device=device, batch_size=self.batch_size, tile=tile, overlap=self.overlap)[0]
+        return out.mean(axis=2).astype(np.float32) if rgb else out
+
+    def _prior_model(self):
+        from imrestore.nn.checkpoint import load_checkpoint
+        from imrestore.nn.inference import select_device
+
+        key = str(PRIOR_WEIGHTS)
+        if key not in self._models:
+            device = select_device(self.device)
+            model, meta = load_checkpoint(PRIOR_WEIGHTS, expect=self.network, device=device)
+            log.info(f"{self.name}: as a prior, the noise-level-conditioned weights {PRIOR_WEIGHTS.name} on {device}")
+            self._models[key] = (model, meta, device)
+        model, _, device = self._models[key]
+        return model, device
 
     def _restore_stack(self, stack: np.ndarray, degradation: dict) -> np.ndarray:
         """A 3-D network's restoration of a ``ZYX`` slab (a single image is a one-plane stack), tiled in Y and X."""
