@@ -26,10 +26,10 @@ from typing import Optional
 import numpy as np
 
 from imrestore import hookimpl
-from imrestore.errors import ChainError, ParameterError
+from imrestore.errors import ParameterError
 from imrestore.forward import OperatorChoice, choose_operator, read_mask, read_psf
 from imrestore.interfaces import Restorer
-from imrestore.operators import Compose, Identity, LinearOperator
+from imrestore.operators import Compose, LinearOperator
 from imrestore.params import param
 from imrestore.priors import pnp
 
@@ -119,6 +119,8 @@ class PlugAndPlay(Restorer):
         if "noise_a" in degradation:  # Poisson-Gaussian: its level at the median signal
             a, b = float(degradation["noise_a"]), float(degradation.get("noise_b", 0.0))
             return float(np.sqrt(max(a * np.median(image) + b, 0.0))), "the chain (Poisson-Gaussian, at the median level)"
+        if degradation.get("operators"):  # a synthetic chain of linear corruptions and no noise: the data are exact
+            return 0.0, "the chain (no noise corruption)"
         from imrestore.noise import estimate_noise
 
         sigma = float(estimate_noise(np.asarray(start, np.float32), "gaussian").model.sigma)
@@ -134,7 +136,8 @@ class PlugAndPlay(Restorer):
         choice = self._choice(image, degradation)
         y = np.asarray(image, np.float64)
         start = choice.op.initial(y, choice.out_shape)
-        sigma, sigma_from = self._noise(image, start if isinstance(choice.op, Identity) else y, degradation)
+        # the noise is judged where every pixel is measured: the first guess fills a mask's gaps, not a blur's
+        sigma, sigma_from = self._noise(image, start if _drops(choice.op) and start.shape == y.shape else y, degradation)
         iterations = self.calls(choice)
         if not self._said:
             self._said = True

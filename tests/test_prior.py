@@ -1,0 +1,170 @@
+"""Plug-and-play restoration (restorer:pnp): the operator choice, the loop, the prior, the CLI and its errors."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tifffile
+from helpers import call
+from skimage import data
+
+from imrestore.chain import Chain
+from imrestore.errors import ChainError, ParameterError
+from imrestore.forward import choose_operator, read_psf
+from imrestore.operators import Convolve, Mask, Pool
+from imrestore.priors import dpir_schedule, pnp
+from imrestore.registry import build
+from imrestore_builtins.prior import PlugAndPlay
+
+
+def psnr(a, b):
+    return float(10 * np.log10(1.0 / np.mean((np.asarray(a, np.float64) - b) ** 2)))
+
+
+@pytest.fixture(scope="module")
+def crop():
+    return (data.camera()[160:256, 200:296] / 255.0).astype(np.float32)
+
+
+def restored(chain_specs, image, seed=0):
+    chain = Chain.from_specs(chain_specs)
+    y, record = chain.corrupt(image, seed=seed)
+    return chain.restore(y, record), record
+
+
+def test_the_schedule_falls_from_the_start_to_the_noise_level_and_never_below_the_floor():
+    s = dpir_schedule(8, 2.55 / 255)
+    assert s[0] == pytest.approx(49 / 255) and s[-1] == pytest.approx(2.55 / 255) and np.all(np.diff(s) < 0)
+    assert dpir_schedule(4, 0.0)[-1] == pytest.approx(0.5 / 255)
+
+
+def test_pnp_with_tv_beats_richardson_lucy_on_a_blurred_noisy_crop(crop):
+    classical, _ = restored(["blur:sigma=2", "gaussian:sigma=2.55", "restorer:deconv"], crop)
+    ours, record = restored(["blur:sigma=2", "gaussian:sigma=2.55", "restorer:pnp:denoiser=tv"], crop)
+    assert psnr(crop, ours) > psnr(crop, classical) + 0.3
+    info = record["estimated"]["pnp"]
+    assert info["operator"]["kind"] == "convolve" and info["operator"]["from"].startswith("the chain")
+    assert info["denoiser_calls"] == 8 == len(info["sigmas"]) == len(info["data_residual"])
+    assert info["noise_sigma"] == {"value": 2.55, "from": "the chain", "units": "0-255"}
+
+
+def test_pnp_admm_also_restores(crop):
+    ours, record = restored(["blur:sigma=2", "gaussian:sigma=2.55", "restorer:pnp:denoiser=tv,method=admm"], crop)
+    blurred, _ = restored(["blur:sigma=2", "gaussian:sigma=2.55", "restorer:identity"], crop)
+    assert record["estimated"]["pnp"]["method"] == "admm" and psnr(crop, ours) > psnr(crop, blurred) + 1.0
+
+
+def test_pnp_inpaints_better_than_its_own_start_and_keeps_measured_pixels_close(crop):
+    ours, record = restored(["erase:p=0.7", "restorer:pnp:denoiser=tv,iterations=24,sigma_start=20"], crop)
+    chain = Chain.from_specs(["erase:p=0.7", "restorer:identity"])
+    y, rec = chain.corrupt(crop, seed=0)
+    start = rec["operators"][0].initial(y, y.shape)
+    assert psnr(crop, ours) > psnr(crop, start) + 0.3
+    keep = rec["operators"][0].keep
+    assert np.abs(ours[keep] - crop[keep]).max() < 0.1
+
+
+def test_pnp_super_resolves_to_the_original_shape(crop):
+    ours, record = restored(["downsample:factor=2", "restorer:pnp:denoiser=tv,iterations=6"], crop)
+    bicubic, _ = restored(["downsample:factor=2", "restorer:interp"], crop)
+    assert ours.shape == crop.shape and psnr(crop, ours) > psnr(crop, bicubic)
+
+
+def test_first_guesses_fill_masks_and_up_sample():
+    y = np.where(np.arange(64).reshape(8, 8) % 3 == 0, 0.5, 0.0)
+    filled = Mask(np.arange(64).reshape(8, 8) % 3 == 0).initial(y, y.shape)
+    assert np.allclose(filled, 0.5)
+    assert Pool(2).initial(np.ones((5, 5)), (11, 11)).shape == (11, 11)
+
+
+def test_the_operator_comes_from_parameters_over_the_chain_and_says_so():
+    record = {"operators": [Mask(np.ones((8, 8), bool))], "unmodelled": [], "shape": (8, 8)}
+    choice = choose_operator(record, (8, 8), psf=np.ones((3, 3)) / 9, psf_name="psf=p.tif")
+    assert choice.op.kind == "convolve" and choice.record()["from"] == "psf=p.tif"
+    assert choose_operator(record, (8, 8)).source == "the chain: mask"
+    assert choose_operator({}, (8, 8)).op.kind == "identity"
+    with pytest.raises(ChainError, match="declares no forward operator"):
+        choose_operator({"operators": [], "unmodelled": ["swirl"]}, (8, 8))
+    with pytest.raises(ParameterError, match="larger than the image"):
+        choose_operator({}, (8, 8), psf=np.ones((9, 9)) / 81, psf_name="psf=big.npy")
+    with pytest.raises(ParameterError, match="the mask is 4x4"):
+        choose_operator({}, (8, 8), mask=np.zeros((4, 4), bool), mask_name="mask=m.npy")
+
+
+@pytest.mark.parametrize("array, message", [
+    (np.ones((2, 2, 2, 2)), "4-D"), (np.zeros((3, 3)), "positive sum"), (-np.ones((3, 3)), "non-negative"),
+    (np.full((3, 3), np.nan), "finite"), (np.ones((0, 3)), "2-D"),
+])
+def test_a_psf_that_is_no_psf_is_refused(tmp_path, array, message):
+    np.save(tmp_path / "p.npy", array)
+    with pytest.raises(ParameterError, match=message):
+        read_psf(str(tmp_path / "p.npy"))
+
+
+def test_the_prior_must_be_a_denoiser_and_its_spec_nests():
+    with pytest.raises(ParameterError, match="deconv is not a denoiser"):
+        build("restorer:pnp:denoiser=[deconv]")
+    pnp_ = build("restorer:pnp:denoiser=[nlmeans:h=0.6,patch_size=3],iterations=4")
+    assert pnp_._prior.h == 0.6 and pnp_._prior.patch_size == 3
+    again = build(pnp_.spec)
+    assert again._prior.spec == pnp_._prior.spec and again.iterations == 4
+
+
+def test_the_loop_calls_the_denoiser_as_often_as_it_says():
+    calls = []
+
+    def denoise(z, s):
+        calls.append(s)
+        return z
+
+    keep = np.ones((8, 8), bool)
+    _, info = pnp(np.zeros((8, 8)), Mask(keep), denoise, 0.01, iterations=5)
+    assert len(calls) == 5 == info["denoiser_calls"] and calls == sorted(calls, reverse=True)
+
+
+def test_the_learned_prior_runs_the_network_alone_at_a_given_level():
+    unet = build("restorer:n2n-unet")
+    unet.prepare([])
+    rng = np.random.default_rng(0)
+    clean = (data.camera()[100:164, 100:164] / 255.0).astype(np.float32)
+    noisy = (clean + rng.normal(0, 25 / 255, clean.shape)).astype(np.float32)
+    out = unet.denoise(noisy, 25 / 255)
+    assert out.shape == clean.shape and psnr(clean, out) > psnr(clean, noisy) + 4
+    rgb = np.stack([noisy] * 3, axis=-1)
+    assert unet.denoise(rgb, 25 / 255).shape == rgb.shape
+
+
+def test_cli_deconvolves_a_real_image_with_a_measured_psf_and_records_it(tmp_path, capsys):
+    clean = data.camera()[128:224, 128:224]
+    psf = np.outer(*[np.exp(-0.5 * (np.arange(-4, 5) / 1.5) ** 2)] * 2)
+    tifffile.imwrite(tmp_path / "psf.tif", psf.astype(np.float32))
+    blurred = Convolve(psf / psf.sum()).forward(clean / 255.0)
+    tifffile.imwrite(tmp_path / "wide.tif", np.round(np.clip(blurred, 0, 1) * 255).astype(np.uint8))
+    code, out, err = call(capsys, "run", f"restorer:pnp:psf={tmp_path / 'psf.tif'},denoiser=tv,sigma=1",
+                          str(tmp_path / "wide.tif"), str(tmp_path / "out.tif"))
+    assert code == 0, err
+    result = tifffile.imread(tmp_path / "out.tif")
+    assert result.dtype == np.uint8 and result.shape == clean.shape
+    assert psnr(clean / 255.0, result / 255.0) > psnr(clean / 255.0, np.round(blurred * 255) / 255.0) + 1
+    item = json.loads((tmp_path / "out.report.json").read_text())["items"][0]
+    assert item["estimated"]["pnp"]["operator"]["from"].startswith("psf=")
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("restorer:pnp:denoiser=[deconv]", "not a denoiser"),
+    ("restorer:pnp:denoiser=[bm3d:profile=np", "without its ']'"),
+    ("restorer:pnp:psf=missing.tif", "does not exist"),
+    ("restorer:pnp:psf_sigma=2,psf=missing.tif", "does not exist"),
+])
+def test_cli_bad_priors_and_psfs_exit_2_with_one_line_and_write_nothing(tmp_path, capsys, spec, message):
+    tifffile.imwrite(tmp_path / "in.tif", data.camera()[:64, :64])
+    code, out, err = call(capsys, "run", spec, str(tmp_path / "in.tif"), str(tmp_path / "out.tif"))
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif"]
+
+
+def test_pnp_refuses_a_corruption_without_an_operator():
+    pnp_ = PlugAndPlay(denoiser="tv")
+    with pytest.raises(ChainError, match="swirl declares no forward operator"):
+        pnp_(np.zeros((16, 16), np.float32), {"operators": [], "unmodelled": ["swirl"]})
