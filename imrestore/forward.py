@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ChainError, ParameterError, error_reason
+from .files import read_image
 from .operators import Compose, Convolve, Identity, LinearOperator, Mask, Pool
 
 __all__ = ["OperatorChoice", "choose_operator", "read_psf", "read_mask"]
@@ -38,8 +39,6 @@ class OperatorChoice:
 
 
 def _read_array(path: str, what: str) -> np.ndarray:
-    from .files import read_image
-
     p = Path(path)
     if not p.exists():
         raise ParameterError(f"{what}: {p} does not exist")

@@ -426,6 +426,7 @@ class N2NUNetRestorer(LearnedRestorer):
         way), channel by channel for colour.  A blind network (``weights=FILE``) cannot be told the level; it gets
         white noise of that level added to its input (drawn from ``rng``), so that what it sees is the noise it learnt.
         """
+        # lazy: torch takes seconds to import
         from imrestore.nn.inference import auto_tile, predict
 
         image = np.asarray(image, np.float32)
@@ -434,7 +435,8 @@ class N2NUNetRestorer(LearnedRestorer):
             tile = self.tile or auto_tile(device, self.bytes_per_pixel, batch=1)
             planes = [image] if image.ndim == 2 else [image[..., c] for c in range(image.shape[2])]
             stacked = [np.stack([p, np.full_like(p, sigma)], axis=-1) for p in planes]
-            outs = predict(model, stacked, device=device, batch_size=self.batch_size, tile=tile, overlap=self.overlap)
+            outs = [o[..., 0] for o in predict(model, stacked, device=device, batch_size=self.batch_size, tile=tile,
+                                                overlap=self.overlap)]  # one output channel per plane
             return outs[0] if image.ndim == 2 else np.stack(outs, axis=-1).astype(np.float32)
         rng = rng if rng is not None else np.random.default_rng(0)
         noisy = (image + rng.normal(0.0, sigma, image.shape)).astype(np.float32)
@@ -447,6 +449,7 @@ class N2NUNetRestorer(LearnedRestorer):
         return out.mean(axis=2).astype(np.float32) if rgb else out
 
     def _prior_model(self):
+        # lazy: torch takes seconds to import
         from imrestore.nn.checkpoint import load_checkpoint
         from imrestore.nn.inference import select_device
 

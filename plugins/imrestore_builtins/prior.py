@@ -29,9 +29,11 @@ from imrestore import hookimpl
 from imrestore.errors import ParameterError
 from imrestore.forward import OperatorChoice, choose_operator, read_mask, read_psf
 from imrestore.interfaces import Restorer
+from imrestore.noise import estimate_noise
 from imrestore.operators import Compose, LinearOperator
 from imrestore.params import param
 from imrestore.priors import pnp
+from imrestore.registry import build
 
 from .corruptions import gaussian_psf
 
@@ -64,8 +66,9 @@ class PlugAndPlay(Restorer):
     tiling_safe = False
     uses_gpu = True
 
-    denoiser: str = param("n2n-unet", help="the prior: a denoiser's spec, in brackets where it has parameters "
-                          "(denoiser=[bm3d:profile=np]); default: the shipped noise-level-conditioned U-Net")
+    denoiser: str = param("tv", help="the prior: a denoiser's spec, in brackets where it has parameters "
+                          "(denoiser=[bm3d:profile=np], denoiser=n2n-unet); default: total variation, which beats the "
+                          "shipped blind U-Net as a prior (benchmarks/results/bench_prior.md)")
     method: str = param("hqs", choices=("hqs", "admm"), help="half-quadratic splitting (DPIR) or ADMM")
     iterations: Optional[int] = param(None, min=1, max=1000, help="denoiser calls per image; default: 8 where every pixel "
                                       "is measured (deblurring), 24 where pixels or frequencies are missing (masks, "
@@ -85,8 +88,6 @@ class PlugAndPlay(Restorer):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        from imrestore.registry import build
-
         prior = build(self.denoiser, kind="restorer")
         if denoiser_call(prior) is None:
             raise ParameterError(f"pnp: {prior.name} is not a denoiser (it has no denoise(image, sigma)); the prior must "
@@ -121,7 +122,6 @@ class PlugAndPlay(Restorer):
             return float(np.sqrt(max(a * np.median(image) + b, 0.0))), "the chain (Poisson-Gaussian, at the median level)"
         if degradation.get("operators"):  # a synthetic chain of linear corruptions and no noise: the data are exact
             return 0.0, "the chain (no noise corruption)"
-        from imrestore.noise import estimate_noise
 
         sigma = float(estimate_noise(np.asarray(start, np.float32), "gaussian").model.sigma)
         return sigma, "estimated (white Gaussian, wavelet MAD)"
