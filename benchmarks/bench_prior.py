@@ -74,7 +74,7 @@ def main() -> None:
     result = {"command": "python benchmarks/bench_prior.py " + " ".join(sys.argv[1:]), "images": list(images),
               "size": 256, "seed": 0, "rows": rows}
     (RESULTS / f"{args.out}.json").write_text(json.dumps(result, indent=2))
-    lines = [f"# Plug-and-play against the classical restorers\n", f"`{result['command']}` — held-out grey 256² crops: "
+    lines = ["# Plug-and-play against the classical restorers\n", f"`{result['command']}` — held-out grey 256² crops: "
              f"{', '.join(images)}; mean PSNR, median seconds per image on this CPU.\n",
              "| task | chain | method | PSNR (dB) | vs classical | s / image | denoiser calls |", "|---|---|---|---|---|---|---|"]
     for task in args.tasks:
