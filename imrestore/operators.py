@@ -214,7 +214,7 @@ class Convolve(LinearOperator):
 
     def solve_normal(self, rhs, rho, x0=None):
         rhs = np.asarray(rhs, np.float64)
-        return conjugate_gradient(lambda v: self.gram(v) + rho * v, rhs, x0, self._precondition(rho, rhs.shape), tol=1e-6)
+        return conjugate_gradient(lambda v: self.gram(v) + rho * v, rhs, x0, self._precondition(rho, rhs.shape), tol=1e-4)
 
     def describe(self):
         return {"kind": self.kind, "psf_shape": list(self.psf.shape), "boundary": "reflect"}
@@ -222,13 +222,20 @@ class Convolve(LinearOperator):
 
 def _fold_symmetric(big: np.ndarray, ty: int, tx: int, h: int, w: int) -> np.ndarray:
     """The adjoint of ``np.pad(x, ((ty, ty), (tx, tx)), mode="symmetric")``: add each padded pixel to its source."""
-    rows = _symmetric_index(np.arange(-ty, h + ty), h)
-    cols = _symmetric_index(np.arange(-tx, w + tx), w)
-    out = np.zeros((h, big.shape[1]) + big.shape[2:])
-    np.add.at(out, rows, big)
-    result = np.zeros((h, w) + big.shape[2:])
-    np.add.at(result, (slice(None), cols), out)
-    return result
+    return _fold_axis(_fold_axis(big, ty, h, 0), tx, w, 1)
+
+
+def _fold_axis(big: np.ndarray, t: int, n: int, axis: int) -> np.ndarray:
+    """Fold a symmetric pad of ``t`` on each side of ``axis`` back onto the ``n`` values it was taken from."""
+    big = np.moveaxis(big, axis, 0)
+    if t <= n:  # one reflection: the pads are the edges mirrored (np.add.at, the general case, is 50x slower)
+        out = big[t : t + n].copy()
+        out[:t] += big[t - 1 :: -1] if t else 0
+        out[n - t :] += big[t + n :][::-1] if t else 0
+    else:
+        out = np.zeros((n,) + big.shape[1:])
+        np.add.at(out, _symmetric_index(np.arange(-t, n + t), n), big)
+    return np.moveaxis(out, 0, axis)
 
 
 def _symmetric_index(i: np.ndarray, n: int) -> np.ndarray:
