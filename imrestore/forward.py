@@ -22,7 +22,7 @@ from .errors import ChainError, ParameterError, error_reason
 from .files import read_image
 from .operators import Compose, Convolve, Identity, LinearOperator, Mask, Pool
 
-__all__ = ["OperatorChoice", "choose_operator", "read_psf", "read_mask"]
+__all__ = ["OperatorChoice", "choose_operator", "read_array", "read_psf", "read_mask"]
 
 
 @dataclass
@@ -38,7 +38,8 @@ class OperatorChoice:
         return {**self.op.describe(), "from": self.source}
 
 
-def _read_array(path: str, what: str) -> np.ndarray:
+def read_array(path: str, what: str) -> np.ndarray:
+    """An image file imrestore can read, or .npy, as float64; a missing or unreadable file is a one-line error."""
     p = Path(path)
     if not p.exists():
         raise ParameterError(f"{what}: {p} does not exist")
@@ -57,7 +58,7 @@ def read_psf(path: str, what: str = "psf") -> np.ndarray:
     >>> float(read_psf(f).sum())
     1.0
     """
-    arr = _read_array(path, what)
+    arr = read_array(path, what)
     if arr.ndim not in (2, 3) or arr.size == 0:
         raise ParameterError(f"{what}: {path} is {arr.ndim}-D of shape {arr.shape}; a PSF is a 2-D (YX) or 3-D (ZYX) array")
     if not np.isfinite(arr).all() or arr.min() < 0 or arr.sum() <= 0:
@@ -67,7 +68,7 @@ def read_psf(path: str, what: str = "psf") -> np.ndarray:
 
 def read_mask(path: str, what: str = "mask") -> np.ndarray:
     """A mask file whose non-zero pixels are *missing* (as ``inpaint`` reads it), as a YX bool array."""
-    arr = _read_array(path, what)
+    arr = read_array(path, what)
     if arr.ndim == 3 and arr.shape[-1] in (3, 4):
         arr = arr[..., :3].max(axis=-1)
     if arr.ndim != 2:

@@ -19,8 +19,8 @@ from skimage import restoration, transform
 
 from imrestore import hookimpl
 from imrestore.denoising import Denoiser
-from imrestore.errors import ParameterError, error_reason
-from imrestore.files import read_image
+from imrestore.errors import ParameterError
+from imrestore.forward import read_array
 from imrestore.interfaces import Restorer
 from imrestore.mri import rss_image
 from imrestore.noise import Gaussian, MRIMagnitude, PoissonGaussian
@@ -32,13 +32,7 @@ from .corruptions import gaussian_psf
 def load_kernel(path: str, what: str, normalise: bool = True) -> np.ndarray:
     """A PSF or a mask from a file (an image imrestore can read, or .npy), as float64; a PSF is normalised to sum 1."""
     p = Path(path)
-    if not p.exists():
-        raise ParameterError(f"{what}: {p} does not exist")
-    try:
-        arr = np.load(p) if p.suffix.lower() == ".npy" else read_image(p).data
-    except (OSError, ValueError) as exc:
-        raise ParameterError(f"{what}: cannot read {p}: {error_reason(exc)}") from exc
-    arr = np.asarray(arr, np.float64)
+    arr = read_array(path, what)
     if arr.ndim == 3 and arr.shape[-1] in (3, 4) and what == "mask":
         arr = arr[..., :3].max(axis=-1)
     if normalise:
