@@ -168,3 +168,9 @@ def test_pnp_refuses_a_corruption_without_an_operator():
     pnp_ = PlugAndPlay(denoiser="tv")
     with pytest.raises(ChainError, match="swirl declares no forward operator"):
         pnp_(np.zeros((16, 16), np.float32), {"operators": [], "unmodelled": ["swirl"]})
+
+
+def test_pnp_with_nothing_to_invert_keeps_clean_data_as_they_are(crop):
+    record = {"operators": [], "unmodelled": []}
+    out = PlugAndPlay(denoiser="tv")(crop, record)
+    assert np.array_equal(out, crop) and "kept as it is" in record["estimated"]["note"]

@@ -26,6 +26,7 @@ from typing import Optional
 import numpy as np
 
 from imrestore import hookimpl
+from imrestore.denoising import MIN_SIGMA
 from imrestore.errors import ParameterError
 from imrestore.forward import OperatorChoice, choose_operator, read_mask, read_psf
 from imrestore.interfaces import Restorer
@@ -138,6 +139,15 @@ class PlugAndPlay(Restorer):
         start = choice.op.initial(y, choice.out_shape)
         # the noise is judged where every pixel is measured: the first guess fills a mask's gaps, not a blur's
         sigma, sigma_from = self._noise(image, start if _drops(choice.op) and start.shape == y.shape else y, degradation)
+        if choice.op.kind == "identity" and sigma_from.startswith("estimated") and sigma < MIN_SIGMA:
+            # nothing to invert and too little noise to remove: as every denoiser does, keep the data (do no harm)
+            note = (f"pnp: no operator to invert and the estimated noise (sigma {sigma * 255:.2f}) is below what can be "
+                    "removed; the image is kept as it is (give sigma=, or psf=/factor=/mask= for what to invert)")
+            degradation.setdefault("estimated", {})["note"] = note
+            if not self._said:
+                self._said = True
+                log.warning(note)
+            return np.array(image, dtype=np.float32, copy=True)
         iterations = self.calls(choice)
         if not self._said:
             self._said = True
