@@ -186,7 +186,9 @@ class Chain:
         first corruption that consumes them works on them instead of the image.
         """
         x = np.asarray(image, dtype=np.float32)
-        degradation: dict = {"shape": x.shape, "operators": [], "unmodelled": []}
+        # the restorer's own stream (a sampler's draws), after the corruptions': reproducible per seed and item
+        degradation: dict = {"shape": x.shape, "operators": [], "unmodelled": [],
+                             "rng": item_rng(seed, key, len(self.corruptions))}
         for i, corruption in enumerate(self.corruptions):
             rng = item_rng(seed, key, i)
             shape = x.shape

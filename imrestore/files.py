@@ -58,6 +58,16 @@ def write_image(image: Image, path: Path | str) -> None:
         raise
 
 
+def sibling(path: Path | str, name: str) -> Path:
+    """Where an extra output ``name`` of the output ``path`` goes: ``out.tif`` -> ``out.std.tif``.
+
+    >>> sibling("run/a.png", "std").as_posix()
+    'run/a.std.png'
+    """
+    path = Path(path)
+    return path.with_name(f"{path.stem}.{name}{path.suffix}")
+
+
 def clean_tmp(folder: Path) -> None:
     """Remove the temporary files a stopped run left under ``folder``."""
     if folder.is_dir():

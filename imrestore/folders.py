@@ -20,8 +20,8 @@ import numpy as np
 from .chain import Chain, measure
 from .dtypes import RangeSpec, apply_range, quantize, range_hint
 from .errors import ImrestoreUsageError, error_reason, option
-from .files import clean_tmp, discover, inside, read_image, read_like, write_image
-from .interfaces import Image
+from .files import clean_tmp, discover, inside, read_image, read_like, sibling, write_image
+from .interfaces import EXTRA_OUTPUTS, Image
 from .job import Job
 from .registry import get_registry
 from .report import ItemResult, Report
@@ -160,6 +160,9 @@ class ImageWork:
             restored = chain.restore(corrupted, degradation)
             result.estimated = degradation.get("estimated", {})
             final = restored if restored is not None else corrupted
+            for name, extra in degradation.pop(EXTRA_OUTPUTS, {}).items():  # before the output, whose presence means done
+                write_image(reference.with_data(extra), sibling(task.target, name))
+                result.estimated.setdefault("outputs", {})[name] = sibling(task.target, name).name
             write_image(reference.with_data(final), task.target)
             if task.corrupted_target is not None:
                 write_image(reference.with_data(corrupted), task.corrupted_target)

@@ -134,10 +134,16 @@ class Corruption(Plugin):
         return self.forward(np.asarray(image, dtype=np.float32), rng)[0]
 
 
+#: The degradation record's key under which a restorer hands arrays beside its output, e.g. ``{"std": array}``.
+EXTRA_OUTPUTS = "outputs"
+
+
 class Restorer(Plugin):
     """A restoration method: ``restore(batch) -> batch``.
 
-    The metadata contract tells the pipeline what the restorer accepts.
+    The metadata contract tells the pipeline what the restorer accepts.  A restorer may give arrays beside its output
+    (a sampler's per-pixel standard deviation) in ``degradation[EXTRA_OUTPUTS]``, by name, each of the output's shape
+    and units: a run writes them next to the output as ``NAME.<name>.EXT`` and the report shows them.
     """
 
     kind: ClassVar[str] = "restorer"

@@ -67,6 +67,13 @@ class LinearOperator(abc.ABC):
         y = np.asarray(y, np.float64)
         return y if y.shape == tuple(in_shape) else self.adjoint(y, in_shape)
 
+    def project(self, x: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+        """The nearest ``x'`` to ``x`` with ``A x' = y`` exactly, where that is cheap (masks, identity); else None.
+
+        Noiseless data are then kept exactly: a sampler's spread is zero where the operator measures.
+        """
+        return None
+
     def describe(self) -> dict:
         """Kind and parameters, for the record and report.json."""
         return {"kind": self.kind}
@@ -109,6 +116,9 @@ class Identity(LinearOperator):
     def solve_normal(self, rhs, rho, x0=None):
         return np.asarray(rhs, np.float64) / (1.0 + rho)
 
+    def project(self, x, y):
+        return np.array(y, np.float64)
+
 
 @dataclass
 class Mask(LinearOperator):
@@ -128,6 +138,9 @@ class Mask(LinearOperator):
 
     def solve_normal(self, rhs, rho, x0=None):
         return np.asarray(rhs, np.float64) / (_broadcast(self.keep, np.asarray(rhs)) + rho)
+
+    def project(self, x, y):
+        return np.where(_broadcast(self.keep, np.asarray(x)), np.asarray(y, np.float64), np.asarray(x, np.float64))
 
     def initial(self, y, in_shape):
         """Missing pixels filled by normalised convolution (a Gaussian average of the measured ones near each), at a

@@ -25,10 +25,12 @@ import numpy as np
 
 from .operators import LinearOperator
 
-__all__ = ["dpir_schedule", "pnp", "pnp_hqs"]
+__all__ = ["dpir_schedule", "pnp", "pnp_hqs", "pnp_sample"]
 
 #: DPIR's weight of the data term against the prior (their λ).
 LAMBDA = 0.23
+#: DiffPIR's share of fresh noise when a sample is noised again for the next step (ζ; 1: all fresh, 0: none).
+ZETA = 0.5
 #: The lowest noise level the schedule assumes for the measurement: a noiseless one would make ρ zero.
 SIGMA_FLOOR = 0.5 / 255
 
@@ -81,3 +83,69 @@ def pnp(y: np.ndarray, op: LinearOperator, denoise: Callable[[np.ndarray, float]
 def pnp_hqs(y, op, denoise, noise_sigma, **options) -> tuple[np.ndarray, dict]:
     """:func:`pnp` with half-quadratic splitting (DPIR)."""
     return pnp(y, op, denoise, noise_sigma, method="hqs", **options)
+
+
+def pnp_sample(y: np.ndarray, op: LinearOperator, denoise: Callable[[np.ndarray, float], np.ndarray], noise_sigma: float,
+               samples: int, iterations: int = 24, sigma_start: float = 49 / 255, x0: np.ndarray | None = None,
+               lam: float = LAMBDA, zeta: float = ZETA, rng: np.random.Generator | None = None,
+               in_shape: tuple[int, ...] | None = None,
+               on_step: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Draw ``samples`` restorations of ``x`` given ``y = op(x) + noise``; return their mean, their per-pixel standard
+    deviation and what was done.
+
+    DiffPIR (Zhu et al., "Denoising diffusion models for plug-and-play image restoration", CVPR workshops 2023) in its
+    variance-exploding form, with the same operator, denoiser and annealed schedule as :func:`pnp`: a sample starts as
+    the first guess plus white noise of the schedule's first level; at each level ``σ_k`` the denoiser gives the
+    posterior mean of the clean image (Tweedie), the data step pulls it to the measurement (``x̂₀``), and the sample is
+    noised again to the next level with the noise the denoiser saw (``(x - x̂₀) / σ_k``) mixed with fresh noise in the
+    share ``zeta``.  The last ``x̂₀`` is the sample.  Where the measurement is exact (``noise_sigma == 0``) and the
+    operator can project onto it (masks, identity), each sample is made to agree with it, so the spread there is zero.
+    The draws come from ``rng`` (reproducible with a seeded generator).  ``denoise`` is called
+    ``samples * iterations`` times.
+
+    >>> from imrestore.operators import Mask
+    >>> keep = np.arange(64).reshape(8, 8) % 2 == 0
+    >>> y = np.where(keep, 0.5, 0.0)
+    >>> mean, std, info = pnp_sample(y, Mask(keep), lambda z, s: np.full_like(z, z.mean()), 0.0, samples=4,
+    ...                              iterations=6, rng=np.random.default_rng(0))
+    >>> float(std[keep].max()), bool(std[~keep].min() > 0), info["denoiser_calls"]
+    (0.0, True, 24)
+    """
+    samples = int(samples)
+    if samples < 1:
+        raise ValueError(f"samples must be at least 1, not {samples}")
+    rng = rng if rng is not None else np.random.default_rng(0)
+    y = np.asarray(y, np.float64)
+    in_shape = tuple(in_shape) if in_shape is not None else (np.shape(x0) if x0 is not None else y.shape)
+    aty = op.adjoint(y, in_shape)
+    start = np.asarray(x0, np.float64) if x0 is not None else op.initial(y, in_shape)
+    sigmas = dpir_schedule(iterations, noise_sigma, sigma_start)
+    noise = max(noise_sigma, SIGMA_FLOOR)
+    total = np.zeros(in_shape)
+    squares = np.zeros(in_shape)
+    residuals = []
+    for n in range(samples):
+        x = start + sigmas[0] * rng.standard_normal(in_shape)
+        for k, sigma in enumerate(sigmas):
+            z = np.asarray(denoise(x.astype(np.float32), float(sigma)), np.float64)
+            rho = lam * noise**2 / sigma**2
+            x_hat = op.solve_normal(aty + rho * z, rho, z)
+            if k + 1 < len(sigmas):
+                seen = (x - x_hat) / sigma
+                x = x_hat + sigmas[k + 1] * (np.sqrt(1 - zeta) * seen + np.sqrt(zeta) * rng.standard_normal(in_shape))
+            if on_step is not None:
+                on_step(n * len(sigmas) + k)
+        if noise_sigma == 0:
+            exact = op.project(x_hat, y)
+            x_hat = exact if exact is not None else x_hat
+        residuals.append(float(np.sqrt(np.mean((op.forward(x_hat) - y) ** 2))))
+        total += x_hat
+        squares += x_hat**2
+    mean = total / samples
+    std = np.sqrt(np.maximum(squares / samples - mean**2, 0.0))
+    if noise_sigma == 0 and samples > 1:
+        exact = op.project(np.zeros(in_shape), np.ones_like(y))  # 1 where the operator measures each pixel exactly
+        if exact is not None:
+            std = np.where(exact > 0.5, 0.0, std)  # rounding of the running sums: exactly zero where every sample agrees
+    return mean, std, {"method": "diffpir", "samples": samples, "zeta": zeta, "sigmas": [float(s) for s in sigmas],
+                       "lambda": lam, "data_residual": residuals, "denoiser_calls": samples * len(sigmas)}

@@ -29,11 +29,11 @@ from imrestore import hookimpl
 from imrestore.denoising import MIN_SIGMA
 from imrestore.errors import ParameterError
 from imrestore.forward import OperatorChoice, choose_operator, read_mask, read_psf
-from imrestore.interfaces import Restorer
+from imrestore.interfaces import EXTRA_OUTPUTS, Restorer
 from imrestore.noise import estimate_noise
 from imrestore.operators import Compose, LinearOperator
 from imrestore.params import param
-from imrestore.priors import pnp
+from imrestore.priors import pnp, pnp_sample
 from imrestore.registry import build
 
 from .corruptions import gaussian_psf
@@ -86,6 +86,12 @@ class PlugAndPlay(Restorer):
                                   "average-pooled image)")
     mask: Optional[str] = param(None, help="real data: an image file (or .npy) of the image's size whose non-zero pixels "
                                 "are missing")
+    samples: Optional[int] = param(None, min=1, max=1000, help="draw this many posterior samples (DiffPIR) instead of one "
+                                   "point estimate: the output is their mean, and their per-pixel standard deviation is "
+                                   "written beside it as NAME.std.EXT (where the restoration is uncertain); each sample "
+                                   "costs the iterations' denoiser calls")
+    zeta: float = param(0.5, min=0, max=1, help="with samples: the share of fresh noise when a sample is noised again "
+                        "for the next step (DiffPIR's zeta; 0 keeps the noise the denoiser saw)")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -154,8 +160,15 @@ class PlugAndPlay(Restorer):
             log.info(f"pnp: {iterations} calls of {self._prior.name} per image ({self.method}; operator "
                      f"{choice.op.kind} from {choice.source})")
         denoise = denoiser_call(self._prior)
-        out, info = pnp(y, choice.op, denoise, sigma, iterations=iterations, sigma_start=self.sigma_start / 255.0,
-                        x0=start, lam=self.lam, method=self.method, in_shape=choice.out_shape)
+        if self.samples:
+            rng = degradation.get("rng") or np.random.default_rng(0)
+            out, std, info = pnp_sample(y, choice.op, denoise, sigma, self.samples, iterations=iterations,
+                                        sigma_start=self.sigma_start / 255.0, x0=start, lam=self.lam, zeta=self.zeta,
+                                        rng=rng, in_shape=choice.out_shape)
+            degradation[EXTRA_OUTPUTS] = {"std": std.astype(np.float32)}
+        else:
+            out, info = pnp(y, choice.op, denoise, sigma, iterations=iterations, sigma_start=self.sigma_start / 255.0,
+                            x0=start, lam=self.lam, method=self.method, in_shape=choice.out_shape)
         degradation.setdefault("estimated", {})["pnp"] = {
             "operator": choice.record(), "prior": self._prior.spec,
             "prior_note": getattr(self._prior, "prior_note", "the denoiser at the schedule's noise level"),
@@ -163,7 +176,8 @@ class PlugAndPlay(Restorer):
             "noise_sigma": {"value": round(sigma * 255, 3), "from": sigma_from, "units": "0-255"},
             "sigmas": [round(s * 255, 3) for s in info["sigmas"]],
             "data_residual": [round(r * 255, 4) for r in info["data_residual"]],
-            "denoiser_calls": info["denoiser_calls"]}
+            "denoiser_calls": info["denoiser_calls"], **({"samples": info["samples"], "zeta": info["zeta"]}
+                                                         if self.samples else {})}
         return out.astype(np.float32)
 
 
