@@ -29,7 +29,7 @@ import numpy as np
 from .chain import Chain
 from .dtypes import apply_range, parse_range, quantize, to_unit
 from .errors import ImrestoreUsageError, option
-from .files import read_image, read_like
+from .files import read_image, read_like, sibling
 from .noise import local_statistics
 from .registry import build
 from .report import REMOVED_STRUCTURE_WORDS, Report, atomic_write_text
@@ -50,12 +50,18 @@ class Example:
     restored: np.ndarray | None
     #: Real data (no corruption, no clean image): the panels are input / restored / what was removed.
     no_reference: bool = False
+    #: A sampler's per-pixel standard deviation (``NAME.std.EXT`` beside the output), or None.
+    std: np.ndarray | None = None
 
     def panels(self) -> list[tuple[str, np.ndarray | None]]:
-        if not self.no_reference:
-            return [("original", self.original), ("corrupted", self.corrupted), ("restored", self.restored)]
         same = self.restored is not None and self.restored.shape == self.original.shape
-        return [("input", self.original), ("restored", self.restored), ("removed", self.original - self.restored if same else None)]
+        if not self.no_reference:
+            panels = [("original", self.original), ("corrupted", self.corrupted), ("restored", self.restored)]
+            if self.std is not None and same:  # where the restoration is uncertain, beside where it is wrong
+                panels += [("|error|", np.abs(self.restored - self.original)), ("std", self.std)]
+            return panels
+        panels = [("input", self.original), ("restored", self.restored), ("removed", self.original - self.restored if same else None)]
+        return panels + ([("std", self.std)] if self.std is not None else [])
 
 
 def find_report(run: Path) -> Path:
@@ -154,7 +160,11 @@ def _load_example(report: Report, index: int, rank: str) -> Example:
         corrupted, _ = chain.corrupt(ref.data, report.seed, item.path)
     if chain is not None and chain.restorer is None:  # a corruption-only run wrote the corrupted images
         corrupted, restored = restored, None
-    return Example(rank, item.path, item.metrics, original, corrupted, restored)
+    std = None
+    if sibling(restored_path, "std").exists():
+        im = read_like(sibling(restored_path, "std"), ref, report.value_range)
+        std = quantize(im.data, im.dtype, im.value_range)
+    return Example(rank, item.path, item.metrics, original, corrupted, restored, std=std)
 
 
 def _volume_example(report: Report, index: int, rank: str, chain) -> Example:
@@ -225,9 +235,15 @@ def _crops(ex: Example) -> list[tuple[str, np.ndarray | None]]:
     top, left, hh, ww = _crop_box(ex.original, restored if restored is not None else ex.corrupted, CROP)
     labels, images = zip(*ex.panels())
     shown = _display(list(images))
-    if labels[-1] == "removed" and images[-1] is not None:  # the removed part around mid-grey, +-3 standard deviations
-        r = np.asarray(images[-1], np.float64)
-        shown[-1] = np.clip(0.5 + r / (6 * (r.std() or 1.0)), 0, 1)
+    removed = labels.index("removed") if "removed" in labels else None
+    if removed is not None and images[removed] is not None:  # the removed part around mid-grey, +-3 standard deviations
+        r = np.asarray(images[removed], np.float64)
+        shown[removed] = np.clip(0.5 + r / (6 * (r.std() or 1.0)), 0, 1)
+    spread = [i for i, label in enumerate(labels) if label in ("|error|", "std")]
+    if spread:  # |error| and std on one scale, 0 to a high percentile of both, so that they compare by eye
+        ceiling = max(float(np.percentile(images[i], 99.5)) for i in spread) or 1.0
+        for i in spread:
+            shown[i] = np.clip(np.asarray(images[i], np.float64) / ceiling, 0, 1)
     out = []
     for label, im in zip(labels, shown):
         if im is None:
@@ -281,7 +297,8 @@ def grid_png(examples: list[Example], stage: str, key: str, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(examples), 3, figsize=(8.4, 2.9 * len(examples)), squeeze=False)
+    columns = max(len(ex.panels()) for ex in examples)
+    fig, axes = plt.subplots(len(examples), columns, figsize=(2.8 * columns, 2.9 * len(examples)), squeeze=False)
     for r, ex in enumerate(examples):
         for c, (label, im) in enumerate(_crops(ex)):
             ax = axes[r, c]
@@ -294,6 +311,8 @@ def grid_png(examples: list[Example], stage: str, key: str, path: Path) -> Path:
             ax.set_title(label + (f"  {key} {value:.3g}" if value is not None else ""), fontsize=9)
             if c == 0:
                 ax.set_ylabel(f"{ex.rank}\n{ex.item_path}", fontsize=8)
+        for c in range(len(ex.panels()), columns):
+            axes[r, c].axis("off")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -336,7 +355,7 @@ window.addEventListener('load', function(){
 
 
 #: Which stage's metric each panel shows under it (None: none; "restored" panels show the ranking stage's).
-_STAGE_OF = {"original": None, "corrupted": "corrupted", "input": "corrupted", "removed": None}
+_STAGE_OF = {"original": None, "corrupted": "corrupted", "input": "corrupted", "removed": None, "|error|": None, "std": None}
 
 
 def _noise_plot(report: Report, examples: list[Example]) -> str | None:

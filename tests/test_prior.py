@@ -156,6 +156,7 @@ def test_cli_deconvolves_a_real_image_with_a_measured_psf_and_records_it(tmp_pat
     ("restorer:pnp:denoiser=[bm3d:profile=np", "without its ']'"),
     ("restorer:pnp:psf=missing.tif", "does not exist"),
     ("restorer:pnp:psf_sigma=2,psf=missing.tif", "does not exist"),
+    ("restorer:pnp:samples=0", "samples"),
 ])
 def test_cli_bad_priors_and_psfs_exit_2_with_one_line_and_write_nothing(tmp_path, capsys, spec, message):
     tifffile.imwrite(tmp_path / "in.tif", data.camera()[:64, :64])
@@ -174,3 +175,54 @@ def test_pnp_with_nothing_to_invert_keeps_clean_data_as_they_are(crop):
     record = {"operators": [], "unmodelled": []}
     out = PlugAndPlay(denoiser="tv")(crop, record)
     assert np.array_equal(out, crop) and "kept as it is" in record["estimated"]["note"]
+
+
+# -- posterior samples ---------------------------------------------------------------------------------------------
+
+
+def sampled(crop, seed, samples=3, chain=("erase:p=0.5",)):
+    chain = Chain.from_specs([*chain, f"restorer:pnp:denoiser=tv,samples={samples},iterations=6"])
+    y, record = chain.corrupt(crop, seed=seed, key="item")
+    out = chain.restore(y, record)
+    return out, record["outputs"]["std"], record
+
+
+def test_samples_are_reproducible_with_the_seed_and_differ_without_it(crop):
+    a, std_a, _ = sampled(crop, 0)
+    b, std_b, _ = sampled(crop, 0)
+    c, _, _ = sampled(crop, 1)
+    assert np.array_equal(a, b) and np.array_equal(std_a, std_b)
+    assert not np.array_equal(a, c)
+
+
+def test_the_spread_is_zero_where_the_operator_measures_exactly_with_no_noise(crop):
+    out, std, record = sampled(crop, 0)
+    keep = record["operators"][0].keep
+    assert std.shape == crop.shape and std.dtype == np.float32
+    assert np.all(std[keep] == 0) and np.array_equal(out[keep], crop[keep].astype(np.float32))
+    assert float(std[~keep].mean()) > 1e-3  # the gaps are uncertain
+    info = record["estimated"]["pnp"]
+    assert info["samples"] == 3 and info["denoiser_calls"] == 18
+
+
+def test_the_mean_of_samples_restores_about_as_well_as_the_point_estimate(crop):
+    out, std, record = sampled(crop, 0, samples=4, chain=("blur:sigma=1.5", "gaussian:sigma=5"))
+    point, _ = restored(["blur:sigma=1.5", "gaussian:sigma=5", "restorer:pnp:denoiser=tv,iterations=6"], crop)
+    assert psnr(out, crop) > psnr(point, crop) - 0.5 and float(std.mean()) > 0
+
+
+def test_cli_writes_the_std_map_beside_the_mean_and_the_report_shows_it(tmp_path, capsys):
+    tifffile.imwrite(tmp_path / "in.tif", data.camera()[100:164, 100:164])
+    code, out, err = call(capsys, "run", "erase:p=0.5", "restorer:pnp:denoiser=tv,samples=2,iterations=4",
+                          str(tmp_path / "in.tif"), str(tmp_path / "out"))
+    assert code == 0, err
+    std = tifffile.imread(tmp_path / "out" / "in.std.tif")
+    assert std.dtype == np.uint8 and std.shape == (64, 64) and std.max() > 0
+    item = json.loads((tmp_path / "out" / "report.json").read_text())["items"][0]
+    assert item["estimated"]["outputs"] == {"std": "in.std.tif"}
+    from imrestore.html_report import _load_example
+    from imrestore.report import Report
+
+    report = Report.from_dict(json.loads((tmp_path / "out" / "report.json").read_text()))
+    example = _load_example(report, 0, "best")
+    assert [label for label, _ in example.panels()] == ["original", "corrupted", "restored", "|error|", "std"]
