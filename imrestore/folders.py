@@ -21,7 +21,7 @@ from .chain import Chain, measure
 from .dtypes import RangeSpec, apply_range, quantize, range_hint
 from .errors import ImrestoreUsageError, error_reason, option
 from .files import clean_tmp, discover, inside, read_image, read_like, sibling, write_image
-from .interfaces import EXTRA_OUTPUTS, Image
+from .interfaces import EXTRA_OUTPUTS, Image, Restorer
 from .job import Job
 from .registry import get_registry
 from .report import ItemResult, Report
@@ -216,6 +216,7 @@ class ImageFolderJob(Job):
         if opts.center_crop:
             raise ImrestoreUsageError(f"{option('center_crop')} is for volumes; {self.input_path} is not one")
         self.tasks, self.folder, self.stem = plan(self.input_path, self.output_path, opts.save_corrupted)
+        self._check_first_shape()
         self.known: dict[str, dict] = {}
         self._check_previous()
         clean_tmp(self.folder)
@@ -223,6 +224,18 @@ class ImageFolderJob(Job):
         self.results: list[ItemResult | None] = [None] * len(self.tasks)
         self.by_key = {t.key: t for t in self.tasks}
         return None
+
+    def _check_first_shape(self) -> None:
+        """The restorer's check of the first image's shape, before anything is written: a parameter that cannot fit
+        the data (a mask of another size) stops the run; an image that the first fits and it does not fails alone."""
+        restorer = self.chain.restorer
+        if restorer is None or type(restorer).check_shape is Restorer.check_shape or not self.tasks or self.chain.corruptions:
+            return
+        try:
+            shape = read_image(self.tasks[0].source).data.shape
+        except Exception:  # noqa: BLE001 - an unreadable first image fails as its item, with its reason
+            return
+        restorer.check_shape(tuple(shape))  # real data (no corruption): the parameters describe the input as it is
 
     def _check_previous(self) -> None:
         previous = self.folder / f"{self.stem}.json"

@@ -171,6 +171,10 @@ class Restorer(Plugin):
     def prepare(self, corruptions: list["Corruption"]) -> None:
         """Called once the chain is known (e.g. to pick weights trained for it)."""
 
+    def check_shape(self, shape: tuple[int, ...]) -> None:
+        """Refuse, before a run writes anything, an input of this shape (``YX``/``YXC``, a volume's plane) that the
+        restorer's parameters cannot serve (a mask of another size); raise :class:`~imrestore.errors.ParameterError`."""
+
     def missing(self, provided: set[str]) -> list[str]:
         """Degradation keys needed but neither provided nor set by a parameter."""
         return [k for k in self.needs if k not in provided and not self.overrides(k)]

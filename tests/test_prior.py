@@ -226,3 +226,16 @@ def test_cli_writes_the_std_map_beside_the_mean_and_the_report_shows_it(tmp_path
     report = Report.from_dict(json.loads((tmp_path / "out" / "report.json").read_text()))
     example = _load_example(report, 0, "best")
     assert [label for label, _ in example.panels()] == ["original", "corrupted", "restored", "|error|", "std"]
+
+
+@pytest.mark.parametrize("name, array, message", [
+    ("mask.npy", np.zeros((10, 12)), "the mask is 10x12, the image 64x64"),
+    ("psf.npy", np.ones((80, 80)), "larger than the image"),
+])
+def test_cli_parameters_that_do_not_fit_the_data_exit_2_before_writing(tmp_path, capsys, name, array, message):
+    tifffile.imwrite(tmp_path / "in.tif", data.camera()[:64, :64])
+    np.save(tmp_path / name, array)
+    spec = f"restorer:pnp:{name.split('.')[0]}={tmp_path / name},denoiser=tv"
+    code, out, err = call(capsys, "run", spec, str(tmp_path / "in.tif"), str(tmp_path / "out"))
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["in.tif", name])

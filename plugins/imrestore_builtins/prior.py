@@ -112,11 +112,19 @@ class PlugAndPlay(Restorer):
         self._prior.prepare([])  # the prior serves a loop, not the chain: the weights for white noise
 
     def _choice(self, image: np.ndarray, degradation: dict) -> OperatorChoice:
+        return self._choose(image.shape, degradation)
+
+    def _choose(self, shape: tuple[int, ...], degradation: dict) -> OperatorChoice:
         psf, name = self._psf, f"psf={self.psf}"
         if self.psf_sigma is not None:
             psf, name = gaussian_psf(self.psf_sigma), f"psf_sigma={self.psf_sigma:g}"
-        return choose_operator(degradation, image.shape, psf=psf, psf_name=name, factor=self.factor,
+        return choose_operator(degradation, shape, psf=psf, psf_name=name, factor=self.factor,
                                mask=self._mask, mask_name=f"mask={self.mask}")
+
+    def check_shape(self, shape: tuple[int, ...]) -> None:
+        """A PSF larger than the image or a mask of another size stops a run on real data before it writes."""
+        if self._psf is not None or self.factor is not None or self._mask is not None:
+            self._choose(tuple(shape), {})
 
     def _noise(self, image: np.ndarray, start: np.ndarray, degradation: dict) -> tuple[float, str]:
         """The measurement's noise sigma ([0, 1] units) and where it came from."""
