@@ -171,6 +171,11 @@ class Restorer(Plugin):
     def prepare(self, corruptions: list["Corruption"]) -> None:
         """Called once the chain is known (e.g. to pick weights trained for it)."""
 
+    @property
+    def extra_outputs(self) -> tuple[str, ...]:
+        """The names of the arrays this restorer, as configured, hands beside its output (see :data:`EXTRA_OUTPUTS`)."""
+        return ()
+
     def check_shape(self, shape: tuple[int, ...]) -> None:
         """Refuse, before a run writes anything, an input of this shape (``YX``/``YXC``, a volume's plane) that the
         restorer's parameters cannot serve (a mask of another size); raise :class:`~imrestore.errors.ParameterError`."""

@@ -239,3 +239,11 @@ def test_cli_parameters_that_do_not_fit_the_data_exit_2_before_writing(tmp_path,
     code, out, err = call(capsys, "run", spec, str(tmp_path / "in.tif"), str(tmp_path / "out"))
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["in.tif", name])
+
+
+def test_volume_runs_refuse_samples_whose_std_they_cannot_store_yet(tmp_path, capsys):
+    tifffile.imwrite(tmp_path / "stack.tif", (np.random.default_rng(0).random((6, 32, 32)) * 255).astype(np.uint8))
+    code, out, err = call(capsys, "run", "erase:p=0.5", "restorer:pnp:samples=2", str(tmp_path / "stack.tif"),
+                          str(tmp_path / "out.tif"))
+    assert code == 2 and "volume runs do not store yet" in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stack.tif"]

@@ -26,6 +26,7 @@ SCRIPTS = [
     ("bench_repro_toy2d.py", "repro_toy2d"),
     ("bench_mnist.py", "bench_mnist"),
     ("bench_repro_seven_nine.py", "repro_seven_nine"),
+    ("bench_sample_seven_nine.py", "sample_seven_nine"),
     ("bench_repro_n2n_losses.py", "repro_n2n_losses"),
     ("bench_n2n_targets.py", "bench_n2n_targets"),
     ("bench_sr.py", "bench_sr"),

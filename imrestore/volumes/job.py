@@ -157,6 +157,10 @@ class VolumeJob(Job):
         if info.plane_ndim == 3 and chain.restorer is not None and chain.restorer.channels is not None \
                 and info.shape[-1] not in chain.restorer.channels:
             raise ImrestoreUsageError(f"{chain.restorer.name} accepts {chain.restorer.channels} channels per pixel, the volume has {info.shape[-1]}")
+        if chain.restorer is not None and chain.restorer.extra_outputs:
+            raise ImrestoreUsageError(f"{chain.restorer.name} writes {', '.join(chain.restorer.extra_outputs)} beside its "
+                                      "output, which volume runs do not store yet; run it on the planes as images "
+                                      "(a folder of TIFF files), or without samples=")
         if chain.restorer is not None and not chain.corruptions:  # real data: parameters that cannot fit its planes stop here
             chain.restorer.check_shape(tuple(info.plane_shape))
         self.target = plan_volume(self.output_path, self.src_path)

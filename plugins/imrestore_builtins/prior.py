@@ -121,6 +121,10 @@ class PlugAndPlay(Restorer):
         return choose_operator(degradation, shape, psf=psf, psf_name=name, factor=self.factor,
                                mask=self._mask, mask_name=f"mask={self.mask}")
 
+    @property
+    def extra_outputs(self) -> tuple[str, ...]:
+        return ("std",) if self.samples else ()
+
     def check_shape(self, shape: tuple[int, ...]) -> None:
         """A PSF larger than the image or a mask of another size stops a run on real data before it writes."""
         if self._psf is not None or self.factor is not None or self._mask is not None:
