@@ -31,7 +31,10 @@ TASKS = {
     "deblur-noisy": (["blur:sigma=1.6", "gaussian:sigma=7.65"], "restorer:deconv", True),
     "inpaint": (["erase:p=0.8"], "restorer:inpaint", False),
     "sr4": (["downsample:factor=4"], "restorer:interp", False),
+    "sr2": (["downsample:factor=2"], "restorer:interp", False),
 }
+#: Learned restorers of the same task, side by side (the margin the issue asks at x2).
+LEARNED = {"sr2": {"edsr": "restorer:edsr"}}
 PRIORS = {"tv (default)": "restorer:pnp", "n2n-unet": "restorer:pnp:denoiser=n2n-unet",
           "bm3d": "restorer:pnp:denoiser=bm3d"}
 
@@ -52,14 +55,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=3)
     ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    ap.add_argument("--methods", nargs="+", help="only these rows (the classical one always runs: the baseline)")
     ap.add_argument("--out", default="bench_prior")
     args = ap.parse_args()
     images = dict(list(test_images(1).items())[: args.images])
     rows = []
     for task in args.tasks:
         corruptions, classical, with_bm3d = TASKS[task]
-        methods = {classical.split(":")[1]: classical, **{f"pnp {k}": v for k, v in PRIORS.items() if k != "bm3d" or with_bm3d}}
+        methods = {classical.split(":")[1]: classical, **LEARNED.get(task, {}),
+                   **{f"pnp {k}": v for k, v in PRIORS.items() if k != "bm3d" or with_bm3d}}
+        baseline = next(iter(methods))
         for method, restorer in methods.items():
+            if args.methods and method != baseline and method not in args.methods:
+                continue
             values, seconds, calls = [], [], None
             for name, image in images.items():
                 value, sec, info = run(corruptions + [restorer], image)

@@ -169,8 +169,10 @@ class PlugAndPlay(Restorer):
         iterations = self.calls(choice)
         if not self._said:
             self._said = True
-            log.info(f"pnp: {iterations} calls of {self._prior.name} per image ({self.method}; operator "
-                     f"{choice.op.kind} from {choice.source})")
+            how = (f"{self.samples} samples x {iterations} = {self.samples * iterations} calls" if self.samples
+                   else f"{iterations} calls")
+            log.info(f"pnp: {how} of {self._prior.name} per image ({'diffpir' if self.samples else self.method}; "
+                     f"operator {choice.op.kind} from {choice.source})")
         denoise = denoiser_call(self._prior)
         if self.samples:
             rng = degradation.get("rng") or np.random.default_rng(0)
