@@ -247,3 +247,13 @@ def test_volume_runs_refuse_samples_whose_std_they_cannot_store_yet(tmp_path, ca
                           str(tmp_path / "out.tif"))
     assert code == 2 and "volume runs do not store yet" in err and len(err.strip().splitlines()) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["stack.tif"]
+
+
+def test_the_shipped_unet_prior_is_told_the_noise_level(crop):
+    unet = build("n2n-unet", kind="restorer")
+    unet.prepare([])
+    assert "noise-level-conditioned" in unet.prior_note
+    noisy = (crop + np.random.default_rng(0).normal(0, 25 / 255, crop.shape)).astype(np.float32)
+    assert psnr(unet.denoise(noisy, 25 / 255), crop) > psnr(noisy, crop) + 5
+    strong, weak = unet.denoise(noisy, 50 / 255), unet.denoise(noisy, 5 / 255)  # the level asked is the level removed
+    assert np.std(strong - noisy) > np.std(weak - noisy) * 1.2
