@@ -69,7 +69,7 @@ class PlugAndPlay(Restorer):
 
     denoiser: str = param("tv", help="the prior: a denoiser's spec, in brackets where it has parameters "
                           "(denoiser=[bm3d:profile=np], denoiser=n2n-unet); default: total variation, which beats the "
-                          "shipped blind U-Net as a prior (benchmarks/results/bench_prior.md)")
+                          "shipped noise-level-conditioned U-Net as a prior (benchmarks/results/bench_prior.md)")
     method: str = param("hqs", choices=("hqs", "admm"), help="half-quadratic splitting (DPIR) or ADMM")
     iterations: Optional[int] = param(None, min=1, max=1000, help="denoiser calls per image; default: 8 where every pixel "
                                       "is measured (deblurring), 24 where pixels or frequencies are missing (masks, "
