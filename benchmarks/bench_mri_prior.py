@@ -28,7 +28,8 @@ from imrestore.chain import Chain
 
 RESULTS = Path(__file__).parent / "results"
 MASKS = {4: "kspace:acceleration=4,center_fraction=0.08,mask=random", 8: "kspace:acceleration=8,center_fraction=0.04,mask=random"}
-PRIORS = {"zero-filled": "restorer:zerofill", "pnp tv": "restorer:pnp", "pnp bm3d": "restorer:pnp:denoiser=bm3d"}
+PRIORS = {"zero-filled": "restorer:zerofill", "pnp tv (100 calls, the default)": "restorer:pnp",
+          "pnp tv (24 calls)": "restorer:pnp:iterations=24", "pnp bm3d (24 calls)": "restorer:pnp:denoiser=bm3d,iterations=24"}
 LAMBDAS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 
 

@@ -98,7 +98,8 @@ def pnp_sample(y: np.ndarray, op: LinearOperator, denoise: Callable[[np.ndarray,
     the first guess plus white noise of the schedule's first level; at each level ``σ_k`` the denoiser gives the
     posterior mean of the clean image (Tweedie), the data step pulls it to the measurement (``x̂₀``), and the sample is
     noised again to the next level with the noise the denoiser saw (``(x - x̂₀) / σ_k``) mixed with fresh noise in the
-    share ``zeta``.  The last ``x̂₀`` is the sample.  Where the measurement is exact (``noise_sigma == 0``) and the
+    share ``zeta``.  The last ``x̂₀`` is the sample where the measurement is exact; a noisy one ends, as :func:`pnp`
+    does, on the denoiser's output at the measurement's level (a data step there would put its noise back).  Where the measurement is exact (``noise_sigma == 0``) and the
     operator can project onto it (masks, identity), each sample is made to agree with it, so the spread there is zero.
     The draws come from ``rng`` (reproducible with a seeded generator).  ``denoise`` is called
     ``samples * iterations`` times.
@@ -138,6 +139,8 @@ def pnp_sample(y: np.ndarray, op: LinearOperator, denoise: Callable[[np.ndarray,
         if noise_sigma == 0:
             exact = op.project(x_hat, y)
             x_hat = exact if exact is not None else x_hat
+        else:  # the schedule ends at the measurement's noise, not at 0: the last data step would put that noise back
+            x_hat = z
         residuals.append(float(np.sqrt(np.mean((op.forward(x_hat) - y) ** 2))))
         total += x_hat
         squares += x_hat**2

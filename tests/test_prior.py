@@ -257,3 +257,14 @@ def test_the_shipped_unet_prior_is_told_the_noise_level(crop):
     assert psnr(unet.denoise(noisy, 25 / 255), crop) > psnr(noisy, crop) + 5
     strong, weak = unet.denoise(noisy, 50 / 255), unet.denoise(noisy, 5 / 255)  # the level asked is the level removed
     assert np.std(strong - noisy) > np.std(weak - noisy) * 1.2
+
+
+@pytest.mark.parametrize("chain, calls", [
+    (["blur:sigma=1"], 8), (["erase:p=0.5"], 24), (["downsample:factor=2"], 24), (["kspace:acceleration=4"], 100),
+    (["blur:sigma=1", "downsample:factor=2"], 24),
+])
+def test_the_default_calls_follow_what_the_operator_loses(crop, chain, calls):
+    pnp_ = PlugAndPlay(denoiser="tv")
+    _, record = Chain.from_specs(chain).corrupt(crop, seed=0)
+    y_shape = Chain.from_specs(chain).corrupt(crop, seed=0)[0].shape
+    assert pnp_.calls(choose_operator(record, y_shape)) == calls
