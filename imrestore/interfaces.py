@@ -180,6 +180,10 @@ class Restorer(Plugin):
         """Refuse, before a run writes anything, an input of this shape (``YX``/``YXC``, a volume's plane) that the
         restorer's parameters cannot serve (a mask of another size); raise :class:`~imrestore.errors.ParameterError`."""
 
+    def check_measured(self, measured: dict) -> None:
+        """Refuse, before a run writes anything, the raw measurements of a volume's first plane (``consumes``: a
+        scan's k-space and sampling mask) that the restorer cannot reconstruct from; raise ``ParameterError``."""
+
     def missing(self, provided: set[str]) -> list[str]:
         """Degradation keys needed but neither provided nor set by a parameter."""
         return [k for k in self.needs if k not in provided and not self.overrides(k)]

@@ -83,21 +83,22 @@ def conjugate_gradient(apply: Callable[[np.ndarray], np.ndarray], rhs: np.ndarra
                        precondition: Callable[[np.ndarray], np.ndarray] | None = None, tol: float = 1e-8,
                        max_iter: int = 200) -> np.ndarray:
     """Solve ``apply(x) = rhs`` for a symmetric positive definite ``apply`` (preconditioned conjugate gradients)."""
-    x = np.zeros_like(rhs, dtype=np.float64) if x0 is None else np.array(x0, np.float64)
+    dtype = np.result_type(rhs, np.float64)  # complex images (k-space operators) too: the real inner product Re<a, b>
+    x = np.zeros_like(rhs, dtype=dtype) if x0 is None else np.array(x0, dtype)
     r = rhs - apply(x)
     z = precondition(r) if precondition else r
     p = z.copy()
-    rz = float(np.vdot(r, z))
+    rz = float(np.vdot(r, z).real)
     stop = tol * max(float(np.linalg.norm(rhs)), 1e-30)
     for _ in range(max_iter):
         if np.linalg.norm(r) <= stop:
             break
         ap = apply(p)
-        alpha = rz / float(np.vdot(p, ap))
+        alpha = rz / float(np.vdot(p, ap).real)
         x += alpha * p
         r -= alpha * ap
         z = precondition(r) if precondition else r
-        rz, rz_old = float(np.vdot(r, z)), rz
+        rz, rz_old = float(np.vdot(r, z).real), rz
         p = z + (rz / rz_old) * p
     return x
 

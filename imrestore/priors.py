@@ -59,10 +59,10 @@ def pnp(y: np.ndarray, op: LinearOperator, denoise: Callable[[np.ndarray, float]
     """
     if method not in ("hqs", "admm"):
         raise ValueError(f"unknown plug-and-play method {method!r}; hqs or admm")
-    y = np.asarray(y, np.float64)
+    y = _field(y)
     in_shape = tuple(in_shape) if in_shape is not None else (np.shape(x0) if x0 is not None else y.shape)
     aty = op.adjoint(y, in_shape)
-    z = np.asarray(x0, np.float64) if x0 is not None else op.initial(y, in_shape)
+    z = _field(x0 if x0 is not None else op.initial(y, in_shape))
     u = np.zeros_like(z)
     sigmas = dpir_schedule(iterations, noise_sigma, sigma_start)
     noise = max(noise_sigma, SIGMA_FLOOR)
@@ -70,14 +70,25 @@ def pnp(y: np.ndarray, op: LinearOperator, denoise: Callable[[np.ndarray, float]
     for k, sigma in enumerate(sigmas):
         rho = lam * noise**2 / sigma**2
         x = op.solve_normal(aty + rho * (z - u), rho, z - u)
-        z = np.asarray(denoise((x + u).astype(np.float32), float(sigma)), np.float64)
+        z = _field(denoise(_single(x + u), float(sigma)))
         if method == "admm":
             u = u + x - z
-        residuals.append(float(np.sqrt(np.mean((op.forward(z) - y) ** 2))))
+        residuals.append(float(np.sqrt(np.mean(np.abs(op.forward(z) - y) ** 2))))
         if on_step is not None:
             on_step(k)
     return z, {"method": method, "sigmas": [float(s) for s in sigmas], "lambda": lam, "data_residual": residuals,
                "denoiser_calls": len(sigmas)}
+
+
+def _field(a) -> np.ndarray:
+    """``a`` in double precision, complex where it is complex (an MRI image under a k-space operator)."""
+    a = np.asarray(a)
+    return a.astype(np.complex128 if np.iscomplexobj(a) else np.float64, copy=False)
+
+
+def _single(a: np.ndarray) -> np.ndarray:
+    """What a denoiser is handed: float32, or complex64 for a complex image."""
+    return a.astype(np.complex64 if np.iscomplexobj(a) else np.float32)
 
 
 def pnp_hqs(y, op, denoise, noise_sigma, **options) -> tuple[np.ndarray, dict]:

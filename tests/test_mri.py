@@ -52,7 +52,7 @@ def test_fastmri_single_coil_with_reconstruction_esc(tmp_path):
 
     multi = write_phantom_scan(tmp_path / "multi.h5", slices=2, coils=1, shape=(48, 48), crop=(32, 32))
     with h5py.File(multi) as f:
-        kspace = f["kspace"][:, 0]  # slices x rows x cols: the single-coil layout
+        kspace = f["kspace"][()]  # coils=1 writes the single-coil layout: slices x rows x cols
     esc = np.stack([rss_image(k, (32, 32)) for k in kspace]).astype(np.float32)
     with h5py.File(tmp_path / "single.h5", "w") as f:
         f["kspace"] = kspace

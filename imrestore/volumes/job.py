@@ -163,6 +163,8 @@ class VolumeJob(Job):
                                       "(a folder of TIFF files), or without samples=")
         if chain.restorer is not None and not chain.corruptions:  # real data: parameters that cannot fit its planes stop here
             chain.restorer.check_shape(tuple(info.plane_shape))
+            if chain.restorer.consumes and info.n_planes:
+                chain.restorer.check_measured(self.source.read_measurements(0))
         self.target = plan_volume(self.output_path, self.src_path)
         self.report.output = str(self.target.path)
         if self.target.path.exists() and not opts.overwrite:

@@ -8,6 +8,7 @@ denoiser's spec inside this one's, in brackets where it has parameters::
     imrestore run "blur:sigma=2 gaussian:sigma=2.55 restorer:pnp" camera.png out.png
     imrestore run "restorer:pnp:denoiser=[bm3d:profile=np]" ...
     imrestore run restorer:pnp:psf=psf.tif widefield.tif deconvolved.tif      # real data: a measured PSF
+    imrestore run restorer:pnp scan.h5 recon.h5       # a fastMRI file: its own under-sampled k-space, single or multi-coil
 
 >>> import numpy as np
 >>> keep = np.random.default_rng(0).random((32, 32)) > 0.5
@@ -30,6 +31,7 @@ from imrestore.denoising import MIN_SIGMA
 from imrestore.errors import ParameterError
 from imrestore.forward import OperatorChoice, choose_operator, read_mask, read_psf
 from imrestore.interfaces import EXTRA_OUTPUTS, Restorer
+from imrestore.mri import CoilFourier, center_crop, check_calibration, coil_maps, kspace_noise_sigma, sampling_mask
 from imrestore.noise import estimate_noise
 from imrestore.operators import Compose, LinearOperator
 from imrestore.params import param
@@ -73,6 +75,7 @@ class PlugAndPlay(Restorer):
     aliases = ("plug-and-play",)
     tiling_safe = False
     uses_gpu = True
+    consumes = ("kspace",)  # a fastMRI file: its own k-space and sampling mask are the measurement
 
     denoiser: str = param("tv", help="the prior: a denoiser's spec, in brackets where it has parameters "
                           "(denoiser=[bm3d:profile=np], denoiser=n2n-unet); default: total variation, which beats the "
@@ -137,6 +140,24 @@ class PlugAndPlay(Restorer):
         if self._psf is not None or self.factor is not None or self._mask is not None:
             self._choose(tuple(shape), {})
 
+    def check_measured(self, measured: dict) -> None:
+        """A fastMRI file's first slice: its sampling mask must be readable or inferable, and several coils need sigpy."""
+        if "kspace" not in measured:
+            return
+        self._no_image_parameters()
+        kspace = np.asarray(measured["kspace"])
+        mask, _ = sampling_mask(kspace, measured.get("mask"))
+        if kspace.ndim == 3 and kspace.shape[0] > 1:
+            check_calibration(mask)
+
+    def _no_image_parameters(self) -> None:
+        given = [n for n in ("psf", "psf_sigma", "factor", "mask") if getattr(self, n) is not None]
+        if given:
+            raise ParameterError(f"pnp: {', '.join(given)} describe an image's degradation; a fastMRI file's own "
+                                 "k-space and sampling mask are its measurement (leave them out)")
+        if self.samples:
+            raise ParameterError("pnp: samples= is for images; from k-space, pnp gives one reconstruction")
+
     def _noise(self, image: np.ndarray, start: np.ndarray, degradation: dict) -> tuple[float, str]:
         """The measurement's noise sigma ([0, 1] units) and where it came from."""
         if self.sigma is not None:
@@ -160,7 +181,68 @@ class PlugAndPlay(Restorer):
             return ITERATIONS["kspace"]
         return ITERATIONS["incomplete" if _drops(choice.op) else "complete"]
 
+    def _scan(self, degradation: dict) -> dict | None:
+        """A scan's k-space behind this plane: as acquired (a fastMRI file, no corruption) or as the kspace corruption
+        under-sampled it; None for an image."""
+        measured = degradation.get("measured")
+        if measured and "kspace" in measured:
+            return {"kspace": measured["kspace"], "mask": measured.get("mask"), "from": "the file",
+                    "value_range": measured.get("value_range", (0.0, 1.0))}
+        if degradation.get("kspace_layout") == "fastmri":  # a scan's k-space, under-sampled by the chain
+            k = np.asarray(degradation["kspace"])
+            return {"kspace": k, "mask": np.asarray(degradation["kspace_mask"], bool), "from": "the chain's kspace corruption",
+                    "value_range": degradation.get("value_range", (0.0, 1.0))}
+        return None
+
+    def _restore_scan(self, image: np.ndarray, degradation: dict, scan: dict) -> np.ndarray:
+        """Reconstruct a plane from its k-space: the acquisition as a :class:`CoilFourier` operator (the sampling mask,
+        and ESPIRiT coil sensitivities for several coils), the prior on the complex image's real and imaginary parts."""
+        self._no_image_parameters()
+        lo, hi = (float(v) for v in scan["value_range"])
+        kspace = np.asarray(scan["kspace"], np.complex128) / hi  # the image's magnitude then in about [0, 1]
+        coils = kspace if kspace.ndim == 3 else kspace[None]
+        mask, mask_from = sampling_mask(coils, scan["mask"])
+        maps, maps_from = (None, "single coil") if coils.shape[0] == 1 else coil_maps(coils, mask)
+        op = CoilFourier(mask, maps)
+        y = coils * mask
+        if self.sigma is not None:
+            sigma, sigma_from = self.sigma / 255.0, "given: sigma"
+        else:
+            sigma, sigma_from = kspace_noise_sigma(coils, mask), "estimated from the outer k-space (MAD)"
+        iterations = self.iterations or ITERATIONS["kspace"]
+        self._announce(iterations, op, scan["from"])
+        out, info = pnp(y, op, complex_prior(denoiser_call(self._prior)), sigma, iterations=iterations,
+                        sigma_start=self.sigma_start / 255.0, lam=self.lam, method=self.method, in_shape=coils.shape[-2:])
+        choice = OperatorChoice(op, tuple(coils.shape[-2:]), f"k-space from {scan['from']}; sampling mask: {mask_from}; "
+                                f"coil sensitivities: {maps_from}")
+        self._record(degradation, choice, iterations, sigma, sigma_from, info)
+        magnitude = center_crop(np.abs(out), image.shape[:2]) * hi
+        return ((magnitude - lo) / (hi - lo)).astype(np.float32)
+
+    def _announce(self, iterations: int, op: LinearOperator, source: str) -> None:
+        if not self._said:
+            self._said = True
+            how = (f"{self.samples} samples x {iterations} = {self.samples * iterations} calls" if self.samples
+                   else f"{iterations} calls")
+            log.info(f"pnp: {how} of {self._prior.name} per image ({'diffpir' if self.samples else self.method}; "
+                     f"operator {op.kind} from {source})")
+
+    def _record(self, degradation: dict, choice: OperatorChoice, iterations: int, sigma: float, sigma_from: str,
+                info: dict) -> None:
+        degradation.setdefault("estimated", {})["pnp"] = {
+            "operator": choice.record(), "prior": self._prior.spec,
+            "prior_note": getattr(self._prior, "prior_note", "the denoiser at the schedule's noise level"),
+            "method": info["method"], "iterations": iterations, "lambda": info["lambda"],
+            "noise_sigma": {"value": round(sigma * 255, 3), "from": sigma_from, "units": "0-255"},
+            "sigmas": [round(s * 255, 3) for s in info["sigmas"]],
+            "data_residual": [round(r * 255, 4) for r in info["data_residual"]],
+            "denoiser_calls": info["denoiser_calls"], **({"samples": info["samples"], "zeta": info["zeta"]}
+                                                         if "samples" in info else {})}
+
     def restore_one(self, image, degradation):
+        scan = self._scan(degradation)
+        if scan is not None:
+            return self._restore_scan(image, degradation, scan)
         choice = self._choice(image, degradation)
         y = np.asarray(image, np.float64)
         start = choice.op.initial(y, choice.out_shape)
@@ -176,12 +258,7 @@ class PlugAndPlay(Restorer):
                 log.warning(note)
             return np.array(image, dtype=np.float32, copy=True)
         iterations = self.calls(choice)
-        if not self._said:
-            self._said = True
-            how = (f"{self.samples} samples x {iterations} = {self.samples * iterations} calls" if self.samples
-                   else f"{iterations} calls")
-            log.info(f"pnp: {how} of {self._prior.name} per image ({'diffpir' if self.samples else self.method}; "
-                     f"operator {choice.op.kind} from {choice.source})")
+        self._announce(iterations, choice.op, choice.source)
         denoise = denoiser_call(self._prior)
         if self.samples:
             rng = degradation.get("rng") or np.random.default_rng(0)
@@ -192,16 +269,27 @@ class PlugAndPlay(Restorer):
         else:
             out, info = pnp(y, choice.op, denoise, sigma, iterations=iterations, sigma_start=self.sigma_start / 255.0,
                             x0=start, lam=self.lam, method=self.method, in_shape=choice.out_shape)
-        degradation.setdefault("estimated", {})["pnp"] = {
-            "operator": choice.record(), "prior": self._prior.spec,
-            "prior_note": getattr(self._prior, "prior_note", "the denoiser at the schedule's noise level"),
-            "method": info["method"], "iterations": iterations, "lambda": info["lambda"],
-            "noise_sigma": {"value": round(sigma * 255, 3), "from": sigma_from, "units": "0-255"},
-            "sigmas": [round(s * 255, 3) for s in info["sigmas"]],
-            "data_residual": [round(r * 255, 4) for r in info["data_residual"]],
-            "denoiser_calls": info["denoiser_calls"], **({"samples": info["samples"], "zeta": info["zeta"]}
-                                                         if self.samples else {})}
+        self._record(degradation, choice, iterations, sigma, sigma_from, info)
         return out.astype(np.float32)
+
+
+def complex_prior(denoise):
+    """A real image's denoiser as the prior of a complex MR image: its real and imaginary parts are denoised one by
+    one (two calls), as in plug-and-play MRI with real/imaginary channels (Ahmad et al., IEEE SPM 2020).  Aliasing
+    from under-sampling sits in both parts; a prior on the magnitude alone, the phase kept, leaves it in the phase.
+
+    >>> d = complex_prior(lambda im, s: np.clip(im, 0, 0.5))
+    >>> np.round(d(np.array([[1 + 1j, -0.2j]]), 0.1), 3).tolist()
+    [[(0.5+0.5j), 0j]]
+    """
+    def denoise_complex(image: np.ndarray, sigma: float) -> np.ndarray:
+        image = np.asarray(image)
+        if not np.iscomplexobj(image):
+            return denoise(image, sigma)
+        real, imag = (np.asarray(denoise(np.ascontiguousarray(part, np.float32), sigma), np.float64)
+                      for part in (image.real, image.imag))
+        return real + 1j * imag
+    return denoise_complex
 
 
 @hookimpl

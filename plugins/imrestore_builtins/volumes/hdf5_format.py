@@ -158,7 +158,14 @@ class FastMRISource(VolumeSource):
         return rss_image(self._k[i], self.info.plane_shape).astype(np.float32)
 
     def read_measurements(self, i):
-        return {"kspace": np.asarray(self._k[i])}
+        """The plane's k-space and, where the file has one (fastMRI's test sets), its sampling ``mask`` (over the
+        columns or rows x cols, one for the file or one per slice)."""
+        measured = {"kspace": np.asarray(self._k[i])}
+        if "mask" in self._file:
+            mask = np.asarray(self._file["mask"])
+            per_slice = mask.ndim >= 2 and mask.shape[0] == self._k.shape[0] and mask.shape != tuple(self._k.shape[-2:])
+            measured["mask"] = mask[i] if per_slice else mask
+        return measured
 
     def close(self):
         self._file.close()
