@@ -44,7 +44,15 @@ def read_array(path: str, what: str) -> np.ndarray:
     if not p.exists():
         raise ParameterError(f"{what}: {p} does not exist")
     try:
-        arr = np.load(p) if p.suffix.lower() == ".npy" else read_image(p).data
+        suffix = p.suffix.lower()
+        if suffix == ".npy":
+            arr = np.load(p)
+        elif suffix in (".tif", ".tiff"):  # any number of axes: a 3-D PSF is a ZYX stack
+            import tifffile
+
+            arr = np.squeeze(tifffile.imread(p))
+        else:
+            arr = read_image(p).data
     except (OSError, ValueError) as exc:
         raise ParameterError(f"{what}: cannot read {p}: {error_reason(exc)}") from exc
     return np.asarray(arr, np.float64)
@@ -78,10 +86,11 @@ def read_mask(path: str, what: str = "mask") -> np.ndarray:
 
 def choose_operator(degradation: dict, image_shape: tuple[int, ...], *, psf: np.ndarray | None = None,
                     psf_name: str = "", factor: int | None = None,
-                    mask: np.ndarray | None = None, mask_name: str = "") -> OperatorChoice:
+                    mask: np.ndarray | None = None, mask_name: str = "", stack: bool = False) -> OperatorChoice:
     """The operator that maps the restoration to the measurement of ``image_shape`` (YX or YXC).
 
-    ``psf_name`` says where ``psf`` came from (``psf=FILE`` or ``psf_sigma=2``).  Parameters (real data) override the chain's record; with neither, the operator is the identity (denoising).
+    ``psf_name`` says where ``psf`` came from (``psf=FILE`` or ``psf_sigma=2``).  ``stack``: the image is a ZYX slab of
+    a volume, which a 3-D PSF blurs along Z too.  Parameters (real data) override the chain's record; with neither, the operator is the identity (denoising).
     A corruption in the chain that is neither noise nor declares an operator cannot be inverted: a one-line error.
     """
     given = psf is not None or factor is not None or mask is not None
@@ -102,11 +111,13 @@ def choose_operator(degradation: dict, image_shape: tuple[int, ...], *, psf: np.
     ops: list[LinearOperator] = []
     parts = []
     if psf is not None:
-        if psf.ndim != 2:
-            raise ParameterError(f"{psf_name}: a 3-D PSF is for stacks (a ZYX volume); this image is 2-D")
-        if psf.shape[0] > image_shape[0] or psf.shape[1] > image_shape[1]:
-            raise ParameterError(f"{psf_name}: the PSF ({psf.shape[0]}x{psf.shape[1]}) is larger than the image "
-                                 f"({image_shape[0]}x{image_shape[1]})")
+        if psf.ndim == 3 and not stack:
+            raise ParameterError(f"{psf_name}: a 3-D PSF is for stacks (a ZYX volume: a TIFF stack, HDF5 or Zarr); "
+                                 "this image is 2-D")
+        plane = tuple(image_shape[1:3]) if stack else tuple(image_shape[:2])
+        if psf.shape[-2] > plane[0] or psf.shape[-1] > plane[1]:
+            raise ParameterError(f"{psf_name}: the PSF ({psf.shape[-2]}x{psf.shape[-1]}) is larger than the image "
+                                 f"({plane[0]}x{plane[1]})")
         ops.append(Convolve(psf))
         parts.append(psf_name)
     shape = tuple(image_shape)

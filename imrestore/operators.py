@@ -164,8 +164,9 @@ class Mask(LinearOperator):
 
 @dataclass
 class Convolve(LinearOperator):
-    """Convolution with ``psf`` (2-D, centred) and reflecting borders, as ``scipy.ndimage`` with ``mode="reflect"``
-    (the blur corruption): pad by symmetric reflection, convolve, crop.  The adjoint correlates and folds the pad back."""
+    """Convolution with ``psf`` (2-D YX, or 3-D ZYX for a stack: widefield microscopy; centred) over the array's
+    leading axes, with reflecting borders, as ``scipy.ndimage`` with ``mode="reflect"`` (the blur corruption): pad by
+    symmetric reflection, convolve, crop.  The adjoint correlates and folds the pad back."""
 
     psf: np.ndarray
     kind = "convolve"
@@ -173,58 +174,56 @@ class Convolve(LinearOperator):
 
     def __post_init__(self):
         self.psf = np.asarray(self.psf, np.float64)
-        if self.psf.ndim != 2 or min(self.psf.shape) < 1:
-            raise ValueError(f"convolve: the PSF must be a 2-D array, got shape {self.psf.shape}")
+        if self.psf.ndim not in (2, 3) or min(self.psf.shape) < 1:
+            raise ValueError(f"convolve: the PSF must be a 2-D or 3-D array, got shape {self.psf.shape}")
 
     @property
-    def _pad(self) -> tuple[int, int]:
-        return self.psf.shape[0] // 2, self.psf.shape[1] // 2
+    def _axes(self) -> tuple[int, ...]:
+        return tuple(range(self.psf.ndim))
 
-    def _otf(self, shape: tuple[int, int]) -> np.ndarray:
+    def _otf(self, shape: tuple[int, ...]) -> np.ndarray:
         """The PSF's transfer function on a grid of ``shape``, centre at the origin."""
         if shape not in self._cache:
             kernel = np.zeros(shape)
-            kh, kw = self.psf.shape
-            rows = np.mod(np.arange(kh) - kh // 2, shape[0])
-            cols = np.mod(np.arange(kw) - kw // 2, shape[1])
-            np.add.at(kernel, (rows[:, None], cols[None, :]), self.psf)  # wrapped where the PSF outgrows the grid
-            self._cache[shape] = np.fft.rfft2(kernel)
+            index = np.ix_(*[np.mod(np.arange(k) - k // 2, n) for k, n in zip(self.psf.shape, shape)])
+            np.add.at(kernel, index, self.psf)  # wrapped where the PSF outgrows the grid
+            self._cache[shape] = np.fft.rfftn(kernel)
         return self._cache[shape]
 
     def _circular(self, x: np.ndarray, conj: bool) -> np.ndarray:
-        shape = x.shape[:2]
+        shape = x.shape[: self.psf.ndim]
         otf = self._otf(shape)
         otf = np.conj(otf) if conj else otf
-        spectrum = np.fft.rfft2(x, axes=(0, 1)) * _broadcast(otf, x)
-        return np.fft.irfft2(spectrum, s=shape, axes=(0, 1))
+        spectrum = np.fft.rfftn(x, axes=self._axes) * _broadcast(otf, x)
+        return np.fft.irfftn(spectrum, s=shape, axes=self._axes)
 
     def _widths(self, x: np.ndarray) -> list[tuple[int, int]]:
-        py, px = self._pad
         # a circular convolution on the padded grid leaves the centre exact when the pad covers the kernel's reach
-        return [(py + 1, py + 1), (px + 1, px + 1)] + [(0, 0)] * (x.ndim - 2)
+        return [(k // 2 + 1, k // 2 + 1) for k in self.psf.shape] + [(0, 0)] * (x.ndim - self.psf.ndim)
+
+    def _inner(self, x: np.ndarray) -> tuple[slice, ...]:
+        return tuple(slice(t, t + n) for (t, _), n in zip(self._widths(x), x.shape))
 
     def forward(self, x):
         x = np.asarray(x, np.float64)
-        widths = self._widths(x)
-        padded = np.pad(x, widths, mode="symmetric")  # scipy's "reflect" is numpy's "symmetric"
-        (ty, _), (tx, _) = widths[:2]
-        return self._circular(padded, conj=False)[ty : ty + x.shape[0], tx : tx + x.shape[1]]
+        padded = np.pad(x, self._widths(x), mode="symmetric")  # scipy's "reflect" is numpy's "symmetric"
+        return self._circular(padded, conj=False)[self._inner(x)]
 
     def adjoint(self, y, in_shape=None):
         y = np.asarray(y, np.float64)
         widths = self._widths(y)
-        (ty, _), (tx, _) = widths[:2]
-        h, w = y.shape[:2]
-        big = np.zeros((h + 2 * ty, w + 2 * tx) + y.shape[2:])
-        big[ty : ty + h, tx : tx + w] = y
+        big = np.zeros(tuple(n + a + b for n, (a, b) in zip(y.shape, widths)))
+        big[self._inner(y)] = y
         big = self._circular(big, conj=True)
-        return _fold_symmetric(big, ty, tx, h, w)
+        for axis in self._axes:
+            big = _fold_axis(big, widths[axis][0], y.shape[axis], axis)
+        return big
 
     def _precondition(self, rho: float, shape: tuple[int, ...]):
         """The circulant (periodic-border) inverse of ``AᵀA + ρ``: exact away from the borders."""
-        otf = self._otf(shape[:2])
-        inverse = 1.0 / (np.abs(otf) ** 2 + rho)
-        return lambda r: np.fft.irfft2(np.fft.rfft2(r, axes=(0, 1)) * _broadcast(inverse, r), s=shape[:2], axes=(0, 1))
+        grid = shape[: self.psf.ndim]
+        inverse = 1.0 / (np.abs(self._otf(grid)) ** 2 + rho)
+        return lambda r: np.fft.irfftn(np.fft.rfftn(r, axes=self._axes) * _broadcast(inverse, r), s=grid, axes=self._axes)
 
     def solve_normal(self, rhs, rho, x0=None):
         rhs = np.asarray(rhs, np.float64)
@@ -232,11 +231,6 @@ class Convolve(LinearOperator):
 
     def describe(self):
         return {"kind": self.kind, "psf_shape": list(self.psf.shape), "boundary": "reflect"}
-
-
-def _fold_symmetric(big: np.ndarray, ty: int, tx: int, h: int, w: int) -> np.ndarray:
-    """The adjoint of ``np.pad(x, ((ty, ty), (tx, tx)), mode="symmetric")``: add each padded pixel to its source."""
-    return _fold_axis(_fold_axis(big, ty, h, 0), tx, w, 1)
 
 
 def _fold_axis(big: np.ndarray, t: int, n: int, axis: int) -> np.ndarray:

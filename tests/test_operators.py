@@ -80,3 +80,16 @@ def test_blur_operator_is_the_blur():
     x = RNG.random((15, 12))
     np.testing.assert_allclose(Convolve(gaussian_psf(2.0)).forward(x),
                                ndimage.gaussian_filter(x, 2.0, mode="reflect", truncate=4.0), atol=1e-12)
+
+
+def test_a_3d_psf_convolves_a_stack_as_scipy_does_and_passes_the_adjoint_test():
+    psf = RNG.random((3, 5, 3))
+    psf /= psf.sum()
+    op = Convolve(psf)
+    x = RNG.random((6, 9, 7))
+    np.testing.assert_allclose(op.forward(x), ndimage.convolve(x, psf, mode="reflect"), atol=1e-12)
+    assert check_adjoint(op, (6, 9, 7)) < 1e-12
+    a = dense(op, (4, 5, 4))
+    rhs = RNG.standard_normal((4, 5, 4))
+    want = np.linalg.solve(a.T @ a + 0.1 * np.eye(a.shape[1]), rhs.ravel()).reshape(rhs.shape)
+    np.testing.assert_allclose(op.solve_normal(rhs, 0.1), want, atol=1e-4 * np.abs(want).max())

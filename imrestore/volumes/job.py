@@ -162,7 +162,8 @@ class VolumeJob(Job):
                                       "output, which volume runs do not store yet; run it on the planes as images "
                                       "(a folder of TIFF files), or without samples=")
         if chain.restorer is not None and not chain.corruptions:  # real data: parameters that cannot fit its planes stop here
-            chain.restorer.check_shape(tuple(info.plane_shape))
+            slab = (info.shape[-info.plane_ndim - 1],) if chain.restorer.spatial_ndim == 3 and len(info.shape) > info.plane_ndim else ()
+            chain.restorer.check_shape(slab + tuple(info.plane_shape))  # a 3-D restorer's input: ZYX slabs
             if chain.restorer.consumes and info.n_planes:
                 chain.restorer.check_measured(self.source.read_measurements(0))
         self.target = plan_volume(self.output_path, self.src_path)

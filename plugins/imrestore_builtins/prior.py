@@ -52,6 +52,8 @@ ITERATIONS = {"complete": 8, "incomplete": 24, "kspace": 100}
 #: at 8x with 8 coils the reconstruction fell below zero filling (brain slices 5 and 17 of nibabel's EPI series, not
 #: the benchmark's: 22.45 dB against 22.77 zero-filled; with 1: 27.81; at 4x 1 costs 1.0 dB: 29.82 against 30.78).
 LAMBDA_COILS = 1.0
+#: Planes per slab where a 3-D PSF makes pnp work on ZYX slabs of a volume (its halo: the PSF's depth).
+SLAB_DEPTH = 16
 
 
 def _drops(op: LinearOperator) -> bool:
@@ -96,7 +98,9 @@ class PlugAndPlay(Restorer):
                                  "imaging inversion amplifies the noise where the data are trusted more")
     sigma: Optional[float] = param(None, min=0, max=255, help="the measurement's noise sigma (0-255 scale); default: "
                                    "from the chain, else estimated")
-    psf: Optional[str] = param(None, help="real data: a measured PSF, an image file or .npy, 2-D (normalised to sum 1)")
+    psf: Optional[str] = param(None, help="real data: a measured PSF, an image file or .npy (normalised to sum 1): 2-D, "
+                               "or 3-D ZYX for a stack, which is then restored in slabs of 16 planes with the PSF's "
+                               "depth of planes around them")
     psf_sigma: Optional[float] = param(None, min=0, min_exclusive=True, max=100, help="real data: a Gaussian PSF of this "
                                        "sigma in pixels")
     factor: Optional[int] = param(None, min=2, max=16, help="real data: up-sample by this factor (the measurement is an "
@@ -124,6 +128,9 @@ class PlugAndPlay(Restorer):
             raise ParameterError("pnp: give psf=FILE or psf_sigma=PIXELS, not both")
         self._mask = read_mask(self.mask) if self.mask is not None else None
         self._said = False
+        if self._psf is not None and self._psf.ndim == 3:
+            # a stack's PSF: volume runs hand over ZYX slabs, with planes around them that the PSF reaches into
+            self.spatial_ndim, self.slab_depth, self.slab_halo = 3, SLAB_DEPTH, self._psf.shape[0]
 
     def prepare(self, corruptions: list) -> None:
         self._prior.prepare([])  # the prior serves a loop, not the chain: the weights for white noise
@@ -136,7 +143,11 @@ class PlugAndPlay(Restorer):
         if self.psf_sigma is not None:
             psf, name = gaussian_psf(self.psf_sigma), f"psf_sigma={self.psf_sigma:g}"
         return choose_operator(degradation, shape, psf=psf, psf_name=name, factor=self.factor,
-                               mask=self._mask, mask_name=f"mask={self.mask}")
+                               mask=self._mask, mask_name=f"mask={self.mask}", stack=self._stack(shape))
+
+    def _stack(self, shape: tuple[int, ...]) -> bool:
+        """Whether an input of ``shape`` is a ZYX slab that a 3-D PSF blurs (a 2-D image is refused by the operator)."""
+        return self.spatial_ndim == 3 and len(shape) == 3
 
     @property
     def extra_outputs(self) -> tuple[str, ...]:
@@ -145,7 +156,7 @@ class PlugAndPlay(Restorer):
     def check_shape(self, shape: tuple[int, ...]) -> None:
         """A PSF larger than the image or a mask of another size stops a run on real data before it writes."""
         if self._psf is not None or self.factor is not None or self._mask is not None:
-            self._choose(tuple(shape), {})
+            self._choose(tuple(shape), {})  # a volume's ZYX where a 3-D PSF makes pnp work on slabs
 
     def check_measured(self, measured: dict) -> None:
         """A fastMRI file's first slice: its sampling mask must be readable or inferable, and several coils need sigpy."""
@@ -254,8 +265,10 @@ class PlugAndPlay(Restorer):
         choice = self._choice(image, degradation)
         y = np.asarray(image, np.float64)
         start = choice.op.initial(y, choice.out_shape)
+        stack = self._stack(y.shape)
         # the noise is judged where every pixel is measured: the first guess fills a mask's gaps, not a blur's
-        sigma, sigma_from = self._noise(image, start if _drops(choice.op) and start.shape == y.shape else y, degradation)
+        judged = start if _drops(choice.op) and start.shape == y.shape else y
+        sigma, sigma_from = self._noise(image, judged[len(judged) // 2] if stack else judged, degradation)
         if choice.op.kind == "identity" and sigma_from.startswith("estimated") and sigma < MIN_SIGMA:
             # nothing to invert and too little noise to remove: as every denoiser does, keep the data (do no harm)
             note = (f"pnp: no operator to invert and the estimated noise (sigma {sigma * 255:.2f}) is below what can be "
@@ -268,6 +281,8 @@ class PlugAndPlay(Restorer):
         iterations = self.calls(choice)
         self._announce(iterations, choice.op, choice.source)
         denoise = denoiser_call(self._prior)
+        if stack:  # the prior is a 2-D denoiser: plane by plane through the slab
+            denoise = planewise(denoise)
         if self.samples:
             rng = degradation.get("rng") or np.random.default_rng(0)
             out, std, info = pnp_sample(y, choice.op, denoise, sigma, self.samples, iterations=iterations,
@@ -279,6 +294,17 @@ class PlugAndPlay(Restorer):
                             x0=start, lam=self.lam or LAMBDA, method=self.method, in_shape=choice.out_shape)
         self._record(degradation, choice, iterations, sigma, sigma_from, info)
         return out.astype(np.float32)
+
+
+def planewise(denoise):
+    """A 2-D denoiser applied to each Z plane of a ZYX slab.
+
+    >>> planewise(lambda p, s: p * 0 + p.mean())(np.arange(8.0).reshape(2, 2, 2), 0.1)[:, 0, 0].tolist()
+    [1.5, 5.5]
+    """
+    def denoise_stack(stack: np.ndarray, sigma: float) -> np.ndarray:
+        return np.stack([np.asarray(denoise(plane, sigma)) for plane in stack])
+    return denoise_stack
 
 
 def complex_prior(denoise):
