@@ -103,7 +103,7 @@ def reconstruct(tmp_path, capsys, path, restorer, name):
         return f[dataset][()], json.loads((tmp_path / f"{name}.report.json").read_text())
 
 
-@pytest.mark.parametrize("coils", [1, pytest.param(4, marks=needs_sigpy)])
+@pytest.mark.parametrize("coils", [1, pytest.param(4, marks=[needs_sigpy, pytest.mark.slow])])
 def test_cli_reconstructs_an_undersampled_fastmri_file_better_than_zero_filling(tmp_path, capsys, coils):
     images = brain_slices()
     full = write_scan(tmp_path / "full.h5", images, coils=coils, noise=0.005)
