@@ -8,6 +8,13 @@ scikit-image split as the blind weights (clean targets, white Gaussian noise of 
 patch, L2 loss).
 
     python benchmarks/train_prior.py --minutes 40        # writes plugins/imrestore_builtins/weights/n2n-unet-sigma-grey.safetensors
+    python benchmarks/train_prior.py --init plugins/imrestore_builtins/weights/n2n-unet-sigma-grey.safetensors \
+        --low-sigma 0.5 --minutes 40                     # continue it, half the patches at log-uniform low levels
+
+As a prior the network is asked for every level of the schedule, down to the measurement's noise (2.55/255 and
+below); a uniform draw in 0-50 leaves the lowest levels rare, and there the first fine-tune was worse than doing
+nothing (camera at sigma 2: 41.5 dB from 42.1).  ``--low-sigma P`` draws that share of the patches' levels
+log-uniformly in 0.5-50 instead.
 """
 from __future__ import annotations
 
@@ -54,13 +61,22 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--out", type=Path, default=WEIGHTS / "n2n-unet-sigma-grey.safetensors")
+    ap.add_argument("--init", type=Path, default=None, help="continue from these conditioned weights (default: start "
+                    "from the blind grey weights, the sigma channel at zero)")
+    ap.add_argument("--low-sigma", type=float, default=0.0, help="share of patches whose level is drawn log-uniformly "
+                    "in 0.5-50 (0-255 scale) rather than uniformly in 0-50")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     blind, meta = load_checkpoint(WEIGHTS / "n2n-unet-gaussian-grey.safetensors", expect="n2n-unet")
-    net = conditioned_from(blind).train()
+    if args.init is not None:
+        net, init_meta = load_checkpoint(args.init, expect="n2n-unet")
+        net = net.train()
+        meta = {**meta, "earlier_fine_tunes": [*init_meta.get("earlier_fine_tunes", []), init_meta.get("options", {})]}
+    else:
+        net = conditioned_from(blind).train()
     sk = skimage_images()
     names = list(sk)
     train, val = split(len(names), 0.15, 0)  # the blind weights' own split: the held-out images stay held out
@@ -76,7 +92,8 @@ def main() -> None:
             patch = im[y : y + args.crop, x : x + args.crop]
             patch = np.rot90(patch, rng.integers(4))
             patch = patch[:, ::-1] if rng.random() < 0.5 else patch
-            sigma = rng.uniform(0, 50 / 255)
+            sigma = (np.exp(rng.uniform(np.log(0.5), np.log(50))) if rng.random() < args.low_sigma
+                     else rng.uniform(0, 50)) / 255
             noisy = patch + rng.normal(0, sigma, patch.shape)
             batch.append(np.ascontiguousarray(patch))
             inputs.append(np.stack([noisy, np.full_like(patch, sigma)]))
@@ -91,11 +108,12 @@ def main() -> None:
         if step % 50 == 0:
             print(f"step {step} ({time.time() - start:.0f} s): loss {np.mean(losses[-50:]):.6f}", flush=True)
     net.eval()
-    meta_out = {k: meta[k] for k in ("corruptions", "data", "n_train", "n_val", "normalisation") if k in meta}
+    meta_out = {k: meta[k] for k in ("corruptions", "data", "n_train", "n_val", "normalisation", "earlier_fine_tunes")
+                if k in meta}
     meta_out.update({"restorer": "n2n-unet", "targets": "clean", "loss": "l2", "channels": 1, "noise_map": True,
-                     "fine_tuned_from": "n2n-unet-gaussian-grey.safetensors",
+                     "fine_tuned_from": args.init.name if args.init else "n2n-unet-gaussian-grey.safetensors",
                      "options": {"minutes": args.minutes, "crop": args.crop, "batch": args.batch, "lr": args.lr, "steps": step,
-                                 "sigma_range": [0, 50], "seed": 0},
+                                 "sigma_range": [0, 50], "low_sigma": args.low_sigma, "seed": 0},
                      "note": "input channels: the image, then a constant map of the noise sigma ([0, 1] units)"})
     save_checkpoint(args.out, "n2n-unet", net, meta_out)
     print(f"wrote {args.out} after {step} steps")
