@@ -85,8 +85,9 @@ class PlugAndPlay(Restorer):
     consumes = ("kspace",)  # a fastMRI file: its own k-space and sampling mask are the measurement
 
     denoiser: str = param("tv", help="the prior: a denoiser's spec, in brackets where it has parameters "
-                          "(denoiser=[bm3d:profile=np], denoiser=n2n-unet); default: total variation, which beats the "
-                          "shipped noise-level-conditioned U-Net as a prior (benchmarks/results/bench_prior.md)")
+                          "(denoiser=[bm3d:profile=np], denoiser=n2n-unet); default: total variation, the best mean "
+                          "over the held-out images (benchmarks/results/bench_prior.md); the shipped noise-level-"
+                          "conditioned U-Net (denoiser=n2n-unet) is better on photographs, worse on near-flat images")
     method: str = param("hqs", choices=("hqs", "admm"), help="half-quadratic splitting (DPIR) or ADMM")
     iterations: Optional[int] = param(None, min=1, max=1000, help="denoiser calls per image; default: 8 where every pixel "
                                       "is measured (deblurring), 24 where pixels are missing or pooled (masks, "
