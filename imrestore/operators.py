@@ -426,13 +426,20 @@ class Compose(LinearOperator):
 
 def check_adjoint(op: LinearOperator, in_shape: tuple[int, ...], seed: int = 0) -> float:
     """The relative gap between ⟨Ax, y⟩ and ⟨x, Aᵀy⟩ for random ``x`` of ``in_shape`` and ``y`` (about 1e-15 for an
-    exact adjoint): the test every operator, built-in or a plugin's, must pass."""
+    exact adjoint): the test every operator, built-in or a plugin's, must pass.  An operator on complex images
+    (``complex_valued``, e.g. an MRI acquisition) gets complex draws, and its adjoint is the conjugate transpose."""
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal(in_shape)
+    complex_valued = getattr(op, "complex_valued", False)
+
+    def draw(shape):
+        real = rng.standard_normal(shape)
+        return real + 1j * rng.standard_normal(shape) if complex_valued else real
+
+    x = draw(in_shape)
     ax = op.forward(x)
-    y = rng.standard_normal(ax.shape)
+    y = draw(ax.shape)
     aty = op.adjoint(y, tuple(in_shape))
     if aty.shape != x.shape:
         raise ValueError(f"{op.kind}: the adjoint gives shape {aty.shape}, the input is {x.shape}")
-    lhs, rhs = float(np.vdot(ax, y)), float(np.vdot(x, aty))
+    lhs, rhs = complex(np.vdot(ax, y)), complex(np.vdot(x, aty))
     return abs(lhs - rhs) / max(abs(lhs), abs(rhs), 1e-30)

@@ -10,7 +10,8 @@ import pytest
 from helpers import call
 
 from imrestore.errors import ParameterError
-from imrestore.mri import (CoilFourier, calibration_width, check_adjoint_complex, kspace_noise_sigma,
+from imrestore.operators import check_adjoint
+from imrestore.mri import (CoilFourier, calibration_width, kspace_noise_sigma,
                            sampling_mask, smooth_coil_maps, write_phantom_scan, write_scan)
 from imrestore_builtins.corruptions import kspace_mask
 
@@ -37,7 +38,7 @@ def columns(cols: int, acceleration: float = 4, centre: float = 0.16, seed: int 
 def test_the_acquisition_operator_passes_the_adjoint_test(maps):
     op = CoilFourier(RNG.random((6, 8)) < 0.5, maps)
     assert op.out_shape((6, 8)) == (1 if maps is None else 3, 6, 8)
-    assert check_adjoint_complex(op, (6, 8)) < 1e-12
+    assert check_adjoint(op, (6, 8)) < 1e-12
 
 
 @pytest.mark.parametrize("maps", [None, smooth_coil_maps(3, (5, 6))], ids=["closed-form", "conjugate-gradients"])
@@ -168,3 +169,12 @@ def test_multi_coil_without_sigpy_is_one_line_that_says_what_to_install(tmp_path
     code, out, err = call(capsys, "run", "restorer:pnp", str(scan), str(tmp_path / "out.h5"))
     assert code == 2 and "imrestore[mri]" in err and len(err.strip().splitlines()) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scan.h5"]
+
+
+def test_the_adjoint_test_catches_a_complex_adjoint_that_forgets_the_conjugate():
+    class Wrong(CoilFourier):
+        def adjoint(self, y, in_shape=None):
+            views = super().adjoint(y, in_shape)
+            return np.conj(views)  # a transpose without the conjugate
+
+    assert check_adjoint(Wrong(RNG.random((6, 8)) < 0.5, smooth_coil_maps(2, (6, 8))), (6, 8)) > 1e-3
