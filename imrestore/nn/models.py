@@ -42,6 +42,10 @@ class NetworkFacts:
     crop_multiple: ClassVar[int] = 1
     #: Whether ``imrestore train`` trains it on images (the 2-D toy's points are trained by its benchmark).
     trains_on_images: ClassVar[bool] = True
+    #: Input pixels on each side of a tile that tiled prediction should overlap and crop (an exported package's halo).
+    halo: ClassVar[int] = 0
+    #: What to cite for the network: ``{"text": ..., "doi": ...}`` entries (an exported package's citations).
+    cite: ClassVar[tuple[dict[str, str], ...]] = ()
 
     @classmethod
     def fit_data(cls, values: dict[str, Any], channels: int, scale: int | None) -> dict[str, Any]:
@@ -61,6 +65,8 @@ class ConvAEConfig(NetworkFacts):
 
     fixed_size: ClassVar[int | None] = 28
     image_channels: ClassVar[int | None] = 1
+    cite: ClassVar[tuple[dict[str, str], ...]] = (
+        {"text": "Vincent et al., Stacked denoising autoencoders, JMLR 11 (2010)", "url": "https://jmlr.org/papers/v11/vincent10a.html"},)
 
     channels: int = 32
     embedding: int = 8
@@ -129,6 +135,9 @@ class N2NUNetConfig(NetworkFacts):
     """The U-Net of Lehtinen et al. (2018), Table 2."""
 
     crop_multiple: ClassVar[int] = 32  # five 2x poolings
+    halo: ClassVar[int] = 32  # the blending width tiled prediction has always used (inference.predict's overlap)
+    cite: ClassVar[tuple[dict[str, str], ...]] = (
+        {"text": "Lehtinen et al., Noise2Noise: Learning image restoration without clean data, ICML 2018", "doi": "10.48550/arXiv.1803.04189"},)
 
     in_channels: int = 1
     out_channels: int = 1
@@ -190,6 +199,18 @@ def max_blur_pool(x: torch.Tensor, factor: tuple[int, ...] | None = None) -> tor
     return conv(F.pad(x, pad_both, mode="reflect"), k, stride=factor, groups=x.shape[1])
 
 
+def _relu_int(v):
+    """max(v, 0) for a Python int or a traced size, without a branch."""
+    return (v + abs(v)) // 2
+
+
+def _pad_axis(x: torch.Tensor, dim: int, amount, mode: str) -> torch.Tensor:
+    """Pad spatial axis ``dim`` of ``x`` (NCHW or NCDHW) at its end by ``amount`` (which may be 0)."""
+    pads = [0] * (2 * (x.ndim - 2))
+    pads[2 * (x.ndim - 1 - dim) + 1] = amount
+    return F.pad(x, pads, mode=mode)
+
+
 class N2NUNet(nn.Module):
     """ENC_CONV0..6 (48 ch, five 2x2 max-pools), nearest upsampling, skip
     concatenations, DEC_CONV 96/96 ... 64/32/m, leaky ReLU 0.1, linear output.
@@ -222,15 +243,26 @@ class N2NUNet(nn.Module):
         #: Each level's pooling factor per spatial axis (Z only in the first z_pools levels).
         self.factors = [(2, 2)] * 5 if d == 2 else [(2 if i < c.z_pools else 1, 2, 2) for i in range(5)]
 
+    @property
+    def multiples(self) -> list[int]:
+        """What each spatial axis's size must be a multiple of for the five poolings (3-D: Z by ``2 ** z_pools``)."""
+        return [math.prod(f[a] for f in self.factors) for a in range(len(self.factors[0]))]
+
     def _pad(self, x: torch.Tensor) -> torch.Tensor:
-        """Pad the spatial axes (at the end) to what five poolings divide."""
-        multiples = [math.prod(f[a] for f in self.factors) for a in range(len(self.factors[0]))]
-        sizes = x.shape[2:]
-        extra = [(-s) % m for s, m in zip(sizes, multiples)]
-        if not any(extra):
-            return x
-        mode = "reflect" if all(e < s for e, s in zip(extra, sizes)) else "replicate"
-        return F.pad(x, [v for e in reversed(extra) for v in (0, e)], mode=mode)
+        """Pad the spatial axes (at the end) to what five poolings divide: an axis shorter than its multiple is first
+        replicated up to it, then every axis is reflected up to the next multiple.
+
+        Written in integer arithmetic on the input's shape, with no branch, so that an exported graph (ONNX) pads
+        every size the way this does (a traced ``if`` would freeze the example's case).
+        """
+        for axis, m in enumerate(self.multiples):
+            if m == 1:
+                continue
+            dim = axis + 2
+            short = _relu_int(m - x.shape[dim])
+            x = _pad_axis(x, dim, short, "replicate")
+            x = _pad_axis(x, dim, (m - x.shape[dim] % m) % m, "reflect")
+        return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         sizes = x.shape[2:]
@@ -257,6 +289,10 @@ class EDSRConfig(NetworkFacts):
     """EDSR (Lim et al. 2017); the defaults are the paper's baseline (16 blocks, 64 channels)."""
 
     default_crop: ClassVar[int] = 96
+    halo: ClassVar[int] = 16
+    cite: ClassVar[tuple[dict[str, str], ...]] = (
+        {"text": "Lim et al., Enhanced deep residual networks for single image super-resolution, CVPR workshops 2017",
+         "doi": "10.1109/CVPRW.2017.151"},)
 
     scale: int = 2
     channels: int = 3
