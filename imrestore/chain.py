@@ -179,16 +179,21 @@ class Chain:
     def plugins(self) -> list:
         return [*self.corruptions, *([self.restorer] if self.restorer else [])]
 
-    def corrupt(self, image: np.ndarray, seed: int = 0, key: str = "", measured: dict | None = None) -> tuple[np.ndarray, dict]:
+    def corrupt(self, image: np.ndarray, seed: int = 0, key: str = "", measured: dict | None = None,
+                value_range: tuple[float, float] | None = None) -> tuple[np.ndarray, dict]:
         """Apply the corruptions; return the result and the degradation record.
 
         ``measured`` holds raw data behind ``image`` (a scan's k-space): the
         first corruption that consumes them works on them instead of the image.
+        ``value_range`` says which stored values 0 and 1 stand for (the record
+        keeps it for restorers that work in the file's own units: a foreign model).
         """
         x = np.asarray(image, dtype=np.float32)
         # the restorer's own stream (a sampler's draws), after the corruptions': reproducible per seed and item
         degradation: dict = {"shape": x.shape, "operators": [], "unmodelled": [],
                              "rng": item_rng(seed, key, len(self.corruptions))}
+        if value_range is not None:
+            degradation["value_range"] = tuple(float(v) for v in value_range)
         for i, corruption in enumerate(self.corruptions):
             rng = item_rng(seed, key, i)
             shape = x.shape

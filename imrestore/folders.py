@@ -156,7 +156,7 @@ class ImageWork:
                 return
             corrupted, _ = chain.corrupt(reference.data, self.seed, task.key)
         else:
-            corrupted, degradation = chain.corrupt(reference.data, self.seed, task.key)
+            corrupted, degradation = chain.corrupt(reference.data, self.seed, task.key, value_range=reference.value_range)
             restored = chain.restore(corrupted, degradation)
             result.estimated = degradation.get("estimated", {})
             final = restored if restored is not None else corrupted

@@ -188,11 +188,13 @@ def _ramp(length: int, overlap: int, at_start: bool, at_end: bool) -> np.ndarray
 
 
 def predict(model: torch.nn.Module, images: Sequence[np.ndarray], *, device: torch.device | str = "cpu", batch_size: int = 8,
-            tile: int | None = None, overlap: int = 32, scale: int = 1, amp: bool = True) -> list[np.ndarray]:
+            tile: int | None = None, overlap: int = 32, scale: int = 1, amp: bool = True, multiple: int = 32,
+            minimum: int = 0) -> list[np.ndarray]:
     """Run ``model`` over float32 images (``YX`` or ``YXC``); tile those larger than ``tile``.
 
     Images of the same shape are batched together.  ``scale`` is the network's
-    output/input size ratio (2 for x2 super-resolution).
+    output/input size ratio (2 for x2 super-resolution).  Tiles are multiples
+    of ``multiple`` and at least ``minimum`` pixels a side (a foreign model's sizes).
     """
     device = torch.device(device) if isinstance(device, str) else device
     results: list[np.ndarray | None] = [None] * len(images)
@@ -208,7 +210,7 @@ def predict(model: torch.nn.Module, images: Sequence[np.ndarray], *, device: tor
                 results[i] = o[..., 0] if grey else o
             continue
         for i in idx:
-            results[i] = _predict_tiled(model, images[i], device, batch_size, tile, overlap, scale, amp)
+            results[i] = _predict_tiled(model, images[i], device, batch_size, tile, overlap, scale, amp, multiple, minimum)
     return results  # type: ignore[return-value]
 
 
@@ -257,11 +259,12 @@ def balanced_tile(size: int, tile: int, overlap: int, multiple: int = 32) -> int
     return min(tile, -(-side // multiple) * multiple)
 
 
-def _predict_tiled(model, image, device, batch_size, tile, overlap, scale, amp) -> np.ndarray:
+def _predict_tiled(model, image, device, batch_size, tile, overlap, scale, amp, multiple=32, minimum=0) -> np.ndarray:
     grey = image.ndim == 2
     h, w = image.shape[:2]
     overlap = min(overlap, tile // 2)
-    th, tw = balanced_tile(h, tile, overlap), balanced_tile(w, tile, overlap)
+    th = min(max(balanced_tile(h, tile, overlap, multiple), minimum), h)
+    tw = min(max(balanced_tile(w, tile, overlap, multiple), minimum), w)
     ys, xs = _starts(h, th, overlap), _starts(w, tw, overlap)
     boxes = [(y, x) for y in ys for x in xs]
     channels = 1 if grey else image.shape[2]

@@ -116,7 +116,7 @@ def _corrupt_plane(ctx: PlaneContext, i: int, raw: np.ndarray | None = None) -> 
     measured = source.read_measurements(i) if any(t.consumes for t in takers) else {}
     if measured:
         measured.setdefault("value_range", ctx.value_range)
-    corrupted, degradation = ctx.chain.corrupt(ref, ctx.seed, f"{ctx.key}/{i}", measured=measured)
+    corrupted, degradation = ctx.chain.corrupt(ref, ctx.seed, f"{ctx.key}/{i}", measured=measured, value_range=ctx.value_range)
     if source.info.metadata.get("layout") == "fastmri":  # the file says it is MRI: its noise is that of a magnitude image
         degradation["modality"] = "mri"
     degradation.update(_volume_noise(ctx, source, degradation))
