@@ -131,3 +131,31 @@ def test_every_shipped_network_exports_to_a_package_that_passes(tmp_path, capsys
         code, stdout, err = call(capsys, "export", *specs, "-o", str(tmp_path / f"{specs[-1].split(':')[1]}.zip"))
         assert code == 0, err
         assert "bioimageio.core test: passed" in stdout
+
+
+@needs_onnx
+def test_the_onnxruntime_backend_matches_torch_within_1e_4(small_unet, tmp_path, capsys):
+    image = noisy_tiff(tmp_path / "in.tif", (70, 90))
+    outs = {}
+    for backend in ("torch", "onnxruntime"):
+        code, _, err = call(capsys, "run", "gaussian:sigma=0", f"restorer:n2n-unet:weights={small_unet},backend={backend}",
+                            str(image), str(tmp_path / f"{backend}.tif"), "-q")
+        assert code == 0, err
+        outs[backend] = tifffile.imread(tmp_path / f"{backend}.tif")
+    assert np.abs(outs["onnxruntime"] - outs["torch"]).max() < 1e-4
+
+
+def test_the_bf16_backend_stays_close_to_fp32_or_is_refused(small_unet, tmp_path, capsys):
+    from imrestore.nn.backends import has_bf16
+
+    image = noisy_tiff(tmp_path / "in.tif", (64, 64))
+    code, _, err = call(capsys, "run", "gaussian:sigma=0", f"restorer:n2n-unet:weights={small_unet},backend=bf16",
+                        str(image), str(tmp_path / "bf16.tif"), "-q")
+    if not has_bf16():
+        assert code == 2 and "bf16 instructions" in err
+        return
+    assert code == 0, err
+    code, _, err = call(capsys, "run", "gaussian:sigma=0", f"restorer:n2n-unet:weights={small_unet}", str(image),
+                        str(tmp_path / "fp32.tif"), "-q")
+    diff = np.abs(tifffile.imread(tmp_path / "bf16.tif") - tifffile.imread(tmp_path / "fp32.tif"))
+    assert 0 < diff.max() < 0.05
