@@ -291,7 +291,8 @@ package, and the command says so.
 @click.option("--overwrite", is_flag=True, help="Replace FILE if it exists.")
 def export_cmd(specs, output, fmt, channels, sample, overwrite):
     """Export a learned restorer's network and weights as ONNX or a BioImage Model Zoo package."""
-    # lazy: torch
+    # lazy: torch, and the image readers' libraries
+    from .files import read_image
     from .nn.export import AROUND_THE_NETWORK, ExportError, load_source, sample_input, write_bmz, write_onnx
 
     if fmt == "auto":
@@ -304,12 +305,7 @@ def export_cmd(specs, output, fmt, channels, sample, overwrite):
     if fmt == "onnx":
         record = write_onnx(src, output)
     else:
-        x = None
-        if sample is not None:
-            from .files import read_image
-
-            image = read_image(sample).data
-            x = sample_input(src, image)
+        x = sample_input(src, read_image(sample).data) if sample is not None else None
         record = write_bmz(src, output, sample=x)
     parity = (record.get("onnx") or record).get("parity") or {}
     click.echo(f"wrote {output}: {src.title}, {src.describe()}")

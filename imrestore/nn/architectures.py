@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .models import build_network
+
 # --------------------------------------------------------------------------- CAREamics' U-Net
 # The layout of careamics.models.unet.UNet (CAREamics 0.3), module for module, so that its state dict keys match:
 # encoder.encoder_blocks = [block, pool] * depth; decoder.bottleneck; decoder.decoder_blocks = [upsample, block] * depth;
@@ -144,8 +146,6 @@ class CareamicsUNet(nn.Module):
 
 # --------------------------------------------------------------------------- the catalogue
 def _imrestore(kwargs: dict[str, Any]) -> nn.Module:
-    from .models import build_network
-
     return build_network(kwargs["name"], kwargs.get("config") or {})
 
 

@@ -18,6 +18,8 @@ from pathlib import Path
 import torch
 
 from ..errors import ImrestoreUsageError
+from .export import ExportSource, write_onnx
+from .foreign import _Numpy, _ort_forward, _ort_session
 
 
 def has_bf16() -> bool:
@@ -47,9 +49,6 @@ def cpu_backend(model: torch.nn.Module, network: str, meta: dict, weights: Path,
             raise ImrestoreUsageError("backend=bf16 needs a CPU with bf16 instructions (AVX512-BF16 or AMX); this one has none")
         return BFloat16(model), "cpu, bf16 autocast"
     if backend == "onnxruntime":
-        from .export import ExportSource, write_onnx
-        from .foreign import _Numpy, _ort_forward, _ort_session
-
         try:
             import onnxruntime  # noqa: F401
         except ImportError:

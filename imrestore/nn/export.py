@@ -29,7 +29,12 @@ import numpy as np
 import torch
 
 from .._version import __version__
+from ..chain import Chain
+from ..datasets import skimage_images
 from ..errors import ImrestoreUsageError
+from ..provenance import trained_for
+from . import models
+from .checkpoint import load_checkpoint
 from .models import network_facts
 
 log = logging.getLogger("imrestore")
@@ -113,9 +118,6 @@ class ExportSource:
 
     def describe(self) -> str:
         """What the weights were trained for, in words."""
-        # lazy: the built-in plugins import the registry
-        from imrestore_builtins.learned import trained_for
-
         return trained_for(self.meta)
 
 
@@ -124,9 +126,6 @@ def load_source(specs: Sequence[str], channels: int | None = None) -> ExportSour
 
     ``channels`` chooses between grey and colour weights where both exist (default: grey if there are grey ones).
     """
-    from ..chain import Chain
-    from .checkpoint import load_checkpoint
-
     chain = Chain.from_specs(list(specs), metrics=[])
     restorer = chain.restorer
     if restorer is None or not getattr(restorer, "network", ""):
@@ -150,9 +149,6 @@ def sample_input(src: ExportSource, image: np.ndarray | None = None, seed: int =
     ``image`` (YX or YXC in [0, 1]) is taken as it is; by default a scikit-image sample goes through the
     checkpoint's own corruption chain, so the cover shows what the network was trained to restore.
     """
-    from ..chain import Chain
-    from ..datasets import skimage_images
-
     if image is None:
         images = skimage_images()
         clean = images["astronaut"] if src.input_channels - bool(src.meta.get("noise_map")) == 3 else images["camera"]
@@ -211,8 +207,7 @@ def _silence():
 
 def onnx_metadata(src: ExportSource) -> dict[str, str]:
     """The checkpoint's record, as ONNX ``metadata_props`` (strings)."""
-    keep = ("network", "config", "corruptions", "targets", "loss", "data", "self_supervised", "noise_map", "options", "normalisation")
-    record = {k: src.meta[k] for k in keep if k in src.meta}
+    record = {k: src.meta[k] for k in RECORD_KEYS if k in src.meta}
     return {
         "imrestore": json.dumps({**record, "exported_by": f"imrestore {__version__}", "axes": src.axes, "scale": src.scale,
                                  "input": "float32 in [0, 1] (imrestore's unit domain: the file's dtype range)"}, default=str),
@@ -348,11 +343,61 @@ def _readme(src: ExportSource, validation: dict[str, Any]) -> str:
 
 def _architecture_file(folder: Path) -> Path:
     """The package's architecture source: imrestore's network module, which needs torch alone."""
-    from . import models
-
     target = folder / "imrestore_models.py"
     shutil.copyfile(models.__file__, target)
     return target
+
+
+#: The checkpoint's record that an export carries (ONNX metadata, the package's config).
+RECORD_KEYS = ("network", "config", "corruptions", "targets", "loss", "data", "self_supervised", "noise_map", "options", "normalisation")
+
+
+def _tensors(src: ExportSource, work: Path) -> tuple[list, list]:
+    """The package's input and output tensor descriptions: axes, sizes (fixed, or min/step with the halo), test tensors."""
+    from bioimageio.spec.model.v0_5 import (AxisId, BatchAxis, ChannelAxis, EnsureDtypeDescr, EnsureDtypeKwargs, FileDescr,
+                                            Identifier, InputTensorDescr, OutputTensorDescr, ParameterizedSize, SizeReference,
+                                            SpaceInputAxis, SpaceOutputAxis, SpaceOutputAxisWithHalo, TensorId)
+
+    tensor_in, tensor_out = TensorId(INPUT), TensorId(OUTPUT)
+
+    def channel_axis(n: int):
+        return ChannelAxis(channel_names=[Identifier(f"c{i}") for i in range(n)])
+
+    in_axes: list = [BatchAxis(), channel_axis(src.input_channels)]
+    out_axes: list = [BatchAxis(), channel_axis(src.output_channels)]
+    for i, a in enumerate("zyx"[-src.dims:]):
+        if src.fixed_size is not None:
+            in_axes.append(SpaceInputAxis(id=AxisId(a), size=src.fixed_size[i]))
+            out_axes.append(SpaceOutputAxis(id=AxisId(a), size=src.fixed_size[i] * src.scale))
+            continue
+        step = src.multiples[i]
+        pad = halo(src) // src.scale if a != "z" else 0
+        smallest = (2 * pad // step + 1) * step  # a tile keeps something after its halo is cropped
+        in_axes.append(SpaceInputAxis(id=AxisId(a), size=ParameterizedSize(min=smallest, step=step)))
+        ref = SizeReference(tensor_id=tensor_in, axis_id=AxisId(a))
+        out_axes.append(SpaceOutputAxisWithHalo(id=AxisId(a), size=ref, scale=1 / src.scale, halo=pad * src.scale) if pad
+                        else SpaceOutputAxis(id=AxisId(a), size=ref, scale=1 / src.scale))
+    inputs = [InputTensorDescr(id=tensor_in, axes=in_axes, test_tensor=FileDescr(source=work / "test_input.npy"),
+                               description="float32 in [0, 1]: 0 and 1 are the ends of the stored dtype's range",
+                               preprocessing=[EnsureDtypeDescr(kwargs=EnsureDtypeKwargs(dtype="float32"))])]
+    outputs = [OutputTensorDescr(id=tensor_out, axes=out_axes, test_tensor=FileDescr(source=work / "test_output.npy"),
+                                 description="float32 in the input's units")]
+    return inputs, outputs
+
+
+def _weights(src: ExportSource, work: Path):
+    """The package's weights: the state dict with imrestore's network module as its architecture, and the ONNX graph."""
+    from bioimageio.spec.model.v0_5 import (ArchitectureFromFileDescr, Identifier, OnnxWeightsDescr,
+                                            PytorchStateDictWeightsDescr, Version, WeightsDescr)
+
+    torch.save({k: v.detach().cpu() for k, v in src.model.state_dict().items()}, work / "weights.pt")
+    arch = ArchitectureFromFileDescr(source=_architecture_file(work), callable=Identifier("build_network"),
+                                     kwargs={"name": src.network, "config": src.config})
+    return WeightsDescr(
+        pytorch_state_dict=PytorchStateDictWeightsDescr(source=work / "weights.pt", architecture=arch,
+                                                        pytorch_version=Version(torch.__version__.split("+")[0])),
+        onnx=OnnxWeightsDescr(source=work / "weights.onnx", opset_version=ONNX_OPSET, parent="pytorch_state_dict"),
+    )
 
 
 def write_bmz(src: ExportSource, path: Path | str, *, sample: np.ndarray | None = None, test: bool = True) -> dict[str, Any]:
@@ -364,13 +409,8 @@ def write_bmz(src: ExportSource, path: Path | str, *, sample: np.ndarray | None 
     nothing is written.  Returns the validation record.
     """
     try:
-        from bioimageio.spec.model.v0_5 import (ArchitectureFromFileDescr, Author, AxisId, BatchAxis, ChannelAxis, CiteEntry,
-                                                EnsureDtypeDescr, EnsureDtypeKwargs, FileDescr, Identifier, InputTensorDescr,
-                                                ModelDescr, OnnxWeightsDescr, OutputTensorDescr, ParameterizedSize,
-                                                PytorchStateDictWeightsDescr, SizeReference, SpaceInputAxis, SpaceOutputAxis,
-                                                SpaceOutputAxisWithHalo,
-                                                TensorId, Version, WeightsDescr)
         from bioimageio.core import save_bioimageio_package
+        from bioimageio.spec.model.v0_5 import Author, CiteEntry, FileDescr, ModelDescr, Version
     except ImportError:
         raise ExportError("BioImage Model Zoo export needs bioimageio.core: pip install 'imrestore[bmz]'") from None
     path = Path(path)
@@ -381,57 +421,18 @@ def write_bmz(src: ExportSource, path: Path | str, *, sample: np.ndarray | None 
         np.save(work / "test_input.npy", x)
         np.save(work / "test_output.npy", y)
         _cover(x, y, work / "cover.png")
-        onnx_record = write_onnx(src, work / "weights.onnx")
-        torch.save({k: v.detach().cpu() for k, v in src.model.state_dict().items()}, work / "weights.pt")
-        arch = _architecture_file(work)
-        validation: dict[str, Any] = {"onnx": onnx_record}
+        validation: dict[str, Any] = {"onnx": write_onnx(src, work / "weights.onnx")}
         (work / "README.md").write_text(_readme(src, validation))
-
-        spatial = "zyx"[-src.dims:]
-        tensor_in, tensor_out = TensorId(INPUT), TensorId(OUTPUT)
-
-        def channel_axis(n: int):
-            return ChannelAxis(channel_names=[Identifier(f"c{i}") for i in range(n)])
-
-        in_axes = [BatchAxis(), channel_axis(src.input_channels)]
-        out_axes = [BatchAxis(), channel_axis(src.output_channels)]
-        for i, a in enumerate(spatial):
-            if src.fixed_size is not None:
-                in_axes.append(SpaceInputAxis(id=AxisId(a), size=src.fixed_size[i]))
-                out_axes.append(SpaceOutputAxis(id=AxisId(a), size=src.fixed_size[i] * src.scale))
-            else:
-                step = src.multiples[i]
-                pad = halo(src) // src.scale if a != "z" else 0
-                smallest = (2 * pad // step + 1) * step  # a tile keeps something after its halo is cropped
-                in_axes.append(SpaceInputAxis(id=AxisId(a), size=ParameterizedSize(min=smallest, step=step)))
-                ref = SizeReference(tensor_id=tensor_in, axis_id=AxisId(a))
-                out_axes.append(SpaceOutputAxisWithHalo(id=AxisId(a), size=ref, scale=1 / src.scale, halo=pad * src.scale) if pad
-                                else SpaceOutputAxis(id=AxisId(a), size=ref, scale=1 / src.scale))
-        inputs = [InputTensorDescr(id=tensor_in, axes=in_axes, test_tensor=FileDescr(source=work / "test_input.npy"),
-                                   description="float32 in [0, 1]: 0 and 1 are the ends of the stored dtype's range",
-                                   preprocessing=[EnsureDtypeDescr(kwargs=EnsureDtypeKwargs(dtype="float32"))])]
-        outputs = [OutputTensorDescr(id=tensor_out, axes=out_axes, test_tensor=FileDescr(source=work / "test_output.npy"),
-                                     description="float32 in the input's units")]
-        kwargs = {"name": src.network, "config": src.config}
-        weights = WeightsDescr(
-            pytorch_state_dict=PytorchStateDictWeightsDescr(
-                source=work / "weights.pt", pytorch_version=Version(torch.__version__.split("+")[0]),
-                architecture=ArchitectureFromFileDescr(source=arch, callable=Identifier("build_network"), kwargs=kwargs)),
-            onnx=OnnxWeightsDescr(source=work / "weights.onnx", opset_version=ONNX_OPSET, parent="pytorch_state_dict"),
-        )
-        keep = ("network", "config", "corruptions", "targets", "loss", "data", "self_supervised", "noise_map", "options", "normalisation")
+        inputs, outputs = _tensors(src, work)
         descr = ModelDescr(
             name=f"imrestore {src.network} {Path(src.weights).stem}"[:128],
             description=f"{src.network} from imrestore, {src.describe()}"[:1024],
-            authors=[Author(**a) for a in AUTHORS],
-            cite=[CiteEntry(**c) for c in citations(src)],
-            license=LICENCE,
-            documentation=FileDescr(source=work / "README.md"),
-            covers=[FileDescr(source=work / "cover.png")],
-            inputs=inputs, outputs=outputs, weights=weights,
+            authors=[Author(**a) for a in AUTHORS], cite=[CiteEntry(**c) for c in citations(src)], license=LICENCE,
+            documentation=FileDescr(source=work / "README.md"), covers=[FileDescr(source=work / "cover.png")],
+            inputs=inputs, outputs=outputs, weights=_weights(src, work),
             tags=["imrestore", src.network, "restoration", "denoising" if src.scale == 1 else "super-resolution"],
             version=Version("1.0.0"),
-            config={"imrestore": {**{k: src.meta[k] for k in keep if k in src.meta}, "exported_by": f"imrestore {__version__}",
+            config={"imrestore": {**{k: src.meta[k] for k in RECORD_KEYS if k in src.meta}, "exported_by": f"imrestore {__version__}",
                                   "axes": src.axes, "input": "unit domain", "halo": halo(src)}},
         )
         packed = work / path.name

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ..errors import ImrestoreUsageError
+from .architectures import build_known, is_known, size_multiple
 from .inference import predict
 
 log = logging.getLogger("imrestore")
@@ -92,6 +93,9 @@ class ForeignModel:
     preprocess: Callable[[np.ndarray], tuple[np.ndarray, Any]] | None = None
     postprocess: Callable[[np.ndarray, Any], np.ndarray] | None = None
     record: dict[str, Any] = field(default_factory=dict)
+    #: A package's test input and output (``NC(Z)YX``), and its (relative, absolute) tolerance.
+    test_tensors: tuple[np.ndarray, np.ndarray] | None = None
+    tolerance: tuple[float, float] = (1e-3, 1e-4)
 
     @property
     def spatial(self) -> str:
@@ -248,8 +252,6 @@ def _torch_weights(descr, trust: bool) -> tuple[torch.nn.Module, str]:
     """The package's ``pytorch_state_dict`` network: a known architecture built here, or (``trust``) its own code."""
     from bioimageio.spec.model.v0_5 import ArchitectureFromFileDescr
 
-    from .architectures import build_known, is_known
-
     weights = descr.weights.pytorch_state_dict
     arch = weights.architecture
     where = Path(str(arch.source)).name if isinstance(arch, ArchitectureFromFileDescr) else str(arch.import_from)
@@ -280,8 +282,6 @@ class _NeedsTrust(ForeignModelError):
 def _load_weights(descr, fmt: str, trust: bool) -> tuple[Callable[[np.ndarray], np.ndarray], str, int]:
     """The forward function of the package's ``fmt`` weights, how it runs, and the size multiple of a known
     architecture (0: keep the package's declared sizes)."""
-    from .architectures import size_multiple
-
     if fmt == "onnx":
         return _ort_forward(_ort_session(_file_bytes(descr.weights.onnx.source))), "ONNX on onnxruntime", 0
     if fmt == "torchscript":
@@ -316,34 +316,29 @@ def _pipeline(descr):
     return create_prediction_pipeline(descr, model_adapter=_ProcessingOnly(descr, devices=None))
 
 
-def load_bmz(source: Path | str, weights: str = "auto", trust: bool = False) -> ForeignModel:
-    """A BMZ package (.zip, folder or rdf.yaml, format 0.5) as a :class:`ForeignModel`.
+def _to_model(x: np.ndarray, axes: str) -> np.ndarray:
+    """``NC(Z)YX`` -> the package's axis order ``axes`` (which may lack b or c)."""
+    order = "bc" + "".join(a for a in axes if a in "zyx")
+    if "b" not in axes:
+        x, order = x[0], order[1:]
+    if "c" not in axes:
+        x = x[:, 0] if "b" in axes else x[0]
+        order = order.replace("c", "")
+    return np.transpose(x, [order.index(a) for a in axes])
 
-    ``weights``: auto (onnx when onnxruntime is installed, then pytorch_state_dict, then torchscript), or one of those.
-    """
-    from bioimageio.core import Sample, Tensor
 
-    descr = _load_description(source)
-    if len(descr.inputs) != 1 or len(descr.outputs) < 1:
-        raise ForeignModelError(f"{source}: imrestore runs models of one input tensor; this one has {len(descr.inputs)}")
-    tin, tout = descr.inputs[0], descr.outputs[0]
-    axes = "".join(_axis_letter(a) for a in tin.axes)
-    out_axes = "".join(_axis_letter(a) for a in tout.axes)
-    if set(axes) - set("bczyx") or "y" not in axes or "x" not in axes:
-        raise ForeignModelError(f"{source}: input axes {axes}; imrestore maps b, c, z, y, x")
-    spatial = [a for a in tin.axes if str(a.type) == "space"]
-    channel = [a for a in tin.axes if str(a.type) == "channel"]
-    out_channel = [a for a in tout.axes if str(a.type) == "channel"]
-    in_channels = len(channel[0].channel_names) if channel else 1
-    out_channels = len(out_channel[0].channel_names) if out_channel else 1
-    rules = [_size_rule(a) for a in spatial]
-    out_spatial = [a for a in tout.axes if str(a.type) == "space"]
-    halo = max((int(getattr(a, "halo", 0) or 0) for a in out_spatial), default=0)
-    scale = 1
-    for a_in, a_out in zip(spatial, out_spatial):
-        if getattr(a_out, "scale", 1) and getattr(a_in, "scale", 1):
-            scale = max(scale, int(round(float(a_in.scale) / float(a_out.scale))))
+def _from_model(y: np.ndarray, letters: str) -> np.ndarray:
+    """The package's axis order ``letters`` -> ``NC(Z)YX``."""
+    if "b" not in letters:
+        y, letters = y[None], "b" + letters
+    if "c" not in letters:
+        y, letters = y[:, None], "bc" + letters[1:]
+    target = "bc" + "".join(a for a in letters if a in "zyx")
+    return np.transpose(y, [letters.index(a) for a in target])
 
+
+def _choose_weights(descr, source, weights: str, trust: bool) -> tuple[Callable[[np.ndarray], np.ndarray], str, int, str]:
+    """The forward function, how it runs, a known architecture's size multiple (0: none) and the format chosen."""
     available = [k for k in ("onnx", "pytorch_state_dict", "torchscript") if getattr(descr.weights, k, None) is not None]
     if weights == "auto":
         order = list(available)
@@ -361,81 +356,89 @@ def load_bmz(source: Path | str, weights: str = "auto", trust: bool = False) -> 
     refusal: ForeignModelError | None = None
     for chosen in order:
         try:
-            forward, how, multiple_of = _load_weights(descr, chosen, trust)
-            break
+            return (*_load_weights(descr, chosen, trust), chosen)
         except _NeedsTrust as exc:  # an unknown architecture: another format may still run without its code
             refusal = exc
-    else:
-        assert refusal is not None
-        raise refusal
-    if multiple_of:  # a known architecture: its own constraint, not the sizes the package happened to declare
-        rules = [SizeRule(multiple_of, multiple_of) for _ in rules]  # (CAREamics declares its patch size as fixed)
-    config = dict(getattr(descr, "config", {}) or {})
-    imrestore_record = config.get("imrestore") if isinstance(config.get("imrestore"), dict) else None
-    if imrestore_record is None and hasattr(descr.config, "model_extra"):
-        imrestore_record = (descr.config.model_extra or {}).get("imrestore")
+    assert refusal is not None
+    raise refusal
+
+
+def _processing(descr, axes: str, out_axes: str):
+    """The package's pre- and post-processing as functions of ``NC(Z)YX`` arrays (bioimageio.core's operators)."""
+    from bioimageio.core import Sample, Tensor
+
     pipeline = _pipeline(descr)
-    in_ids = [a.id for a in tin.axes]
-    out_ids = [a.id for a in tout.axes]
-
-    def to_model(x: np.ndarray) -> np.ndarray:
-        """NC(Z)YX -> the package's axis order."""
-        order = "bc" + "".join(a for a in axes if a in "zyx")
-        arr = x
-        if "b" not in axes:
-            arr = arr[0]
-            order = order[1:]
-        if "c" not in axes:
-            arr = arr[:, 0] if "b" in axes else arr[0]
-            order = order.replace("c", "")
-        return np.transpose(arr, [order.index(a) for a in axes])
-
-    def from_model(y: np.ndarray, letters: str) -> np.ndarray:
-        """The package's axis order -> NC(Z)YX."""
-        if "b" not in letters:
-            y, letters = y[None], "b" + letters
-        if "c" not in letters:
-            y, letters = y[:, None] if letters[0] == "b" else y[None], letters[0] + "c" + letters[1:]
-        target = "bc" + "".join(a for a in letters if a in "zyx")
-        return np.transpose(y, [letters.index(a) for a in target])
+    tin, tout = descr.inputs[0], descr.outputs[0]
+    in_ids, out_ids = [a.id for a in tin.axes], [a.id for a in tout.axes]
 
     def preprocess(x: np.ndarray):
-        sample = Sample(members={tin.id: Tensor.from_numpy(to_model(x), dims=in_ids)}, stat={}, id="imrestore")
+        sample = Sample(members={tin.id: Tensor.from_numpy(_to_model(x, axes), dims=in_ids)}, stat={}, id="imrestore")
         pipeline.apply_preprocessing(sample)
-        data = sample.members[tin.id].transpose(in_ids).data.values
-        return from_model(np.asarray(data, np.float32), axes), sample.stat
+        return _from_model(np.asarray(sample.members[tin.id].transpose(in_ids).data.values, np.float32), axes), sample.stat
 
     def postprocess(y: np.ndarray, stat) -> np.ndarray:
-        order = "bc" + "".join(a for a in out_axes if a in "zyx")
-        arr = np.transpose(y, [order.index(a) for a in out_axes if a in order])
-        sample = Sample(members={tout.id: Tensor.from_numpy(arr, dims=[i for i, a in zip(out_ids, out_axes) if a in order])},
-                        stat=stat, id="imrestore")
+        sample = Sample(members={tout.id: Tensor.from_numpy(_to_model(y, out_axes), dims=out_ids)}, stat=stat, id="imrestore")
         pipeline.apply_postprocessing(sample)
-        return from_model(np.asarray(sample.members[tout.id].transpose(out_ids).data.values, np.float32), out_axes)
+        return _from_model(np.asarray(sample.members[tout.id].transpose(out_ids).data.values, np.float32), out_axes)
 
+    return preprocess, postprocess
+
+
+def _imrestore_record(descr) -> dict | None:
+    """The record ``imrestore export`` writes into a package's config, if it has one."""
+    config = getattr(descr, "config", None)
+    extra = dict(getattr(config, "model_extra", None) or {}) if config is not None else {}
+    record = extra.get("imrestore")
+    return record if isinstance(record, dict) else None
+
+
+def load_bmz(source: Path | str, weights: str = "auto", trust: bool = False) -> ForeignModel:
+    """A BMZ package (.zip, folder or rdf.yaml, format 0.5) as a :class:`ForeignModel`.
+
+    ``weights``: auto (onnx when onnxruntime is installed, then pytorch_state_dict, then torchscript), or one of those.
+    """
+    descr = _load_description(source)
+    if len(descr.inputs) != 1 or len(descr.outputs) < 1:
+        raise ForeignModelError(f"{source}: imrestore runs models of one input tensor; this one has {len(descr.inputs)}")
+    tin, tout = descr.inputs[0], descr.outputs[0]
+    axes = "".join(_axis_letter(a) for a in tin.axes)
+    out_axes = "".join(_axis_letter(a) for a in tout.axes)
+    if set(axes) - set("bczyx") or "y" not in axes or "x" not in axes:
+        raise ForeignModelError(f"{source}: input axes {axes}; imrestore maps b, c, z, y, x")
+    spatial = [a for a in tin.axes if str(a.type) == "space"]
+    out_spatial = [a for a in tout.axes if str(a.type) == "space"]
+    channel = [a for a in tin.axes if str(a.type) == "channel"]
+    out_channel = [a for a in tout.axes if str(a.type) == "channel"]
+    halo = max((int(getattr(a, "halo", 0) or 0) for a in out_spatial), default=0)
+    scale = max([1] + [int(round(float(i.scale) / float(o.scale))) for i, o in zip(spatial, out_spatial)
+                       if getattr(i, "scale", None) and getattr(o, "scale", None)])
+    forward, how, multiple_of, chosen = _choose_weights(descr, source, weights, trust)
+    rules = [_size_rule(a) for a in spatial]
+    if multiple_of:  # a known architecture: its own constraint, not the sizes the package happened to declare
+        rules = [SizeRule(multiple_of, multiple_of) for _ in rules]  # (CAREamics declares its patch size as fixed)
+    preprocess, postprocess = _processing(descr, axes, out_axes)
     cites = "; ".join(str(c.text) + (f" (doi:{c.doi})" if getattr(c, "doi", None) else "") for c in (descr.cite or []))
-    model = ForeignModel(name=str(descr.name), source=str(source), axes="bc" + "".join(a for a in axes if a in "zyx"),
-                         out_axes=out_axes, in_channels=in_channels, out_channels=out_channels, rules=rules, forward=forward,
-                         scale=scale, halo=halo // max(scale, 1), version=str(descr.version or ""), citation=cites,
-                         weights_format=chosen, unit_domain=imrestore_record is not None, preprocess=preprocess,
-                         postprocess=postprocess,
-                         record={"name": str(descr.name), "version": str(descr.version or ""), "weights": chosen, "network": how,
-                                 "citation": cites, "license": str(descr.license or "")})
-    model.test_tensors = _test_tensors(descr, tin, tout, from_model, axes, out_axes)  # type: ignore[attr-defined]
-    model.tolerance = _tolerance(descr, chosen)  # type: ignore[attr-defined]
-    return model
+    return ForeignModel(name=str(descr.name), source=str(source), axes="bc" + "".join(a for a in axes if a in "zyx"),
+                        out_axes=out_axes, in_channels=len(channel[0].channel_names) if channel else 1,
+                        out_channels=len(out_channel[0].channel_names) if out_channel else 1, rules=rules, forward=forward,
+                        scale=scale, halo=halo // max(scale, 1), version=str(descr.version or ""), citation=cites,
+                        weights_format=chosen, unit_domain=_imrestore_record(descr) is not None, preprocess=preprocess,
+                        postprocess=postprocess,
+                        record={"name": str(descr.name), "version": str(descr.version or ""), "weights": chosen, "network": how,
+                                "citation": cites, "license": str(descr.license or "")},
+                        test_tensors=_test_tensors(descr, axes, out_axes), tolerance=_tolerance(descr, chosen))
 
 
-def _test_tensors(descr, tin, tout, from_model, axes: str, out_axes: str) -> tuple[np.ndarray, np.ndarray] | None:
+def _test_tensors(descr, axes: str, out_axes: str) -> tuple[np.ndarray, np.ndarray] | None:
     """The package's test input and expected output, as NC(Z)YX float32."""
     from bioimageio.spec.utils import load_array
 
     try:
-        x = np.asarray(load_array(tin.test_tensor), np.float32)
-        y = np.asarray(load_array(tout.test_tensor), np.float32)
+        x = np.asarray(load_array(descr.inputs[0].test_tensor), np.float32)
+        y = np.asarray(load_array(descr.outputs[0].test_tensor), np.float32)
     except Exception:  # noqa: BLE001 - a package without readable test tensors is reported, not fatal
         return None
-    return from_model(x, axes), from_model(y, out_axes)
+    return _from_model(x, axes), _from_model(y, out_axes)
 
 
 def _tolerance(descr, fmt: str) -> tuple[float, float]:
@@ -457,12 +460,12 @@ def check_test_tensors(model: ForeignModel, tile: int = 1024, overlap: int = 32)
 
     Returns the largest absolute difference (None when the package has no readable test tensors).
     """
-    tensors = getattr(model, "test_tensors", None)
+    tensors = model.test_tensors
     if tensors is None:
         return None
     x, expected = tensors
     out = model(x, tile=max(tile, *x.shape[2:]), overlap=overlap)
-    rel, abs_ = getattr(model, "tolerance", (1e-3, 1e-4))
+    rel, abs_ = model.tolerance
     if out.shape != expected.shape:
         raise ForeignModelError(f"{model.name} fails its own test tensors: output shape {out.shape}, expected {expected.shape}")
     err = float(np.abs(out - expected).max())

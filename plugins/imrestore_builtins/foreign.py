@@ -156,6 +156,7 @@ class BmzRestorer(ForeignRestorer):
     check: bool = param(True, help="before the first image, run the package's test input and compare with its test output")
 
     def _load(self):
+        # lazy: torch takes seconds to import
         from imrestore.nn.foreign import check_test_tensors, load_bmz
 
         model = load_bmz(self.package, weights=self.weights, trust=self.trust)
@@ -181,6 +182,7 @@ class OnnxRestorer(ForeignRestorer):
     multiple: int = param(0, min=0, max=4096, help="the model takes sizes that are multiples of this (0: any, or what the graph fixes)")
 
     def _load(self):
+        # lazy: torch takes seconds to import
         from imrestore.nn.foreign import load_onnx
 
         return load_onnx(self.model_file, multiple=self.multiple)

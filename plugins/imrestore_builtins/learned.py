@@ -21,6 +21,7 @@ from imrestore.helpers import noise_sigma, psnr_from_mse
 from imrestore.interfaces import Restorer
 from imrestore.noise import check_model_name
 from imrestore.params import param
+from imrestore.provenance import trained_for
 from imrestore.progress import item_bar
 from imrestore.spec import parse_spec
 
@@ -57,27 +58,6 @@ def in_channels(meta: dict) -> int:
     from imrestore.nn.models import network_facts
 
     return network_facts(meta["network"]).channels_of(meta.get("config", {}))
-
-
-def trained_for(meta: dict) -> str:
-    """What a checkpoint says it was trained for, in words: its chain, or how it learnt from noisy data, and on what.
-
-    >>> trained_for({"corruptions": ["gaussian:sigma=25"], "data": "skimage"})
-    'trained for gaussian:sigma=25 on skimage'
-    >>> trained_for({"corruptions": [], "targets": "self", "self_supervised": {"method": "sure"}, "data": "stack.tif"})
-    'trained on the noisy data stack.tif themselves (sure)'
-    >>> trained_for({})
-    'what it was trained for is not recorded'
-    """
-    data = meta.get("data")
-    on = f" on {data}" if data else ""
-    if meta.get("self_supervised") is not None:
-        return f"trained on the noisy data {data or ''} themselves ({meta['self_supervised'].get('method', '?')})".replace("  ", " ")
-    if meta.get("pairs"):
-        return f"trained on two acquisitions, {data} and {meta['pairs']} (Noise2Noise)"
-    if meta.get("corruptions"):
-        return f"trained for {' '.join(meta['corruptions'])}{on}"
-    return f"trained{on} with no corruption recorded" if data else "what it was trained for is not recorded"
 
 
 def _dihedral(x: np.ndarray, k: int, flip: bool) -> np.ndarray:
@@ -226,6 +206,7 @@ class LearnedRestorer(Restorer):
                 model = torch.compile(model)
             on = str(device)
             if device.type == "cpu" and self.backend != "torch":
+                # lazy: torch takes seconds to import
                 from imrestore.nn.backends import cpu_backend
 
                 model, on = cpu_backend(model, self.network, meta, path, self.backend)
