@@ -288,8 +288,12 @@ package, and the command says so.
 @click.option("--sample", type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="BMZ: the image the test tensors and cover are made from (default: a scikit-image sample, corrupted "
                    "as the weights were trained).")
+@click.option("--author", "authors", multiple=True, metavar="NAME",
+              help="BMZ: the package's authors (repeatable; default: the checkpoint's, or imrestore's for shipped weights).")
+@click.option("--license", "licence", metavar="SPDX",
+              help="BMZ: the package's licence (default: the checkpoint's; BSD-3-Clause for shipped weights; your own weights need one).")
 @click.option("--overwrite", is_flag=True, help="Replace FILE if it exists.")
-def export_cmd(specs, output, fmt, channels, sample, overwrite):
+def export_cmd(specs, output, fmt, channels, sample, authors, licence, overwrite):
     """Export a learned restorer's network and weights as ONNX or a BioImage Model Zoo package."""
     # lazy: torch, and the image readers' libraries
     from .files import read_image
@@ -301,7 +305,7 @@ def export_cmd(specs, output, fmt, channels, sample, overwrite):
             raise ExportError(f"{output}: say --format onnx or bmz, or name the file .onnx or .zip")
     if output.exists() and not overwrite:
         raise ExportError(f"{output} exists; pass --overwrite to replace it")
-    src = load_source(specs, int(channels) if channels else None)
+    src = load_source(specs, int(channels) if channels else None, authors=authors, licence=licence, needs_licence=fmt == "bmz")
     if fmt == "onnx":
         record = write_onnx(src, output)
     else:
@@ -314,7 +318,12 @@ def export_cmd(specs, output, fmt, channels, sample, overwrite):
     if "bioimageio_test" in record:
         click.echo(f"  bioimageio.core test: {record['bioimageio_test']['status']} ({record['bioimageio_test']['checks']} checks)")
     click.echo("  input: float32 in [0, 1] (0 and 1 = the ends of the stored dtype's range)")
-    if src.network in AROUND_THE_NETWORK and not src.meta.get("noise_map"):
+    if src.domain is not None:
+        click.echo(f"  in the file: the fixed domain these self-supervised weights were trained in ({src.domain['model']} noise: the "
+                   "stabilising transform, the affine map and the exact unbiased inverse, baked into the network); the "
+                   "package takes and gives the data in their own [0, 1] units")
+        click.echo("  not in the file: the x8 ensemble and the harm check of `imrestore run`")
+    elif src.network in AROUND_THE_NETWORK and not src.meta.get("noise_map"):
         click.echo(f"  not in the file: {AROUND_THE_NETWORK[src.network]}")
 
 
@@ -393,8 +402,10 @@ force=true. Writes WEIGHTS (best validation), WEIGHTS.last.safetensors
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the network (GPU).")
 @click.option("--workers", default=0, show_default=True, type=click.IntRange(min=0), help="Data-loading worker processes (use some on a GPU).")
 @click.option("--resume", is_flag=True, help="Continue from WEIGHTS.last.safetensors.")
+@click.option("--author", "authors", multiple=True, metavar="NAME", help="Who made the weights (repeatable): recorded, and an export's authors.")
+@click.option("--license", "licence", metavar="SPDX", help="The weights' licence, an SPDX id such as CC-BY-4.0: recorded, and an export's licence.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def train_cmd(specs, data, output, targets, self_method, noise_model, pairs, init, crop_depth, z_scale, loss, epochs, batch_size, crop, lr, val_fraction, steps_per_epoch, patience, keep,
+def train_cmd(specs, data, output, targets, self_method, noise_model, pairs, init, crop_depth, z_scale, loss, epochs, batch_size, crop, lr, val_fraction, steps_per_epoch, patience, keep, authors, licence,
               max_minutes, max_images, channels, value_range, net_cfg, no_flips, seed, device, compile_, workers, resume, quiet):
     """Train a restorer network on corruptions of DATA.
 
@@ -428,7 +439,8 @@ def train_cmd(specs, data, output, targets, self_method, noise_model, pairs, ini
                            steps_per_epoch=steps_per_epoch, flips=False if no_flips else None, max_images=max_images,
                            channels=int(channels) if channels else None, net=net, workers=workers, resume=resume,
                            max_minutes=max_minutes, keep=keep, value_range=value_range, self_method=self_method,
-                           noise=check_model_name(noise_model), crop_depth=crop_depth, z_scale=z_scale, init=init)
+                           noise=check_model_name(noise_model), crop_depth=crop_depth, z_scale=z_scale, init=init,
+                           authors=tuple(authors), license=licence)
     options.validate()  # before the data are read
     dataset = training_data(data, max_images, value_range)
     if pairs:

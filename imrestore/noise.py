@@ -102,7 +102,7 @@ class PoissonGaussian(NoiseModel):
         """The exact unbiased inverse: the signal whose expected transform is ``stabilised`` (tabulated, then interpolated)."""
         if self.a <= 0:
             return Gaussian(math.sqrt(max(self.b, 1e-24))).unstabilise(stabilised)
-        grid, expected = _unbiased_table(round(self._read_noise, 4))
+        grid, expected = unbiased_table(round(self._read_noise, 4))
         d = np.asarray(stabilised, np.float64)
         photons = np.interp(d, expected, grid)
         beyond = d > expected[-1]  # far above the table: the asymptotic (algebraic, unbiased there) inverse
@@ -220,7 +220,7 @@ def white_quantile(side: int = 1024, seed: int = 0) -> float:
 
 
 @functools.lru_cache(maxsize=64)
-def _unbiased_table(read_noise: float, top: float = 400.0) -> tuple[np.ndarray, np.ndarray]:
+def unbiased_table(read_noise: float, top: float = 400.0) -> tuple[np.ndarray, np.ndarray]:
     """E[GAT(z)] for z = Poisson(lambda) + N(0, read_noise^2), on a grid of lambda (photons): the exact unbiased inverse's table."""
     grid = np.concatenate([np.linspace(0.0, 2.0, 81)[:-1], np.geomspace(2.0, top, 160)])
     nodes, weights = np.polynomial.hermite_e.hermegauss(40)  # E over the read noise: Gauss-Hermite quadrature

@@ -100,7 +100,10 @@ def test_export_refuses_what_it_cannot_make_in_one_line(tmp_path, capsys, small_
 @needs_bmz
 def test_a_bmz_package_passes_bioimageio_test_and_round_trips(small_unet, tmp_path, capsys):
     pkg = tmp_path / "unet.zip"
-    code, stdout, err = call(capsys, "export", f"restorer:n2n-unet:weights={small_unet}", "-o", str(pkg))
+    code, _, err = call(capsys, "export", f"restorer:n2n-unet:weights={small_unet}", "-o", str(pkg))
+    assert code == 2 and "--license" in err and not pkg.exists()  # your own weights need a licence to be shared
+    code, stdout, err = call(capsys, "export", f"restorer:n2n-unet:weights={small_unet}", "-o", str(pkg), "--license", "CC-BY-4.0",
+                             "--author", "A. Microscopist")
     assert code == 0, err
     assert "bioimageio.core test: passed" in stdout and "not in the file" in stdout
     names = set(zipfile.ZipFile(pkg).namelist())
@@ -109,7 +112,8 @@ def test_a_bmz_package_passes_bioimageio_test_and_round_trips(small_unet, tmp_pa
     readme = zipfile.ZipFile(pkg).read("README.md").decode()
     assert "## Validation" in readme and "x8 self-ensemble" in readme
     rdf = zipfile.ZipFile(pkg).read("rdf.yaml").decode()
-    assert "halo: 32" in rdf and "doi: 10.48550/arXiv.1803.04189" in rdf and "license: BSD-3-Clause" in rdf
+    assert "license: CC-BY-4.0" in rdf and "A. Microscopist" in rdf
+    assert "halo: 32" in rdf and "doi: 10.48550/arXiv.1803.04189" in rdf
 
     image = noisy_tiff(tmp_path / "noisy.tif")
     outs = {}
@@ -159,3 +163,35 @@ def test_the_bf16_backend_stays_close_to_fp32_or_is_refused(small_unet, tmp_path
                         str(tmp_path / "fp32.tif"), "-q")
     diff = np.abs(tifffile.imread(tmp_path / "bf16.tif") - tifffile.imread(tmp_path / "fp32.tif"))
     assert 0 < diff.max() < 0.05
+
+
+@needs_bmz
+def test_self_supervised_weights_export_end_to_end_with_their_domain_baked_in(tmp_path, capsys):
+    """--targets self weights work in a domain training fixed (GAT, affine map, exact unbiased inverse): the package
+    takes and gives the data in their own units, as `imrestore run` restores them (ensemble off)."""
+    from imrestore.denoising import UnitDomain
+    from imrestore.noise import PoissonGaussian
+
+    torch.manual_seed(0)
+    weights = tmp_path / "self.safetensors"
+    domain = UnitDomain.fixed(PoissonGaussian(0.01, 1e-4)).as_dict()
+    save_checkpoint(weights, "n2n-unet", build_network("n2n-unet", {"features": 8}),
+                    {"corruptions": [], "targets": "self", "self_supervised": {"method": "sure", "domain": domain}, "data": "stack.tif"})
+    rng = np.random.default_rng(0)
+    from skimage import data
+
+    clean = data.camera()[:96, :120] / 255 * 0.8 + 0.1
+    tifffile.imwrite(tmp_path / "noisy.tif", (rng.poisson(clean / 0.01) * 0.01).astype(np.float32))
+    pkg = tmp_path / "self.zip"
+    code, stdout, err = call(capsys, "export", f"restorer:n2n-unet:weights={weights}", "-o", str(pkg), "--license", "CC0-1.0")
+    assert code == 0, err
+    assert "in the file: the fixed domain" in stdout and "bioimageio.core test: passed" in stdout
+    assert "build_in_domain" in zipfile.ZipFile(pkg).read("rdf.yaml").decode()
+    outs = {}
+    for name, spec in [("own", f"restorer:n2n-unet:weights={weights},ensemble=false"), ("onnx", f"restorer:bmz:package={pkg}"),
+                       ("torch", f"restorer:bmz:package={pkg},weights=pytorch_state_dict")]:
+        code, _, err = call(capsys, "run", spec, str(tmp_path / "noisy.tif"), str(tmp_path / f"{name}.tif"), "-q")
+        assert code == 0, err
+        outs[name] = tifffile.imread(tmp_path / f"{name}.tif")
+    assert np.abs(outs["onnx"] - outs["own"]).max() < 1e-4
+    assert np.abs(outs["torch"] - outs["own"]).max() < 1e-4

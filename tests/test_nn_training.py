@@ -177,3 +177,14 @@ def test_super_resolution_validates_on_odd_sized_images(tmp_path):
     log = train(chain, training_data(folder), tmp_path / "e.safetensors", opts)
     assert np.isfinite(log["history"][0]["val_psnr"])
     assert (tmp_path / "e.safetensors").exists()
+
+
+def test_a_checkpoint_records_what_an_export_needs_as_data(photo_dirs, tmp_path):
+    chain = Chain.from_specs(["gaussian:sigma=25", "restorer:n2n-unet"], metrics=[], prepare=False)
+    opts = _tiny_options(epochs=1)
+    opts.authors, opts.license = ("A. Microscopist",), "CC-BY-4.0"
+    train(chain, training_data(photo_dirs / "train"), tmp_path / "t.safetensors", opts)
+    meta = read_metadata(tmp_path / "t.safetensors")
+    assert meta["input"] == {"axes": "bcyx", "dtype": "float32", "range": [0.0, 1.0], "stored_values": "dtype"}
+    assert meta["authors"] == [{"name": "A. Microscopist"}] and meta["license"] == "CC-BY-4.0"
+    assert meta["citation"][0]["doi"] == "10.48550/arXiv.1803.04189"

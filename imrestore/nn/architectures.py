@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .models import build_network
+from .models import build_in_domain, build_network
 
 # --------------------------------------------------------------------------- CAREamics' U-Net
 # The layout of careamics.models.unet.UNet (CAREamics 0.3), module for module, so that its state dict keys match:
@@ -149,12 +149,18 @@ def _imrestore(kwargs: dict[str, Any]) -> nn.Module:
     return build_network(kwargs["name"], kwargs.get("config") or {})
 
 
+def _imrestore_in_domain(kwargs: dict[str, Any]) -> nn.Module:
+    return build_in_domain(kwargs["name"], kwargs.get("config") or {}, kwargs["domain"], int(kwargs.get("knots", 0)))
+
+
 #: (module a package imports from, or the file name of its architecture source; callable) -> builder from kwargs.
 KNOWN: dict[tuple[str, str], Callable[[dict[str, Any]], nn.Module]] = {
     ("careamics.models.unet", "UNet"): lambda kw: CareamicsUNet(**kw),
     ("careamics.models", "UNet"): lambda kw: CareamicsUNet(**kw),
     ("imrestore.nn.models", "build_network"): _imrestore,
     ("imrestore_models.py", "build_network"): _imrestore,  # what imrestore export writes
+    ("imrestore.nn.models", "build_in_domain"): _imrestore_in_domain,
+    ("imrestore_models.py", "build_in_domain"): _imrestore_in_domain,  # self-supervised weights, domain baked in
 }
 
 

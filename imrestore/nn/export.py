@@ -32,6 +32,7 @@ from .._version import __version__
 from ..chain import Chain
 from ..datasets import skimage_images
 from ..errors import ImrestoreUsageError
+from ..noise import unbiased_table
 from ..provenance import trained_for
 from . import models
 from .checkpoint import load_checkpoint
@@ -71,6 +72,11 @@ class ExportSource:
     meta: dict
     weights: Path
     restorer: str
+    #: Self-supervised weights: the fixed domain they were trained in, baked into ``model`` (see :func:`in_domain`).
+    domain: dict | None = None
+    #: Who made the weights and under which licence (the checkpoint's, or given to the export).
+    authors: tuple[dict, ...] = AUTHORS
+    licence: str = LICENCE
 
     @property
     def config(self) -> dict:
@@ -94,19 +100,32 @@ class ExportSource:
         return int(self.config.get("out_channels", self.config.get("channels", 1))) if self.network in ("n2n-unet", "edsr") else 1
 
     @property
+    def core(self) -> torch.nn.Module:
+        """The network itself (inside its domain's way in and out, for self-supervised weights)."""
+        return getattr(self.model, "network", self.model) if self.domain is not None else self.model
+
+    @property
     def scale(self) -> int:
-        return int(getattr(self.model, "scale", 1) or 1)
+        return int(getattr(self.core, "scale", 1) or 1)
 
     @property
     def fixed_size(self) -> tuple[int, ...] | None:
         """The one input size of a fixed-size network (the MNIST nets), else None."""
-        size = getattr(self.model, "input_size", None)
+        size = getattr(self.core, "input_size", None)
         return tuple(size) if size is not None else None
 
     @property
     def multiples(self) -> list[int]:
         """The size step per spatial axis at which the network computes without padding."""
-        return list(getattr(self.model, "multiples", [1] * self.dims))
+        return list(getattr(self.core, "multiples", [1] * self.dims))
+
+    @property
+    def architecture(self) -> tuple[str, dict]:
+        """The callable of imrestore's network module that builds ``model``, and its keyword arguments."""
+        if self.domain is None:
+            return "build_network", {"name": self.network, "config": self.config}
+        return "build_in_domain", {"name": self.network, "config": self.config, "domain": self.domain,
+                                   "knots": int(self.model.knots.shape[0])}
 
     @property
     def facts(self):
@@ -121,10 +140,13 @@ class ExportSource:
         return trained_for(self.meta)
 
 
-def load_source(specs: Sequence[str], channels: int | None = None) -> ExportSource:
+def load_source(specs: Sequence[str], channels: int | None = None, authors: Sequence[str] = (), licence: str | None = None,
+                needs_licence: bool = False) -> ExportSource:
     """The network and weights that ``imrestore run SPEC...`` would use (corruptions pick shipped weights, as in run).
 
     ``channels`` chooses between grey and colour weights where both exist (default: grey if there are grey ones).
+    ``authors`` and ``licence`` override the checkpoint's; shipped weights are imrestore's, BSD-3-Clause; weights of
+    your own with no licence recorded are refused where ``needs_licence`` (a package must state one).
     """
     chain = Chain.from_specs(list(specs), metrics=[])
     restorer = chain.restorer
@@ -138,8 +160,36 @@ def load_source(specs: Sequence[str], channels: int | None = None) -> ExportSour
         raise ExportError(f"{restorer.name}: the weights take {have} channel(s), not {channels}")
     path, _ = restorer._checkpoint_for(channels)
     model, meta = load_checkpoint(path, expect=restorer.network)
-    model.eval()
-    return ExportSource(restorer.network, model, meta, Path(path), restorer.name)
+    domain = (meta.get("self_supervised") or {}).get("domain")
+    if domain is not None:
+        model = in_domain(model, meta["network"], domain)
+    shipped = Path(path).parent.name == "weights" and Path(path).parent.parent.name == "imrestore_builtins"
+    who = tuple({"name": a} for a in authors) or tuple(meta.get("authors") or ()) or (AUTHORS if shipped else ({"name": "unknown"},))
+    licence = licence or meta.get("license") or (LICENCE if shipped else None)
+    if licence is None and needs_licence:
+        raise ExportError(f"{Path(path).name} records no licence: say --license with an SPDX id (e.g. CC-BY-4.0 or BSD-3-Clause), "
+                          "or train with --license")
+    return ExportSource(restorer.network, model.eval(), meta, Path(path), restorer.name, domain, who, licence or LICENCE)
+
+
+def in_domain(net: torch.nn.Module, network: str, domain: dict) -> torch.nn.Module:
+    """``net`` with its fixed noise domain baked in (:class:`~imrestore.nn.models.FixedDomain`): the table of the
+    exact unbiased inverse that imrestore interpolates, as the knots of a piecewise-linear function."""
+    knots = values = np.zeros(0)
+    if domain["model"] == "poisson-gaussian" and float(domain.get("a", 0)) > 0:
+        read_noise = float(np.sqrt(max(float(domain.get("b", 0.0)), 0.0)) / float(domain["a"]))
+        grid, expected = unbiased_table(round(read_noise, 4))
+        keep = np.concatenate([[True], np.diff(expected) > 0])  # strictly increasing knots (the table is monotone)
+        knots, values = expected[keep], grid[keep]
+    wrapped = models.build_in_domain(network, dataclasses.asdict(net.config), domain, len(knots))
+    wrapped.network.load_state_dict(net.state_dict())
+    if len(knots):
+        slope = np.diff(values) / np.diff(knots)
+        changes = np.diff(np.concatenate([[0.0], slope, [slope[-1]]]))
+        wrapped.knots.copy_(torch.from_numpy(knots))
+        wrapped.values.copy_(torch.from_numpy(values))
+        wrapped.slopes.copy_(torch.from_numpy(changes[: len(knots)]))
+    return wrapped
 
 
 # --------------------------------------------------------------------------- sample input
@@ -212,7 +262,7 @@ def onnx_metadata(src: ExportSource) -> dict[str, str]:
         "imrestore": json.dumps({**record, "exported_by": f"imrestore {__version__}", "axes": src.axes, "scale": src.scale,
                                  "input": "float32 in [0, 1] (imrestore's unit domain: the file's dtype range)"}, default=str),
         "axes": src.axes,
-        "license": LICENCE,
+        "license": src.licence,
         "citation": "; ".join(c["text"] for c in citations(src)),
     }
 
@@ -310,9 +360,13 @@ def _readme(src: ExportSource, validation: dict[str, Any]) -> str:
     if src.meta.get("noise_map"):
         around = ("This is imrestore's plug-and-play prior: the second input channel is the noise level (standard deviation, "
                   "in the same [0, 1] units) the network removes; `restorer:pnp` calls it inside its loop.")
-    if src.meta.get("self_supervised", {}).get("domain"):
-        around += (" These weights were trained on the noisy data themselves; their data domain is fixed by that training "
-                   "(see config.imrestore.self_supervised.domain): feed data of that acquisition only.")
+    if src.domain is not None:
+        around = ("These weights were trained on the noisy data themselves (imrestore train --targets self), in a domain "
+                  "that training fixed: the package takes and gives the data in their own [0, 1] units, with the way in "
+                  f"({'the generalised Anscombe transform' if src.domain['model'] == 'poisson-gaussian' else 'x / sigma'} and "
+                  "the affine map training chose) and the exact unbiased inverse baked into the network "
+                  "(config.imrestore.self_supervised.domain). Feed it data of that acquisition only. imrestore's x8 "
+                  "ensemble and its harm check are not in the package.")
     parity = validation.get("onnx", {}).get("parity") or {}
     lines = [
         f"# {src.title}", "",
@@ -335,7 +389,7 @@ def _readme(src: ExportSource, validation: dict[str, Any]) -> str:
          f"at sizes {', '.join(parity.get('per_size', {}))} (tolerance {PARITY_TOLERANCE:.0e})." if parity else ""),
         "- `bioimageio test` (bioimageio.core) passed for every weight format when the package was made.", "",
         "## Licence and citation", "",
-        f"{LICENCE}. Cite: " + "; ".join(c["text"] + (f" (doi:{c['doi']})" if c.get("doi") else "") for c in citations(src)) + ".",
+        f"{src.licence}. Cite: " + "; ".join(c["text"] + (f" (doi:{c['doi']})" if c.get("doi") else "") for c in citations(src)) + ".",
         "",
     ]
     return "\n".join(line for line in lines if line is not None)
@@ -391,8 +445,8 @@ def _weights(src: ExportSource, work: Path):
                                             PytorchStateDictWeightsDescr, Version, WeightsDescr)
 
     torch.save({k: v.detach().cpu() for k, v in src.model.state_dict().items()}, work / "weights.pt")
-    arch = ArchitectureFromFileDescr(source=_architecture_file(work), callable=Identifier("build_network"),
-                                     kwargs={"name": src.network, "config": src.config})
+    callable_name, kwargs = src.architecture
+    arch = ArchitectureFromFileDescr(source=_architecture_file(work), callable=Identifier(callable_name), kwargs=kwargs)
     return WeightsDescr(
         pytorch_state_dict=PytorchStateDictWeightsDescr(source=work / "weights.pt", architecture=arch,
                                                         pytorch_version=Version(torch.__version__.split("+")[0])),
@@ -427,7 +481,7 @@ def write_bmz(src: ExportSource, path: Path | str, *, sample: np.ndarray | None 
         descr = ModelDescr(
             name=f"imrestore {src.network} {Path(src.weights).stem}"[:128],
             description=f"{src.network} from imrestore, {src.describe()}"[:1024],
-            authors=[Author(**a) for a in AUTHORS], cite=[CiteEntry(**c) for c in citations(src)], license=LICENCE,
+            authors=[Author(**a) for a in src.authors], cite=[CiteEntry(**c) for c in citations(src)], license=src.licence,
             documentation=FileDescr(source=work / "README.md"), covers=[FileDescr(source=work / "cover.png")],
             inputs=inputs, outputs=outputs, weights=_weights(src, work),
             tags=["imrestore", src.network, "restoration", "denoising" if src.scale == 1 else "super-resolution"],

@@ -383,6 +383,56 @@ class MLP2D(nn.Module):
         return self.net(x)
 
 
+# --------------------------------------------------------------------------- a network in a fixed noise domain
+class FixedDomain(nn.Module):
+    """A network trained on one acquisition's noisy data (``imrestore train --targets self``), with the way into its
+    domain and back baked in, so that it takes and gives data in their own units: the generalised Anscombe transform
+    (Poisson-Gaussian noise; x / sigma for Gaussian), the affine map onto [0, 1] training fixed, the network, then the
+    exact unbiased inverse as a piecewise-linear function of ``knots`` points (the table imrestore interpolates),
+    with its asymptotic form beyond the table.  Branch-free, so that it exports to ONNX.
+
+    ``domain``: the checkpoint's record (``model``, ``a``/``b`` or ``sigma``, ``lo``, ``span``); the table lives in
+    buffers (``knots``, ``values``, ``slopes``) that the state dict carries.
+    """
+
+    def __init__(self, network: nn.Module, domain: dict[str, Any], knots: int = 0):
+        super().__init__()
+        self.network = network
+        self.poisson = domain["model"] == "poisson-gaussian" and float(domain.get("a", 0.0)) > 0
+        self.a = float(domain.get("a", 0.0))
+        self.sigma = max(float(domain.get("sigma", math.sqrt(max(float(domain.get("b", 0.0)), 1e-24)))), 1e-12)
+        self.read2 = max(float(domain.get("b", 0.0)), 0.0) / self.a**2 if self.poisson else 0.0
+        self.lo, self.span = float(domain["lo"]), float(domain["span"])
+        for name in ("knots", "values", "slopes"):
+            self.register_buffer(name, torch.zeros(knots))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.poisson:
+            v = 2.0 * torch.sqrt(torch.clamp(x / self.a + 0.375 + self.read2, min=0.0))
+        else:
+            v = x / self.sigma
+        d = self.network((v - self.lo) / self.span) * self.span + self.lo
+        if not self.poisson:
+            return d * self.sigma
+        photons = torch.zeros_like(d) + self.values[0]
+        for k in range(self.knots.shape[0] - 1):  # the table's interpolation: a sum of ramps, one per knot
+            photons = photons + self.slopes[k] * torch.relu(d - self.knots[k])
+        beyond = (d / 2.0) ** 2 - 0.125 - self.read2  # above the table: the algebraic inverse, unbiased there
+        photons = torch.where(d > self.knots[-1], beyond, photons)
+        photons = torch.where(d < self.knots[0], torch.zeros_like(d), photons)
+        return photons * self.a
+
+
+def build_in_domain(name: str, config: dict[str, Any], domain: dict[str, Any], knots: int = 0) -> nn.Module:
+    """Network ``name`` inside its fixed noise domain (see :class:`FixedDomain`); the buffers come with the state dict.
+
+    >>> net = build_in_domain("n2n-unet", {"features": 4}, {"model": "gaussian", "sigma": 0.1, "lo": 0.0, "span": 10.0})
+    >>> net(torch.zeros(1, 1, 32, 32)).shape
+    torch.Size([1, 1, 32, 32])
+    """
+    return FixedDomain(build_network(name, config), domain, knots)
+
+
 NETWORKS: dict[str, tuple[type, type]] = {
     "conv-ae": (ConvAE, ConvAEConfig),
     "sr-mnist": (SRMnist, SRMnistConfig),

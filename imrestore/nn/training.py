@@ -73,6 +73,8 @@ class TrainOptions:
     z_scale: float | None = None  # 3-D: Z step / pixel size of the data (None: from its metadata, else 1); sets z_pools
     noise: str = "auto"  # targets="self": the noise model to fit to the data (auto, gaussian, poisson-gaussian)
     value_range: str = "dtype"  # --range: which stored values of DATA are 0 and 1 (dtype, data or LO:HI)
+    authors: tuple[str, ...] = ()  # --author: who made the weights (an export's authors)
+    license: str | None = None  # --license: the weights' licence, an SPDX id (an export's licence)
 
     def validate(self) -> None:
         if self.targets not in ("clean", "noisy", "self"):
@@ -506,6 +508,12 @@ class _TrainingRun(SelfSupervisedChecks):
             "n_val": n_val,
             "normalisation": ("float32 in [0, 1] (integer images divided by their dtype maximum)" if o.value_range == "dtype"
                               else f"float32 in [0, 1] (--range {o.value_range})"),
+            # what an export declares, as data: the tensor's axes and how stored values became the network's input
+            "input": {"axes": "bczyx" if self._dims() == 3 else "bcyx", "dtype": "float32", "range": [0.0, 1.0],
+                      "stored_values": o.value_range if isinstance(o.value_range, str) else list(o.value_range)},
+            "citation": [dict(c) for c in self.facts.cite],
+            **({"authors": [{"name": a} for a in o.authors]} if o.authors else {}),
+            **({"license": o.license} if o.license else {}),
             "channels": self.channels,
             "crop": self.crop,
             "options": {k: v for k, v in asdict(o).items()},
