@@ -188,7 +188,7 @@ def test_self_supervised_weights_export_end_to_end_with_their_domain_baked_in(tm
     assert "in the file: the fixed domain" in stdout and "bioimageio.core test: passed" in stdout
     assert "build_in_domain" in zipfile.ZipFile(pkg).read("rdf.yaml").decode()
     outs = {}
-    for name, spec in [("own", f"restorer:n2n-unet:weights={weights},ensemble=false"), ("onnx", f"restorer:bmz:package={pkg}"),
+    for name, spec in [("own", f"restorer:n2n-unet:weights={weights},ensemble=false,backend=torch"), ("onnx", f"restorer:bmz:package={pkg}"),
                        ("torch", f"restorer:bmz:package={pkg},weights=pytorch_state_dict")]:
         code, _, err = call(capsys, "run", spec, str(tmp_path / "noisy.tif"), str(tmp_path / f"{name}.tif"), "-q")
         assert code == 0, err

@@ -102,10 +102,12 @@ class LearnedRestorer(Restorer):
     tile: int = param(0, min=0, max=65536, help="tile side in input pixels; 0 = automatic from free memory")
     overlap: int = param(32, min=0, max=4096, help="overlap between tiles, in input pixels")
     compile: bool = param(False, help="torch.compile the network (pays off on a GPU for many images)")
-    backend: str = param("torch", choices=("torch", "bf16", "onnxruntime"),
-                         help="how the network runs on a CPU: torch (fp32), bf16 (PyTorch with bfloat16 autocast, where the CPU "
-                              "has bf16 instructions: about 1.5x faster, PSNR within a few hundredths of a dB), or onnxruntime "
-                              "(fp32, within 1e-4 of torch, about 10 %% faster; needs imrestore[onnx]); see benchmarks/results/bench_bmz.md")
+    backend: str = param("auto", choices=("auto", "torch", "bf16", "onnxruntime"),
+                         help="how the network runs on a CPU: torch (fp32), bf16 (PyTorch with bfloat16 autocast, on CPUs with "
+                              "bf16 instructions: 1.5x faster, PSNR within 0.01 dB), onnxruntime (fp32 within 1e-4 of torch, about "
+                              "10 %% faster; needs imrestore[onnx]); auto: bf16 for real data where the CPU has bf16 instructions "
+                              "(the fastest path whose accuracy holds), torch in a synthetic benchmark (the networks measured as "
+                              "trained) and when adapting; see benchmarks/results/bench_bmz.md")
     keep_known: bool = param(True, help="where the chain records which pixels it corrupted (erase, block...), keep the others as observed")
     ensemble: Optional[bool] = param(None, help="average the outputs for the 8 flips and rotations of each image (x8 self-ensemble): 8x slower, "
                                      "0.1-0.5 dB better; default: on for real data (no corruption in the chain: one restoration, made as "
@@ -205,15 +207,27 @@ class LearnedRestorer(Restorer):
             if self.compile:
                 model = torch.compile(model)
             on = str(device)
-            if device.type == "cpu" and self.backend != "torch":
+            backend = self._backend(device)
+            if backend != "torch":
                 # lazy: torch takes seconds to import
                 from imrestore.nn.backends import cpu_backend
 
-                model, on = cpu_backend(model, self.network, meta, path, self.backend)
+                model, on = cpu_backend(model, self.network, meta, path, backend)
             origin = "shipped" if path.parent == WEIGHTS_DIR else "given"
             log.info(f"{self.name}: using {origin} weights {path.name} ({trained_for(meta)}) on {on}")
             self._models[key] = (model, meta, device)
         return self._models[key]
+
+    def _backend(self, device) -> str:
+        """The CPU path ``backend`` names; ``auto``: bf16 on real data where the CPU has bf16 instructions, else torch."""
+        if device.type != "cpu":
+            return "torch"  # a GPU has its own bf16 autocast
+        if self.backend != "auto":
+            return self.backend
+        # lazy: torch takes seconds to import
+        from imrestore.nn.backends import has_bf16
+
+        return "bf16" if self._real_data and not self.adapts and has_bf16() else "torch"
 
     # -- inference ----------------------------------------------------------
     #: What to use instead, for images the network cannot take.
