@@ -165,14 +165,26 @@ def noise2noise_pairs(noisy: np.ndarray, second: np.ndarray, minutes: float, wor
 
 
 def careamics(noisy: np.ndarray, minutes: float, n2v2: bool, work: Path) -> tuple[np.ndarray, dict]:
+    """CAREamics trained and predicting in its own environment; 2-D runs also export its BMZ package (``info["package"]``)."""
     src, dst = work / "noisy.npz", work / f"careamics-{n2v2}.npz"
     np.savez(src, images=noisy)
+    package = work / f"careamics-{n2v2}.zip"
     cmd = [str(CAREAMICS_PYTHON), str(HERE / "careamics_n2v.py"), str(src), str(dst), "--minutes", str(minutes)] + (["--n2v2"] if n2v2 else [])
+    if noisy.ndim == 3:
+        cmd += ["--bmz", str(package)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode:
         raise RuntimeError(f"CAREamics failed: {proc.stderr[-2000:]}")
     out = np.load(dst)
-    return out["restored"], {"train_seconds": float(out["train_seconds"])}
+    return out["restored"], {"train_seconds": float(out["train_seconds"]), **({"package": package} if package.exists() else {})}
+
+
+def careamics_imported(noisy: np.ndarray, package: Path, prediction: np.ndarray) -> tuple[np.ndarray, dict]:
+    """CAREamics' exported package run by imrestore (``restorer:bmz``, careamics not installed in imrestore's environment),
+    whole images; how far it lies from CAREamics' own (tiled) prediction."""
+    t0 = time.perf_counter()
+    out = restore_with(f"restorer:bmz:package={package},units=unit", noisy)
+    return out, {"seconds": time.perf_counter() - t0, "max_abs_vs_careamics": float(np.abs(out - prediction).max())}
 
 
 def bm3d(noisy: np.ndarray, spec: str) -> tuple[np.ndarray, dict]:
@@ -208,12 +220,20 @@ def run_dataset(ds: dict, minutes: float, work: Path, groups: set[str], before: 
         kw = {k: v for k, v in ours[best].items() if k != "group"}
         add(f"{best}, 1/4 budget", *imrestore_self(noisy, minutes=minutes / 4, work=work, **kw))
     if CAREAMICS_PYTHON.exists() and "careamics" in groups:
-        add("CAREamics N2V" + (", 2-D" if stack else ""), *careamics(noisy, minutes, False, work))
+        restored, info = careamics(noisy, minutes, False, work)
+        package = info.pop("package", None)
+        add("CAREamics N2V" + (", 2-D" if stack else ""), restored, info)
+        if package is not None:
+            add("CAREamics N2V, its BMZ package in imrestore" + (", 2-D" if stack else ""), *careamics_imported(noisy, package, restored))
         if stack:
             restored, info = careamics(noisy[None], minutes, False, work)
             add("CAREamics N2V, 3-D", restored[0], info)
         else:
-            add("CAREamics N2V2", *careamics(noisy, minutes, True, work))
+            restored, info = careamics(noisy, minutes, True, work)
+            package = info.pop("package", None)
+            add("CAREamics N2V2", restored, info)
+            if package is not None:
+                add("CAREamics N2V2, its BMZ package in imrestore", *careamics_imported(noisy, package, restored))
     if "pairs" in groups:
         add(PAIRS_ROW, *noise2noise_pairs(noisy, ds["second"], minutes, work))
     if "n2n" in groups:

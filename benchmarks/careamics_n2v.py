@@ -31,6 +31,7 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, required=True)
     ap.add_argument("--n2v2", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--bmz", help="also export the trained model as a BioImage Model Zoo package to this .zip (2-D only)")
     args = ap.parse_args()
 
     from careamics import CAREamist
@@ -61,6 +62,11 @@ def main() -> None:
         tile = (32, 128, 128) if three_d else (128, 128)
         overlap = (8, 48, 48) if three_d else (48, 48)
         outs = model.predict(images, axes="SZYX" if three_d else "SYX", tile_size=tile, tile_overlap=overlap, batch_size=1)
+        if args.bmz and not three_d:  # the same weights, to run through imrestore's restorer:bmz (bench_self_supervised)
+            model.export_to_bmz(args.bmz, friendly_model_name="bench_n2v2" if args.n2v2 else "bench_n2v",
+                                input_array=images[:1, :128, :128], authors=[{"name": "imrestore benchmark"}],
+                                general_description="CAREamics N2V trained by bench_self_supervised.py",
+                                data_description="the benchmark's noisy images")
     restored = np.concatenate([np.asarray(o, np.float32).reshape((-1,) + images.shape[1:]) for o in outs[0]], axis=0) \
         if isinstance(outs, tuple) else np.asarray(outs, np.float32)
     np.savez(args.output, restored=restored.reshape(images.shape), train_seconds=seconds)

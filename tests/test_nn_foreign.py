@@ -152,3 +152,26 @@ def test_a_careamics_package_matches_careamics_own_prediction(tmp_path, capsys):
     out = tifffile.imread(tmp_path / "out.tif")
     assert out.shape == ref["prediction"].shape
     assert np.abs(out - ref["prediction"]).max() < 1e-3
+
+
+@needs_bmz
+def test_a_3d_package_restores_a_stack_in_slabs_as_the_network_does(tmp_path, capsys):
+    from imrestore.nn.export import load_source, write_bmz
+
+    torch.manual_seed(0)
+    weights = tmp_path / "u3.safetensors"
+    save_checkpoint(weights, "n2n-unet", build_network("n2n-unet", {"features": 4, "dims": 3, "z_pools": 1}),
+                    {"corruptions": ["corruption:gaussian:sigma=25.0"]})
+    pkg = tmp_path / "u3.zip"
+    sample = np.random.default_rng(0).random((1, 1, 6, 40, 48)).astype(np.float32)  # fitted to the declared sizes
+    write_bmz(load_source([f"restorer:n2n-unet:weights={weights}"]), pkg, sample=sample, test=False)
+    stack = (np.random.default_rng(1).random((20, 40, 48)) * 60000).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "in.tif", stack, photometric="minisblack")
+    outs = {}
+    for name, spec in [("own", f"restorer:n2n-unet:weights={weights}"), ("bmz", f"restorer:bmz:package={pkg}"),
+                       ("torch", f"restorer:bmz:package={pkg},weights=pytorch_state_dict")]:
+        code, _, err = call(capsys, "run", "gaussian:sigma=5", spec, str(tmp_path / "in.tif"), str(tmp_path / f"{name}.tif"), "-q")
+        assert code == 0, err
+        outs[name] = tifffile.imread(tmp_path / f"{name}.tif").astype(np.int64)
+    assert outs["own"].shape == stack.shape
+    assert np.abs(outs["bmz"] - outs["own"]).max() <= 1 and np.abs(outs["torch"] - outs["own"]).max() <= 1  # uint16 rounding

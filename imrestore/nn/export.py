@@ -230,6 +230,35 @@ def sample_input(src: ExportSource, image: np.ndarray | None = None, seed: int =
     return np.ascontiguousarray(x, np.float32)
 
 
+def input_sizes(src: ExportSource) -> list[tuple[int, int]]:
+    """The (minimum, step) of each spatial axis that a package declares for ``src``'s input."""
+    out = []
+    for i, axis in enumerate("zyx"[-src.dims:]):
+        if src.fixed_size is not None:
+            out.append((src.fixed_size[i], 0))
+            continue
+        step = src.multiples[i]
+        pad = halo(src) // src.scale if axis != "z" else 0
+        out.append(((2 * pad // step + 1) * step, step))  # a tile keeps something after its halo is cropped
+    return out
+
+
+def fit_sample(src: ExportSource, x: np.ndarray) -> np.ndarray:
+    """``x`` (``1C`` + spatial) cropped about its centre, or padded, to a size the package declares, so that its test
+    tensors are valid (a sample of 100x70 becomes 96x64... or is padded up to the minimum)."""
+    for axis, (minimum, step) in enumerate(input_sizes(src), start=2):
+        n = x.shape[axis]
+        target = minimum if n <= minimum or not step else minimum + (n - minimum) // step * step
+        if n < target:
+            widths = [(0, 0)] * x.ndim
+            widths[axis] = (0, target - n)
+            x = np.pad(x, widths, mode="reflect" if target - n < n else "edge")
+        elif n > target:
+            start = (n - target) // 2
+            x = np.take(x, range(start, start + target), axis=axis)
+    return np.ascontiguousarray(x, np.float32)
+
+
 def run_torch(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
     """The network's float32 output for ``x`` (``NC(Z)YX``), on the CPU."""
     with torch.inference_mode():
@@ -419,14 +448,12 @@ def _tensors(src: ExportSource, work: Path) -> tuple[list, list]:
 
     in_axes: list = [BatchAxis(), channel_axis(src.input_channels)]
     out_axes: list = [BatchAxis(), channel_axis(src.output_channels)]
-    for i, a in enumerate("zyx"[-src.dims:]):
+    for i, (a, (smallest, step)) in enumerate(zip("zyx"[-src.dims:], input_sizes(src))):
         if src.fixed_size is not None:
             in_axes.append(SpaceInputAxis(id=AxisId(a), size=src.fixed_size[i]))
             out_axes.append(SpaceOutputAxis(id=AxisId(a), size=src.fixed_size[i] * src.scale))
             continue
-        step = src.multiples[i]
         pad = halo(src) // src.scale if a != "z" else 0
-        smallest = (2 * pad // step + 1) * step  # a tile keeps something after its halo is cropped
         in_axes.append(SpaceInputAxis(id=AxisId(a), size=ParameterizedSize(min=smallest, step=step)))
         ref = SizeReference(tensor_id=tensor_in, axis_id=AxisId(a))
         out_axes.append(SpaceOutputAxisWithHalo(id=AxisId(a), size=ref, scale=1 / src.scale, halo=pad * src.scale) if pad
@@ -468,7 +495,7 @@ def write_bmz(src: ExportSource, path: Path | str, *, sample: np.ndarray | None 
     except ImportError:
         raise ExportError("BioImage Model Zoo export needs bioimageio.core: pip install 'imrestore[bmz]'") from None
     path = Path(path)
-    x = sample_input(src) if sample is None else np.asarray(sample, np.float32)
+    x = fit_sample(src, sample_input(src) if sample is None else np.asarray(sample, np.float32))
     y = run_torch(src.model, x)
     with tempfile.TemporaryDirectory(prefix="imrestore-bmz-") as tmp_dir:
         work = Path(tmp_dir)

@@ -414,15 +414,18 @@ def load_bmz(source: Path | str, weights: str = "auto", trust: bool = False) -> 
                        if getattr(i, "scale", None) and getattr(o, "scale", None)])
     forward, how, multiple_of, chosen = _choose_weights(descr, source, weights, trust)
     rules = [_size_rule(a) for a in spatial]
+    record = _imrestore_record(descr)
     if multiple_of:  # a known architecture: its own constraint, not the sizes the package happened to declare
         rules = [SizeRule(multiple_of, multiple_of) for _ in rules]  # (CAREamics declares its patch size as fixed)
+    elif record is not None and not any(r.fixed for r in rules):  # imrestore's own networks pad inside, in either format
+        rules = [SizeRule(1, 1) for _ in rules]
     preprocess, postprocess = _processing(descr, axes, out_axes)
     cites = "; ".join(str(c.text) + (f" (doi:{c.doi})" if getattr(c, "doi", None) else "") for c in (descr.cite or []))
     return ForeignModel(name=str(descr.name), source=str(source), axes="bc" + "".join(a for a in axes if a in "zyx"),
                         out_axes=out_axes, in_channels=len(channel[0].channel_names) if channel else 1,
                         out_channels=len(out_channel[0].channel_names) if out_channel else 1, rules=rules, forward=forward,
                         scale=scale, halo=halo // max(scale, 1), version=str(descr.version or ""), citation=cites,
-                        weights_format=chosen, unit_domain=_imrestore_record(descr) is not None, preprocess=preprocess,
+                        weights_format=chosen, unit_domain=record is not None, preprocess=preprocess,
                         postprocess=postprocess,
                         record={"name": str(descr.name), "version": str(descr.version or ""), "weights": chosen, "network": how,
                                 "citation": cites, "license": str(descr.license or "")},

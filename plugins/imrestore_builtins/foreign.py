@@ -63,8 +63,8 @@ class ForeignRestorer(Restorer):
             self._model = model
             self.scale = model.scale
             self.spatial_ndim = 3 if "z" in model.axes else 2
-            if self.spatial_ndim == 3:
-                self.slab_depth, self.slab_halo = 16, 4
+            if self.spatial_ndim == 3:  # slabs as imrestore's own 3-D networks get them
+                self.slab_depth, self.slab_halo = 16, 8
         return self._model
 
     def prepare(self, corruptions: list) -> None:
