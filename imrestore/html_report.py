@@ -65,8 +65,11 @@ class Example:
 
 
 def find_report(run: Path) -> Path:
-    """The report JSON of a run: ``RUN/report.json``, the one ``*.report.json`` there, or the file given."""
+    """The report JSON of a run: ``RUN/report.json``, the one ``*.report.json`` there, the file given, or the report
+    beside an output image given (``out.tif`` -> ``out.report.json``)."""
     run = Path(run)
+    if run.is_file() and run.suffix.lower() != ".json" and run.with_name(run.name.split(".")[0] + ".report.json").is_file():
+        return run.with_name(run.name.split(".")[0] + ".report.json")
     if run.is_file():
         return run
     if not run.exists():
@@ -415,6 +418,11 @@ def render_html(report: Report, examples: list[Example], stage: str, key: str, h
                      f"{e(', '.join(f'{k} {v:.4g}' for k, v in noise.items() if isinstance(v, (int, float))))}"
                      f"{' &middot; ' + e(noise['reason']) if noise.get('reason') else ''} (first item; every item's model is in report.json)</p>"
                      f"<img alt='noise variance against the local mean' src='{noise_plot}'>")
+    model = next((it.estimated["model"] for it in report.items if isinstance(it.estimated.get("model"), dict)), None)
+    if model:  # a model from elsewhere (restorer:bmz, restorer:onnx): what it is and whom to cite
+        parts.append(f"<h2>Model</h2><p><strong>{e(model.get('name', ''))}</strong> {e(model.get('version', ''))} &middot; "
+                     f"{e(model.get('network') or model.get('weights', ''))} &middot; licence {e(model.get('license') or 'not stated')}"
+                     f"{'<br>Cite: ' + e(model['citation']) if model.get('citation') else ''}</p>")
     # summary: mean and spread
     parts.append("<h2>Summary</h2><table class='summary'><thead><tr><th>metric</th>" +
                  "".join(f"<th>{e(report.stage_label(s))} mean &plusmn; sd</th><th>{e(report.stage_label(s))} min&ndash;max</th>"

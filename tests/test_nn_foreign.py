@@ -152,6 +152,12 @@ def test_a_careamics_package_matches_careamics_own_prediction(tmp_path, capsys):
     out = tifffile.imread(tmp_path / "out.tif")
     assert out.shape == ref["prediction"].shape
     assert np.abs(out - ref["prediction"]).max() < 1e-3
+    record = json.loads((tmp_path / "out.report.json").read_text())["items"][0]["estimated"]["model"]
+    assert record["units"] == "raw" and "careamics.models.unet.UNet" in record["network"] and "Noise2Void" in record["citation"]
+    code, _, err = call(capsys, "report", str(tmp_path / "out.tif"))
+    assert code == 0, err
+    page = next(tmp_path.glob("*.html")).read_text()
+    assert "<h2>Model</h2>" in page and "Noise2Void" in page and "imrestore_import_check" in page
 
 
 @needs_bmz
