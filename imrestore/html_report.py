@@ -387,6 +387,17 @@ def _noise_plot(report: Report, examples: list[Example]) -> str | None:
     return _figure_uri(fig)
 
 
+def _model_html(report: Report) -> str:
+    """A model from elsewhere (restorer:bmz, restorer:onnx): what it is and whom to cite; empty for other restorers."""
+    e = html.escape
+    model = next((it.estimated["model"] for it in report.items if isinstance(it.estimated.get("model"), dict)), None)
+    if not model:
+        return ""
+    return (f"<h2>Model</h2><p><strong>{e(model.get('name', ''))}</strong> {e(model.get('version', ''))} &middot; "
+            f"{e(model.get('network') or model.get('weights', ''))} &middot; licence {e(model.get('license') or 'not stated')}"
+            f"{'<br>Cite: ' + e(model['citation']) if model.get('citation') else ''}</p>")
+
+
 def _fmt(v) -> str:
     return "" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.4g}"
 
@@ -418,11 +429,7 @@ def render_html(report: Report, examples: list[Example], stage: str, key: str, h
                      f"{e(', '.join(f'{k} {v:.4g}' for k, v in noise.items() if isinstance(v, (int, float))))}"
                      f"{' &middot; ' + e(noise['reason']) if noise.get('reason') else ''} (first item; every item's model is in report.json)</p>"
                      f"<img alt='noise variance against the local mean' src='{noise_plot}'>")
-    model = next((it.estimated["model"] for it in report.items if isinstance(it.estimated.get("model"), dict)), None)
-    if model:  # a model from elsewhere (restorer:bmz, restorer:onnx): what it is and whom to cite
-        parts.append(f"<h2>Model</h2><p><strong>{e(model.get('name', ''))}</strong> {e(model.get('version', ''))} &middot; "
-                     f"{e(model.get('network') or model.get('weights', ''))} &middot; licence {e(model.get('license') or 'not stated')}"
-                     f"{'<br>Cite: ' + e(model['citation']) if model.get('citation') else ''}</p>")
+    parts.append(_model_html(report))
     # summary: mean and spread
     parts.append("<h2>Summary</h2><table class='summary'><thead><tr><th>metric</th>" +
                  "".join(f"<th>{e(report.stage_label(s))} mean &plusmn; sd</th><th>{e(report.stage_label(s))} min&ndash;max</th>"
