@@ -402,10 +402,12 @@ force=true. Writes WEIGHTS (best validation), WEIGHTS.last.safetensors
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the network (GPU).")
 @click.option("--workers", default=0, show_default=True, type=click.IntRange(min=0), help="Data-loading worker processes (use some on a GPU).")
 @click.option("--resume", is_flag=True, help="Continue from WEIGHTS.last.safetensors.")
+@click.option("--scales", metavar="S,S,...", help="A multi-scale network (mdsr): the scales to train, e.g. 2,3,4 (default: all it has), "
+              "each batch one scale; the chain's downsample:factor=N is the validation scale.")
 @click.option("--author", "authors", multiple=True, metavar="NAME", help="Who made the weights (repeatable): recorded, and an export's authors.")
 @click.option("--license", "licence", metavar="SPDX", help="The weights' licence, an SPDX id such as CC-BY-4.0: recorded, and an export's licence.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def train_cmd(specs, data, output, targets, self_method, noise_model, pairs, init, crop_depth, z_scale, loss, epochs, batch_size, crop, lr, val_fraction, steps_per_epoch, patience, keep, authors, licence,
+def train_cmd(specs, data, output, targets, self_method, noise_model, pairs, init, crop_depth, z_scale, loss, epochs, batch_size, crop, lr, val_fraction, steps_per_epoch, patience, keep, scales, authors, licence,
               max_minutes, max_images, channels, value_range, net_cfg, no_flips, seed, device, compile_, workers, resume, quiet):
     """Train a restorer network on corruptions of DATA.
 
@@ -440,7 +442,7 @@ def train_cmd(specs, data, output, targets, self_method, noise_model, pairs, ini
                            channels=int(channels) if channels else None, net=net, workers=workers, resume=resume,
                            max_minutes=max_minutes, keep=keep, value_range=value_range, self_method=self_method,
                            noise=check_model_name(noise_model), crop_depth=crop_depth, z_scale=z_scale, init=init,
-                           authors=tuple(authors), license=licence)
+                           authors=tuple(authors), license=licence, scales=_scales(scales))
     options.validate()  # before the data are read
     dataset = training_data(data, max_images, value_range)
     if pairs:
@@ -489,6 +491,18 @@ def _crop(text: str | None) -> tuple[int, int] | None:
     except ValueError:
         raise ImrestoreUsageError(f"--center-crop wants HxW, like 320x320, not {text!r}") from None
     return h, w
+
+
+def _scales(text: str | None) -> tuple[int, ...]:
+    if not text:
+        return ()
+    try:
+        scales = tuple(sorted({int(v) for v in text.split(",")}))
+    except ValueError:
+        raise ImrestoreUsageError(f"--scales wants scales like 2,3,4, not {text!r}") from None
+    if any(s not in (2, 3, 4) for s in scales):
+        raise ImrestoreUsageError(f"--scales: each scale is 2, 3 or 4, not {text!r}")
+    return scales
 
 
 def _number(text: str):

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .models import build_in_domain, build_network
+from .models import build_at_scale, build_in_domain, build_network
 
 # --------------------------------------------------------------------------- CAREamics' U-Net
 # The layout of careamics.models.unet.UNet (CAREamics 0.3), module for module, so that its state dict keys match:
@@ -153,6 +153,10 @@ def _imrestore_in_domain(kwargs: dict[str, Any]) -> nn.Module:
     return build_in_domain(kwargs["name"], kwargs.get("config") or {}, kwargs["domain"], int(kwargs.get("knots", 0)))
 
 
+def _mdsr_at(kwargs: dict[str, Any]) -> nn.Module:
+    return build_at_scale(kwargs.get("config") or {}, int(kwargs["scale"]))
+
+
 #: (module a package imports from, or the file name of its architecture source; callable) -> builder from kwargs.
 KNOWN: dict[tuple[str, str], Callable[[dict[str, Any]], nn.Module]] = {
     ("careamics.models.unet", "UNet"): lambda kw: CareamicsUNet(**kw),
@@ -161,6 +165,8 @@ KNOWN: dict[tuple[str, str], Callable[[dict[str, Any]], nn.Module]] = {
     ("imrestore_models.py", "build_network"): _imrestore,  # what imrestore export writes
     ("imrestore.nn.models", "build_in_domain"): _imrestore_in_domain,
     ("imrestore_models.py", "build_in_domain"): _imrestore_in_domain,  # self-supervised weights, domain baked in
+    ("imrestore.nn.models", "build_at_scale"): _mdsr_at,
+    ("imrestore_models.py", "build_at_scale"): _mdsr_at,  # one scale of a multi-scale network
 }
 
 

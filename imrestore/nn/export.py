@@ -93,11 +93,11 @@ class ExportSource:
 
     @property
     def input_channels(self) -> int:
-        return int(self.config.get("in_channels", self.config.get("channels", 1))) if self.network in ("n2n-unet", "edsr") else 1
+        return self.facts.channels_of(self.config)
 
     @property
     def output_channels(self) -> int:
-        return int(self.config.get("out_channels", self.config.get("channels", 1))) if self.network in ("n2n-unet", "edsr") else 1
+        return int(self.config.get("out_channels", self.input_channels))
 
     @property
     def core(self) -> torch.nn.Module:
@@ -122,6 +122,8 @@ class ExportSource:
     @property
     def architecture(self) -> tuple[str, dict]:
         """The callable of imrestore's network module that builds ``model``, and its keyword arguments."""
+        if isinstance(self.model, models.MDSRAtScale):
+            return "build_at_scale", {"config": self.config, "scale": int(self.model.scale)}
         if self.domain is None:
             return "build_network", {"name": self.network, "config": self.config}
         return "build_in_domain", {"name": self.network, "config": self.config, "domain": self.domain,
@@ -160,6 +162,7 @@ def load_source(specs: Sequence[str], channels: int | None = None, authors: Sequ
         raise ExportError(f"{restorer.name}: the weights take {have} channel(s), not {channels}")
     path, _ = restorer._checkpoint_for(channels)
     model, meta = load_checkpoint(path, expect=restorer.network)
+    model = restorer._network_for(model)  # a multi-scale network: at the scale asked
     domain = (meta.get("self_supervised") or {}).get("domain")
     if domain is not None:
         model = in_domain(model, meta["network"], domain)

@@ -177,9 +177,13 @@ def _starts(size: int, tile: int, overlap: int) -> list[int]:
 
 
 def _ramp(length: int, overlap: int, at_start: bool, at_end: bool) -> np.ndarray:
+    """A tile's blending weights along one axis: at an edge inside the image, the first quarter of the overlap is left
+    out (a network's output is wrong there: it saw zero padding, or a bicubic skip the tile's own border) and the
+    rest ramps up; at the image's border, full weight."""
     w = np.ones(length, np.float64)
     if overlap > 0:
-        ramp = (np.arange(overlap) + 0.5) / overlap
+        margin = overlap // 4
+        ramp = np.concatenate([np.zeros(margin), (np.arange(overlap - margin) + 0.5) / (overlap - margin)])
         if not at_start:
             w[:overlap] = np.minimum(w[:overlap], ramp)
         if not at_end:

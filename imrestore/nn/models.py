@@ -46,6 +46,8 @@ class NetworkFacts:
     halo: ClassVar[int] = 0
     #: What to cite for the network: ``{"text": ..., "doi": ...}`` entries (an exported package's citations).
     cite: ClassVar[tuple[dict[str, str], ...]] = ()
+    #: Named configurations (``--net preset=paper``): config values that the given ones override.
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}
 
     @classmethod
     def fit_data(cls, values: dict[str, Any], channels: int, scale: int | None) -> dict[str, Any]:
@@ -293,6 +295,9 @@ class EDSRConfig(NetworkFacts):
     cite: ClassVar[tuple[dict[str, str], ...]] = (
         {"text": "Lim et al., Enhanced deep residual networks for single image super-resolution, CVPR workshops 2017",
          "doi": "10.1109/CVPRW.2017.151"},)
+    #: The paper's EDSR (32 blocks of 256 channels, residual scaling 0.1: 43 M parameters at x4); the defaults are its baseline.
+    presets: ClassVar[dict[str, dict[str, Any]]] = {"paper": {"blocks": 32, "features": 256, "res_scale": 0.1},
+                                                    "baseline": {"blocks": 16, "features": 64, "res_scale": 1.0}}
 
     scale: int = 2
     channels: int = 3
@@ -316,13 +321,21 @@ class EDSRConfig(NetworkFacts):
 
 
 class _ResBlock(nn.Module):
-    def __init__(self, f: int, res_scale: float):
+    def __init__(self, f: int, res_scale: float, kernel: int = 3):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(f, f, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(f, f, 3, padding=1))
+        pad = kernel // 2
+        self.body = nn.Sequential(nn.Conv2d(f, f, kernel, padding=pad), nn.ReLU(inplace=True), nn.Conv2d(f, f, kernel, padding=pad))
         self.res_scale = res_scale
 
     def forward(self, x):
         return x + self.body(x) * self.res_scale
+
+
+def _upsampler(f: int, scale: int) -> list[nn.Module]:
+    """EDSR's up-sampler: one convolution and pixel shuffle for x2 and x3, two x2 steps for x4."""
+    if scale in (2, 3):
+        return [nn.Conv2d(f, f * scale**2, 3, padding=1), nn.PixelShuffle(scale)]
+    return [m for _ in range(2) for m in (nn.Conv2d(f, f * 4, 3, padding=1), nn.PixelShuffle(2))]
 
 
 class EDSR(nn.Module):
@@ -342,13 +355,7 @@ class EDSR(nn.Module):
         f = c.features
         self.head = nn.Conv2d(c.channels, f, 3, padding=1)
         self.body = nn.Sequential(*[_ResBlock(f, c.res_scale) for _ in range(c.blocks)], nn.Conv2d(f, f, 3, padding=1))
-        up: list[nn.Module] = []
-        if c.scale in (2, 3):
-            up += [nn.Conv2d(f, f * c.scale**2, 3, padding=1), nn.PixelShuffle(c.scale)]
-        else:
-            for _ in range(2):
-                up += [nn.Conv2d(f, f * 4, 3, padding=1), nn.PixelShuffle(2)]
-        self.tail = nn.Sequential(*up, nn.Conv2d(f, c.channels, 3, padding=1))
+        self.tail = nn.Sequential(*_upsampler(f, c.scale), nn.Conv2d(f, c.channels, 3, padding=1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.config.upsample_skip:
@@ -358,6 +365,122 @@ class EDSR(nn.Module):
         h = self.head(x - 0.5)
         h = h + self.body(h)
         return self.tail(h) + base
+
+
+# --------------------------------------------------------------------------- mdsr
+@dataclass
+class MDSRConfig(NetworkFacts):
+    """MDSR (Lim et al. 2017): one network for several scales; the defaults are a baseline this CPU trains."""
+
+    default_crop: ClassVar[int] = 96
+    crop_multiple: ClassVar[int] = 12  # a crop every scale divides
+    halo: ClassVar[int] = 16
+    cite: ClassVar[tuple[dict[str, str], ...]] = EDSRConfig.cite
+    #: The paper's MDSR: 80 blocks of 64 channels (8 M parameters with its three heads).
+    presets: ClassVar[dict[str, dict[str, Any]]] = {"paper": {"blocks": 80, "features": 64, "res_scale": 1.0},
+                                                    "baseline": {"blocks": 16, "features": 64, "res_scale": 1.0}}
+
+    scales: tuple = (2, 3, 4)
+    channels: int = 3
+    blocks: int = 16
+    features: int = 64
+    res_scale: float = 1.0
+    #: Each scale's pre-processing: residual blocks of 5x5 convolutions (the paper's two).
+    pre_blocks: int = 2
+    #: Add a bicubic up-sampling of the input to the output (as edsr's upsample_skip): short trainings pass bicubic sooner.
+    upsample_skip: bool = True
+
+    def __post_init__(self) -> None:
+        self.scales = tuple(sorted({int(s) for s in self.scales}))
+        if not self.scales or any(s not in (2, 3, 4) for s in self.scales):
+            raise ValueError(f"mdsr scales must be among 2, 3 and 4, got {self.scales}")
+
+    @classmethod
+    def fit_data(cls, values: dict[str, Any], channels: int, scale: int | None) -> dict[str, Any]:
+        return {"channels": channels, **values}
+
+    @classmethod
+    def channels_of(cls, values: dict[str, Any]) -> int:
+        return int(values.get("channels", 3))
+
+
+class MDSR(nn.Module):
+    """A shared body between per-scale parts: each scale's pre-processing blocks after the shared head, and its own
+    pixel-shuffle up-sampler before the shared last convolution.  ``scale`` (one of ``scales``) is the one the
+    forward pass computes; :meth:`at` gives the network fixed at one scale (what inference tiles)."""
+
+    def __init__(self, config: MDSRConfig | None = None):
+        super().__init__()
+        c = config or MDSRConfig()
+        self.config = c
+        self.scales = c.scales
+        self.scale = c.scales[0]
+        f = c.features
+        self.head = nn.Conv2d(c.channels, f, 3, padding=1)
+        self.pre = nn.ModuleList([nn.Sequential(*[_ResBlock(f, 1.0, kernel=5) for _ in range(c.pre_blocks)]) for _ in c.scales])
+        self.body = nn.Sequential(*[_ResBlock(f, c.res_scale) for _ in range(c.blocks)], nn.Conv2d(f, f, 3, padding=1))
+        self.up = nn.ModuleList([nn.Sequential(*_upsampler(f, s)) for s in c.scales])
+        self.tail = nn.Conv2d(f, c.channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        i = self.scales.index(self.scale)
+        base = F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False) if self.config.upsample_skip else 0.5
+        h = self.pre[i](self.head(x - 0.5))
+        h = h + self.body(h)
+        return self.tail(self.up[i](h)) + base
+
+    def at(self, scale: int) -> "MDSRAtScale":
+        """This network computing ``scale`` (its parameters shared)."""
+        if scale not in self.scales:
+            raise ValueError(f"these mdsr weights have scales {list(self.scales)}, not x{scale}")
+        return MDSRAtScale(self, scale)
+
+
+class MDSRAtScale(nn.Module):
+    """An :class:`MDSR` fixed at one of its scales."""
+
+    def __init__(self, mdsr: MDSR, scale: int):
+        super().__init__()
+        self.mdsr, self.scale = mdsr, scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.mdsr.scale = self.scale
+        return self.mdsr(x)
+
+
+def build_at_scale(config: dict[str, Any], scale: int) -> MDSRAtScale:
+    """An MDSR fixed at ``scale`` (what an exported package of one of its scales builds).
+
+    >>> build_at_scale({"blocks": 1, "features": 8, "channels": 1}, 3)(torch.zeros(1, 1, 5, 6)).shape
+    torch.Size([1, 1, 15, 18])
+    """
+    return MDSR(config_from_dict("mdsr", config)).at(scale)
+
+
+def mdsr_from_edsr(edsr: EDSR, config: MDSRConfig) -> MDSR:
+    """An MDSR whose head, body, last convolution and up-sampler of the EDSR's scale are the EDSR's (a fine-tune's start)."""
+    net = MDSR(config)
+    e = edsr.config
+    if (e.features, e.channels, e.blocks) != (config.features, config.channels, config.blocks) or e.scale not in config.scales:
+        raise ValueError(f"edsr {e} does not fit mdsr {config}")
+    state = edsr.state_dict()
+    i = config.scales.index(e.scale)
+    n_up = len(edsr.tail) - 1
+    mapped = {}
+    for k, v in state.items():
+        part, rest = k.split(".", 1)
+        if part == "tail":
+            index, rest2 = rest.split(".", 1)
+            mapped[f"up.{i}.{index}.{rest2}" if int(index) < n_up else f"tail.{rest2}"] = v
+        else:
+            mapped[k] = v
+    missing = net.load_state_dict(mapped, strict=False)
+    assert not missing.unexpected_keys, missing.unexpected_keys
+    with torch.no_grad():  # the new pre-processing blocks start as identities: at the EDSR's scale the MDSR is the EDSR
+        for block in (b for pre in net.pre for b in pre):
+            block.body[2].weight.zero_()
+            block.body[2].bias.zero_()
+    return net
 
 
 # --------------------------------------------------------------------------- mlp2d
@@ -438,13 +561,21 @@ NETWORKS: dict[str, tuple[type, type]] = {
     "sr-mnist": (SRMnist, SRMnistConfig),
     "n2n-unet": (N2NUNet, N2NUNetConfig),
     "edsr": (EDSR, EDSRConfig),
+    "mdsr": (MDSR, MDSRConfig),
     "mlp2d": (MLP2D, MLP2DConfig),
 }
 
 
 def config_from_dict(name: str, values: dict[str, Any]) -> Any:
-    """Build the config dataclass of network ``name``; unknown keys are an error."""
+    """Build the config dataclass of network ``name``; unknown keys are an error; ``preset`` names one of its facts'
+    presets, which the other values override."""
     _, cfg_cls = NETWORKS[name]
+    values = dict(values)
+    if "preset" in values:
+        preset = str(values.pop("preset"))
+        if preset not in cfg_cls.presets:
+            raise ValueError(f"{name}: unknown preset {preset!r}; known: {sorted(cfg_cls.presets) or 'none'}")
+        values = {**cfg_cls.presets[preset], **values}
     known = {f.name for f in fields(cfg_cls)}
     unknown = set(values) - known
     if unknown:

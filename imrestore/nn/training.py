@@ -17,7 +17,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -28,6 +28,7 @@ from .._version import __version__
 from ..chain import Chain
 from ..errors import ChainError, ImrestoreUsageError, option
 from ..progress import progress_bar
+from ..registry import build
 from ..report import atomic_write_text
 from .checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from .data import center_crops, split, stack_nhwc, stack_volumes, to_channels, to_nchw
@@ -73,6 +74,7 @@ class TrainOptions:
     z_scale: float | None = None  # 3-D: Z step / pixel size of the data (None: from its metadata, else 1); sets z_pools
     noise: str = "auto"  # targets="self": the noise model to fit to the data (auto, gaussian, poisson-gaussian)
     value_range: str = "dtype"  # --range: which stored values of DATA are 0 and 1 (dtype, data or LO:HI)
+    scales: tuple[int, ...] = ()  # --scales: a multi-scale network (mdsr) trains these, each batch one scale
     authors: tuple[str, ...] = ()  # --author: who made the weights (an export's authors)
     license: str | None = None  # --license: the weights' licence, an SPDX id (an export's licence)
 
@@ -141,6 +143,8 @@ class BatchMaker(torch.utils.data.Dataset):
         self.images, self.chain, self.o, self.crop, self.spe = images, chain, options, crop, steps_per_epoch
         self.depth = depth  # ZYX stacks for a 3-D network: crops this deep
         self.partners = partners  # a second acquisition of each image: Noise2Noise pairs as acquired
+        #: A multi-scale network: the chain with each scale's down-sampling, step k taking scale k mod len (one per batch)
+        self.chains = [with_factor(chain, s) for s in options.scales] if len(options.scales) > 1 else [chain]
 
     def __len__(self) -> int:
         return self.o.epochs * self.spe
@@ -197,9 +201,10 @@ class BatchMaker(torch.utils.data.Dataset):
             if self.o.targets == "self":  # the images are the noisy data: the method makes its own targets
                 inputs.append(clean)
                 continue
-            x, _ = self.chain.corrupt(clean, seed=self.o.seed, key=key)
+            chain = self.chains[step % len(self.chains)]
+            x, _ = chain.corrupt(clean, seed=self.o.seed, key=key)
             if self.o.targets == "noisy":
-                y, _ = self.chain.corrupt(clean, seed=self.o.seed, key=key + "/target")
+                y, _ = chain.corrupt(clean, seed=self.o.seed, key=key + "/target")
             else:
                 y = clean
             inputs.append(x)
@@ -207,6 +212,12 @@ class BatchMaker(torch.utils.data.Dataset):
         stack = stack_volumes if self.depth else stack_nhwc
         batch = stack(inputs)
         return batch, (stack(targets) if targets else batch)
+
+
+def with_factor(chain: Chain, factor: int) -> Chain:
+    """``chain`` with its down-sampling by ``factor`` (the other corruptions as they are)."""
+    return Chain([build(f"downsample:factor={factor}") if c.name == "downsample" else c for c in chain.corruptions],
+                 chain.restorer, chain.metrics)
 
 
 def _pair(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -432,6 +443,24 @@ class _TrainingRun(SelfSupervisedChecks):
             self.partners = [partners[i] for i in train_idx], [partners[i] for i in val_idx]
         return [images[i] for i in train_idx], [images[i] for i in val_idx]
 
+    def _scales(self, factor: int | None) -> None:
+        """A multi-scale network (mdsr) trains every scale it has (``--scales``, else its config's), each batch one;
+        the chain's down-sampling factor must be one of them (the validation pairs' scale)."""
+        o = self.o
+        has = "scales" in {f.name for f in fields(NETWORKS[self.network][1])}
+        if not has:
+            if o.scales:
+                raise ImrestoreUsageError(f"{option('scales')} is for multi-scale networks (mdsr), not {self.network}")
+            return
+        weights = getattr(self.chain.restorer, "weights", None)
+        scales = o.scales or (read_metadata(weights).get("config", {}).get("scales") if weights else None) \
+            or self.net_cfg.get("scales") or NETWORKS[self.network][1].scales
+        o.scales = tuple(sorted({int(s) for s in scales}))
+        self.net_cfg["scales"] = list(o.scales)
+        if factor is None or factor not in o.scales:
+            raise ImrestoreUsageError(f"{self.network} learns super-resolution at x{', x'.join(map(str, o.scales))}: put "
+                                      f"downsample:factor=N with N one of them in the chain (it sets the validation scale)")
+
     def _network(self) -> None:
         """The network to train: a fresh one shaped for the data, or the restorer's weights to fine-tune."""
         o, chain = self.o, self.chain
@@ -441,6 +470,7 @@ class _TrainingRun(SelfSupervisedChecks):
             self.net_cfg = self.facts.fit_data({**prefers, **o.net}, self.channels, factor)
         except ValueError as exc:
             raise ChainError(str(exc)) from None
+        self._scales(factor)
         weights = getattr(chain.restorer, "weights", None)
         if weights is None and (o.init == "shipped" or (o.init == "auto" and self._starts_shipped())):
             weights = self._shipped_weights()
@@ -565,6 +595,8 @@ class _TrainingRun(SelfSupervisedChecks):
     def _step(self, xb: torch.Tensor, yb: torch.Tensor, prog: float, step: int) -> None:
         for g in self.optimizer.param_groups:
             g["lr"] = _lr_at(self.o.lr, prog)
+        if hasattr(self.model, "scales"):  # a multi-scale network computes the batch's scale (target / input size)
+            self.model.scale = int(yb.shape[1 if self.dims == 2 else 2] // xb.shape[1 if self.dims == 2 else 2])
         xb = to_nchw(xb, self.device)
         if self.selfsup is not None:
             method = self.selfsup.method
@@ -597,7 +629,10 @@ class _TrainingRun(SelfSupervisedChecks):
             bar.set_postfix(epoch=f"{epoch + 1}/{self.o.epochs}", loss=f"{float(self.epoch_loss) / self.n_loss:.4g}")
 
     def _predict(self, images: list[np.ndarray]) -> list[np.ndarray]:
-        """The network (in eval mode) on validation images as it sees them (in its domain)."""
+        """The network (in eval mode) on validation images as it sees them (in its domain); a multi-scale network at
+        the chain's own scale (the validation pairs')."""
+        if hasattr(self.model, "scales"):
+            self.model.scale = next((int(c.factor) for c in self.chain.corruptions if c.name == "downsample"), self.model.scales[0])
         if self.dims == 3:
             return [predict_volume(self.model, v, device=self.device, tile=512, overlap=64) for v in images]
         fixed = self.facts.fixed_size

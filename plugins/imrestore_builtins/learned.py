@@ -204,6 +204,7 @@ class LearnedRestorer(Restorer):
             model, meta = load_checkpoint(path, expect=self.network, device=device)
             if device.type == "cuda":
                 model = model.to(memory_format=torch.channels_last)
+            model = self._network_for(model)
             if self.compile:
                 model = torch.compile(model)
             on = str(device)
@@ -217,6 +218,10 @@ class LearnedRestorer(Restorer):
             log.info(f"{self.name}: using {origin} weights {path.name} ({trained_for(meta)}) on {on}")
             self._models[key] = (model, meta, device)
         return self._models[key]
+
+    def _network_for(self, model):
+        """The module inference runs, from the checkpoint's network (a multi-scale one: at the scale asked)."""
+        return model
 
     def _backend(self, device) -> str:
         """The CPU path ``backend`` names; ``auto``: bf16 on real data where the CPU has bf16 instructions, else torch."""
@@ -563,7 +568,39 @@ class EDSRRestorer(LearnedRestorer):
     blind_note = "x2 up-scaling of the image as it is"
 
 
-BUILTIN_LEARNED = (ConvAERestorer, SRMnistRestorer, N2NUNetRestorer, EDSRRestorer)
+@dataclass
+class MDSRRestorer(LearnedRestorer):
+    """MDSR (Lim et al. 2017): x2, x3 and x4 super-resolution by one network (a shared body, a head per scale)."""
+
+    name = "mdsr"
+    network = "mdsr"
+    channels = (1, 3)
+    scale = 2
+    bytes_per_pixel = 3000
+    blind_for = ("downsample",)
+    blind_note = "up-scaling of the image as it is, by scale="
+
+    upscale: Optional[int] = param(None, key="scale", min=2, max=4,
+                                   help="the up-scaling factor: 2, 3 or 4; default: the chain's downsample factor, else 2 (real data)")
+
+    def prepare(self, corruptions: list) -> None:
+        super().prepare(corruptions)
+        factor = 1
+        for c in corruptions:
+            factor *= int(getattr(c, "factor", 1)) if c.name == "downsample" else 1
+        if self.upscale is not None and corruptions and factor != self.upscale:
+            raise ChainError(f"mdsr: scale={self.upscale}, but the chain down-samples by {factor}")
+        scale = self.upscale or (factor if factor > 1 else 2)
+        have = sorted({int(s) for _, m in self._candidates for s in m.get("config", {}).get("scales", [])})
+        if scale not in have:
+            raise ChainError(f"mdsr: these weights have scales x{', x'.join(map(str, have))}, not x{scale}")
+        self.scale = scale
+
+    def _network_for(self, model):
+        return model.at(self.scale)
+
+
+BUILTIN_LEARNED = (ConvAERestorer, SRMnistRestorer, N2NUNetRestorer, EDSRRestorer, MDSRRestorer)
 
 
 @hookimpl
