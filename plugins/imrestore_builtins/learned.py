@@ -569,15 +569,11 @@ class EDSRRestorer(LearnedRestorer):
 
 
 @dataclass
-class MDSRRestorer(LearnedRestorer):
+class MDSRRestorer(EDSRRestorer):
     """MDSR (Lim et al. 2017): x2, x3 and x4 super-resolution by one network (a shared body, a head per scale)."""
 
     name = "mdsr"
     network = "mdsr"
-    channels = (1, 3)
-    scale = 2
-    bytes_per_pixel = 3000
-    blind_for = ("downsample",)
     blind_note = "up-scaling of the image as it is, by scale="
 
     upscale: Optional[int] = param(None, key="scale", min=2, max=4,
