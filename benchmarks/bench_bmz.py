@@ -28,7 +28,7 @@ RESULTS = HERE / "results"
 DATA = ROOT / "tests" / "data"
 SHIPPED = [("n2n-unet grey", ["restorer:n2n-unet"], 1), ("n2n-unet rgb", ["restorer:n2n-unet"], 3),
            ("n2n-unet sigma prior", ["restorer:n2n-unet:weights=" + str(ROOT / "plugins/imrestore_builtins/weights/n2n-unet-sigma-grey.safetensors")], 2),
-           ("edsr x2", ["restorer:edsr"], 3), ("conv-ae erase", ["erase:p=0.9", "restorer:conv-ae"], 1),
+           ("edsr x2", ["restorer:edsr"], 3), ("mdsr x3", ["restorer:mdsr:scale=3"], 3), ("conv-ae erase", ["erase:p=0.9", "restorer:conv-ae"], 1),
            ("conv-ae blur", ["blur:sigma=4", "restorer:conv-ae"], 1), ("conv-ae block", ["block:size=10", "restorer:conv-ae"], 1),
            ("sr-mnist x2", ["downsample:factor=2", "restorer:sr-mnist"], 1)]
 

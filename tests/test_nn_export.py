@@ -130,7 +130,7 @@ def test_a_bmz_package_passes_bioimageio_test_and_round_trips(small_unet, tmp_pa
 @needs_bmz
 @pytest.mark.slow
 def test_every_shipped_network_exports_to_a_package_that_passes(tmp_path, capsys):
-    for specs in (["restorer:n2n-unet"], ["restorer:edsr"], ["erase:p=0.9", "restorer:conv-ae"],
+    for specs in (["restorer:n2n-unet"], ["restorer:edsr"], ["restorer:mdsr:scale=4"], ["erase:p=0.9", "restorer:conv-ae"],
                   ["downsample:factor=2", "restorer:sr-mnist"]):
         code, stdout, err = call(capsys, "export", *specs, "-o", str(tmp_path / f"{specs[-1].split(':')[1]}.zip"))
         assert code == 0, err
