@@ -11,9 +11,14 @@ def trained_for(meta: dict) -> str:
     'trained on the noisy data stack.tif themselves (sure)'
     >>> trained_for({})
     'what it was trained for is not recorded'
+    >>> trained_for({"corruptions": ["downsample:factor=2"], "options": {"scales": [2, 3, 4]}, "data": "skimage"})
+    'trained for down-sampling by 2, 3 and 4 (each batch one scale) on skimage'
     """
     data = meta.get("data")
     on = f" on {data}" if data else ""
+    scales = (meta.get("options") or {}).get("scales") or []
+    if len(scales) > 1:
+        return f"trained for down-sampling by {', '.join(map(str, scales[:-1]))} and {scales[-1]} (each batch one scale){on}"
     if meta.get("self_supervised") is not None:
         return f"trained on the noisy data {data or ''} themselves ({meta['self_supervised'].get('method', '?')})".replace("  ", " ")
     if meta.get("pairs"):

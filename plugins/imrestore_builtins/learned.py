@@ -574,7 +574,7 @@ class MDSRRestorer(EDSRRestorer):
 
     name = "mdsr"
     network = "mdsr"
-    blind_note = "up-scaling of the image as it is, by scale="
+    blind_note = "up-scaling of the image as it is, by scale= (default 2)"
 
     upscale: Optional[int] = param(None, key="scale", min=2, max=4,
                                    help="the up-scaling factor: 2, 3 or 4; default: the chain's downsample factor, else 2 (real data)")
