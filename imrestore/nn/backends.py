@@ -19,7 +19,7 @@ import torch
 
 from ..errors import ImrestoreUsageError
 from .export import ExportSource, write_onnx
-from .foreign import _Numpy, _ort_forward, _ort_session
+from .foreign import NumpyModule, onnx_forward, onnx_session
 
 
 def has_bf16() -> bool:
@@ -56,6 +56,6 @@ def cpu_backend(model: torch.nn.Module, network: str, meta: dict, weights: Path,
         with tempfile.TemporaryDirectory(prefix="imrestore-ort-") as tmp:
             path = Path(tmp) / "model.onnx"
             write_onnx(ExportSource(network, model, meta, weights, network), path)  # checked against torch within 1e-4
-            session = _ort_session(path.read_bytes())
-        return _Numpy(_ort_forward(session)), "cpu, onnxruntime"
+            session = onnx_session(path.read_bytes())
+        return NumpyModule(onnx_forward(session)), "cpu, onnxruntime"
     raise ImrestoreUsageError(f"unknown backend {backend!r}; expected torch, bf16 or onnxruntime")

@@ -184,7 +184,7 @@ def in_domain(net: torch.nn.Module, network: str, domain: dict) -> torch.nn.Modu
         grid, expected = unbiased_table(round(read_noise, 4))
         keep = np.concatenate([[True], np.diff(expected) > 0])  # strictly increasing knots (the table is monotone)
         knots, values = expected[keep], grid[keep]
-    wrapped = models.build_in_domain(network, dataclasses.asdict(net.config), domain, len(knots))
+    wrapped = models.build_in_domain(network, models.config_dict(net), domain, len(knots))
     wrapped.network.load_state_dict(net.state_dict())
     if len(knots):
         slope = np.diff(values) / np.diff(knots)

@@ -50,7 +50,7 @@ class SizeRule:
         return self.minimum + math.ceil((size - self.minimum) / self.step) * self.step
 
 
-class _Numpy(torch.nn.Module):
+class NumpyModule(torch.nn.Module):
     """A NumPy forward function seen as a torch module, so :func:`imrestore.nn.inference.predict` tiles it."""
 
     def __init__(self, fn: Callable[[np.ndarray], np.ndarray]):
@@ -120,7 +120,7 @@ class ForeignModel:
             overlap = min(overlap, min(tile_hw) // 4)
         images = [np.moveaxis(padded[i], 0, -1) for i in range(n)]  # YXC, as predict takes them
         step = rules[0].step if not fixed else tile_hw[0]
-        outs = predict(_Numpy(self.forward), images, tile=max(tile_hw), overlap=overlap, scale=self.scale,
+        outs = predict(NumpyModule(self.forward), images, tile=max(tile_hw), overlap=overlap, scale=self.scale,
                        multiple=step, minimum=min(tile_hw), batch_size=1)
         out = np.stack([o[..., None] if o.ndim == 2 else o for o in outs])
         out = np.moveaxis(out, -1, 1)
@@ -145,7 +145,7 @@ def _file_bytes(source) -> bytes:
     return download(source).read()
 
 
-def _ort_session(path: Path | bytes):
+def onnx_session(path: Path | bytes):
     try:
         import onnxruntime as ort
     except ImportError:
@@ -159,7 +159,7 @@ def _ort_session(path: Path | bytes):
         raise ForeignModelError(f"{what} not an ONNX model onnxruntime can load ({str(exc).splitlines()[0][:200]})") from None
 
 
-def _ort_forward(session) -> Callable[[np.ndarray], np.ndarray]:
+def onnx_forward(session) -> Callable[[np.ndarray], np.ndarray]:
     name = session.get_inputs()[0].name
 
     def run(x: np.ndarray) -> np.ndarray:
@@ -176,7 +176,7 @@ def load_onnx(path: Path | str, multiple: int = 0) -> ForeignModel:
     path = Path(path)
     if not path.is_file():
         raise ForeignModelError(f"ONNX model {path} does not exist")
-    session = _ort_session(path)
+    session = onnx_session(path)
     inputs, outputs = session.get_inputs(), session.get_outputs()
     if len(inputs) != 1 or len(outputs) < 1:
         raise ForeignModelError(f"{path}: imrestore runs models of one input; this one has {len(inputs)}")
@@ -196,7 +196,7 @@ def load_onnx(path: Path | str, multiple: int = 0) -> ForeignModel:
         scale = max(int(out_shape[-1]) // int(shape[-1]), 1)
     axes = "bczyx" if len(shape) == 5 else "bcyx"
     return ForeignModel(name=path.stem, source=str(path), axes=axes, out_axes=axes, in_channels=channels, out_channels=out_channels,
-                        rules=rules, forward=_ort_forward(session), scale=scale, halo=int(record.get("halo", 0)),
+                        rules=rules, forward=onnx_forward(session), scale=scale, halo=int(record.get("halo", 0)),
                         weights_format="onnx", unit_domain=bool(record), record={"imrestore": record} if record else {},
                         citation=meta.get("citation", ""))
 
@@ -283,7 +283,7 @@ def _load_weights(descr, fmt: str, trust: bool) -> tuple[Callable[[np.ndarray], 
     """The forward function of the package's ``fmt`` weights, how it runs, and the size multiple of a known
     architecture (0: keep the package's declared sizes)."""
     if fmt == "onnx":
-        return _ort_forward(_ort_session(_file_bytes(descr.weights.onnx.source))), "ONNX on onnxruntime", 0
+        return onnx_forward(onnx_session(_file_bytes(descr.weights.onnx.source))), "ONNX on onnxruntime", 0
     if fmt == "torchscript":
         net = torch.jit.load(io.BytesIO(_file_bytes(descr.weights.torchscript.source)), map_location="cpu").eval()
         how, known = "TorchScript", False

@@ -50,7 +50,8 @@ class ForeignRestorer(Restorer):
         return state
 
     def _load(self):
-        raise NotImplementedError
+        """The model this restorer names (a :class:`~imrestore.nn.foreign.ForeignModel`); each subclass loads its kind."""
+        raise TypeError(f"{type(self).__name__} must override _load (how its model file is read)")
 
     @property
     def model(self):

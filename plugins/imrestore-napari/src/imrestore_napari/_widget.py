@@ -69,6 +69,7 @@ class RestoreWidget(QWidget):
         super().__init__()
         self.viewer = napari_viewer
         self.worker = None
+        self._cancelled = self._failed = False  # how the running worker ended: by Cancel, by an error
         self.layer_box = ComboBox(label="layer", choices=self._layer_names)
         names = restorer_names()
         self.restorer_box = ComboBox(label="restorer", choices=names, value=DEFAULT_RESTORER if DEFAULT_RESTORER in names else names[0])
@@ -165,7 +166,7 @@ class RestoreWidget(QWidget):
             self._failed = True
             return
         if isinstance(item, Restored):
-            if not getattr(self, "_cancelled", False):
+            if not self._cancelled:
                 self.add_result(self._source, self._spec, item)
             return
         done, total = item
@@ -173,7 +174,7 @@ class RestoreWidget(QWidget):
         self.progress.setValue(done)
 
     def _on_finished(self) -> None:
-        if getattr(self, "_cancelled", False) and not getattr(self, "_failed", False):
+        if self._cancelled and not self._failed:
             self.status.setText("cancelled; nothing was added")
         self._cancelled = self._failed = False
         self.worker = None
