@@ -188,3 +188,19 @@ def test_a_checkpoint_records_what_an_export_needs_as_data(photo_dirs, tmp_path)
     assert meta["input"] == {"axes": "bcyx", "dtype": "float32", "range": [0.0, 1.0], "stored_values": "dtype"}
     assert meta["authors"] == [{"name": "A. Microscopist"}] and meta["license"] == "CC-BY-4.0"
     assert meta["citation"][0]["doi"] == "10.48550/arXiv.1803.04189"
+
+
+def test_bf16_precision_trains_on_a_cpu_that_has_it_and_is_refused_in_one_line_where_it_has_not(capsys, photo_dirs, tmp_path, monkeypatch):
+    from imrestore.nn import inference
+
+    argv = ["train", "gaussian:sigma=25", "restorer:n2n-unet", str(photo_dirs / "train"), *TINY, "--epochs", "1", "--precision", "bf16"]
+    if inference.has_bf16():
+        code, _, err = cli(capsys, *argv, "-o", str(tmp_path / "b.safetensors"))
+        assert code == 0, err
+        meta = read_metadata(tmp_path / "b.safetensors")
+        assert meta["options"]["precision"] == "bf16" and np.isfinite(meta["history"][0]["loss"])
+        assert meta["history"][0]["val_psnr"] > meta["history"][0]["val_input_psnr"]  # it learned something in 30 steps
+    monkeypatch.setattr(inference, "has_bf16", lambda: False)
+    code, _, err = cli(capsys, *argv, "-o", str(tmp_path / "c.safetensors"))
+    assert code == 2 and "--precision bf16 on the CPU needs bf16 instructions" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "c.safetensors").exists()

@@ -20,14 +20,9 @@ import torch
 from ..errors import ImrestoreUsageError
 from .export import ExportSource, write_onnx
 from .foreign import NumpyModule, onnx_forward, onnx_session
+from .inference import has_bf16
 
-
-def has_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slow."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
+__all__ = ["has_bf16", "BFloat16", "cpu_backend"]
 
 
 class BFloat16(torch.nn.Module):

@@ -24,6 +24,36 @@ from ..progress import item_bar
 from .allocator import tune_cpu_allocator
 
 
+def has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slow."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def autocast_for(device: torch.device, precision: str = "auto") -> torch.autocast | None:
+    """The bfloat16 autocast context for ``device`` that ``precision`` asks for, or None for fp32.
+
+    ``auto`` is bf16 on a GPU and fp32 on a CPU; ``bf16`` on a CPU needs native bf16 instructions (about twice the
+    speed of fp32 there; emulated bf16 would be slower than fp32, so it is refused).
+
+    >>> autocast_for(torch.device("cpu")) is None
+    True
+    """
+    if precision not in PRECISIONS:
+        raise ImrestoreUsageError(f"{option('precision')} must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "fp32" or (precision == "auto" and device.type != "cuda"):
+        return None
+    if device.type == "cpu" and not has_bf16():
+        raise ImrestoreUsageError(f"{option('precision', 'bf16')} on the CPU needs bf16 instructions (AVX512-BF16 or AMX); "
+                                  f"this one has none: use {option('precision', 'fp32')}")
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
 def select_device(spec: str = "auto") -> torch.device:
     """``auto`` picks CUDA when present; ``cuda:N`` that is absent is an error.
 

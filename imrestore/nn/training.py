@@ -32,7 +32,7 @@ from ..registry import build
 from ..report import atomic_write_text
 from .checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from .data import center_crops, split, stack_nhwc, stack_volumes, to_channels, to_nchw
-from .inference import predict, predict_volume, select_device
+from .inference import PRECISIONS, autocast_for, predict, predict_volume, select_device
 from .losses import ESTIMATES, make_loss
 from .models import NETWORKS, build_network, network_facts
 from .selfsup import METHODS, SelfSupervision, Sure
@@ -77,6 +77,7 @@ class TrainOptions:
     scales: tuple[int, ...] = ()  # --scales: a multi-scale network (mdsr) trains these, each batch one scale
     authors: tuple[str, ...] = ()  # --author: who made the weights (an export's authors)
     license: str | None = None  # --license: the weights' licence, an SPDX id (an export's licence)
+    precision: str = "auto"  # --precision: auto (bf16 autocast on a GPU, fp32 on a CPU), fp32 or bf16
 
     def validate(self) -> None:
         if self.targets not in ("clean", "noisy", "self"):
@@ -96,6 +97,8 @@ class TrainOptions:
                 raise ImrestoreUsageError(f"--{name.replace('_', '-')} must be at least 1")
         if not 0 <= self.val_fraction < 1:
             raise ImrestoreUsageError(f"{option('val_fraction')} must be in [0, 1)")
+        if self.precision not in PRECISIONS:
+            raise ImrestoreUsageError(f"{option('precision')} must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.keep not in ("best", "last"):
             raise ImrestoreUsageError(f"{option('keep')} must be best or last, got {self.keep!r}")
 
@@ -347,6 +350,7 @@ class _TrainingRun(SelfSupervisedChecks):
         self.log_path = output.with_name(output.stem + ".log.json")
         torch.manual_seed(o.seed)
         self.device = select_device(o.device)
+        self.amp = autocast_for(self.device, o.precision)  # refused here, before any work, where the CPU lacks bf16
         self.dims = self._dims()
         self.partners: tuple[list[np.ndarray], list[np.ndarray]] | None = None  # second acquisitions: train, validation
         train_imgs, val_imgs = self._stacks(data) if self.dims == 3 else self._data(data)
@@ -567,7 +571,6 @@ class _TrainingRun(SelfSupervisedChecks):
         total_steps = o.epochs * spe
         self.t_start = time.perf_counter() - (self.history[-1]["seconds"] if self.history else 0.0)  # a resumed run keeps its clock
         self.bar = progress_bar(total_steps, progress, unit="step", initial=self.start_epoch * spe) if progress else None
-        self.amp = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else None
         self.epoch_loss, self.n_loss, self.epochs_since_best = 0.0, 0, 0
         stopped = None
         self._score_the_start()
