@@ -151,10 +151,6 @@ class Restorer(Plugin):
     channels: ClassVar[tuple[int, ...] | None] = None
     #: Output size / input size (2 for a x2 super-resolution network).
     scale: ClassVar[int] = 1
-    #: Whether processing tiles independently gives the same result.
-    tiling_safe: ClassVar[bool] = True
-    #: Whether a GPU helps.
-    uses_gpu: ClassVar[bool] = False
     #: Degradation keys this restorer needs, unless a parameter supplies them.
     needs: ClassVar[tuple[str, ...]] = ()
     #: Raw measurements a volume may hold (a scan's k-space) that the restorer reconstructs from when no corruption
@@ -334,7 +330,20 @@ class VolumeInfo:
         return tuple(int(v) for v in np.unravel_index(i, lead)) if lead else ()
 
 
-class VolumeSource(abc.ABC):
+class _Closing:
+    """A file-backed object used as a context manager: ``close`` on the way out."""
+
+    def close(self) -> None:
+        """Release the file."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class VolumeSource(_Closing, abc.ABC):
     """An open volume, read one plane at a time (a context manager)."""
 
     info: VolumeInfo
@@ -347,17 +356,8 @@ class VolumeSource(abc.ABC):
         """Raw measurements behind plane ``i`` (e.g. ``{"kspace": ...}``), for corruptions that consume them."""
         return {}
 
-    def close(self) -> None:
-        """Release the file."""
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-class VolumeSink(abc.ABC):
+class VolumeSink(_Closing, abc.ABC):
     """An output volume being filled plane by plane (a context manager)."""
 
     @abc.abstractmethod
@@ -366,15 +366,6 @@ class VolumeSink(abc.ABC):
 
     def flush(self) -> None:
         """Make what was written durable (called before a plane is recorded as done)."""
-
-    def close(self) -> None:
-        """Release the file."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 class VolumeFormat(Plugin):

@@ -601,18 +601,15 @@ class _TrainingRun(SelfSupervisedChecks):
         if hasattr(self.model, "scales"):  # a multi-scale network computes the batch's scale (target / input size)
             self.model.scale = int(yb.shape[1 if self.dims == 2 else 2] // xb.shape[1 if self.dims == 2 else 2])
         xb = to_nchw(xb, self.device)
-        if self.selfsup is not None:
-            method = self.selfsup.method
-            amp = self.amp if self.amp is not None and not isinstance(method, Sure) else None  # SURE's divergence needs fp32
-            with amp or contextlib.nullcontext():
+        method = self.selfsup.method if self.selfsup is not None else None
+        amp = None if isinstance(method, Sure) else self.amp  # SURE's divergence needs fp32
+        with amp or contextlib.nullcontext():  # the forward pass in bf16 where asked
+            if method is not None:
                 loss = method.loss(self.step_model, xb, step_generator(self.o.seed, step), prog).float()
-        elif self.amp is not None:
-            yb = to_nchw(yb, self.device)
-            with self.amp:
+            else:
                 out = self.step_model(xb)
-            loss = self.loss_fn(out.float(), yb, progress=prog)
-        else:
-            loss = self.loss_fn(self.step_model(xb), to_nchw(yb, self.device), progress=prog)
+        if method is None:  # a supervised loss in fp32
+            loss = self.loss_fn(out.float(), to_nchw(yb, self.device), progress=prog)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

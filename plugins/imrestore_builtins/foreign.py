@@ -27,7 +27,6 @@ log = logging.getLogger("imrestore")
 class ForeignRestorer(Restorer):
     """Base of the restorers that run a model from elsewhere (not registered itself)."""
 
-    uses_gpu = False
     #: The field that names the model file, and its key in a spec.
     source_field: ClassVar[str] = ""
     source_key: ClassVar[str] = ""

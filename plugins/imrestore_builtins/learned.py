@@ -91,7 +91,6 @@ class LearnedRestorer(Restorer):
     """Base of the network restorers (not registered itself)."""
 
     network: ClassVar[str] = ""
-    uses_gpu = True
     #: Activation bytes per input pixel, for the automatic tile size.
     bytes_per_pixel: ClassVar[int] = 2000
     fixed_size: ClassVar[tuple[int, int] | None] = None
@@ -306,7 +305,6 @@ class ConvAERestorer(LearnedRestorer):
     network = "conv-ae"
     channels = (1,)
     fixed_size = (28, 28)
-    tiling_safe = False
     data_hint = "MNIST digits"
     alternative = "restorer:n2n-unet"
 
@@ -320,7 +318,6 @@ class SRMnistRestorer(LearnedRestorer):
     channels = (1,)
     scale = 2
     fixed_size = (14, 14)
-    tiling_safe = False
     data_hint = "MNIST digits down-sampled x2"
     alternative = "restorer:edsr"
 

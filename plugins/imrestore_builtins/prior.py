@@ -80,8 +80,6 @@ class PlugAndPlay(Restorer):
 
     name = "pnp"
     aliases = ("plug-and-play",)
-    tiling_safe = False
-    uses_gpu = True
     consumes = ("kspace",)  # a fastMRI file: its own k-space and sampling mask are the measurement
 
     denoiser: str = param("tv", help="the prior: a denoiser's spec, in brackets where it has parameters "
