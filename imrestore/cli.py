@@ -432,13 +432,12 @@ def train_cmd(specs, data, output, targets, self_method, noise_model, pairs, ini
     # lazy: torch takes seconds to import, and only train needs it here (the rest: start-up)
     from .chain import Chain
     from .datasets import training_data
-    from .nn.training import TrainOptions, train
+    from .nn.training import TrainOptions, network_of, train, typed_net_config
     from .noise import check_model_name
     from .spec import parse_spec
 
     chain = Chain.from_specs(specs, metrics=[], prepare=False)
-    net = parse_spec(f"net:{net_cfg}").params if net_cfg else {}
-    net = {k: _number(v) for k, v in net.items()}
+    net = parse_spec(f"net:{net_cfg}").params if net_cfg else {}  # text: train converts it by the network's types
     options = TrainOptions(targets=targets, loss=loss, epochs=epochs, batch_size=batch_size, crop=crop, lr=lr,
                            val_fraction=val_fraction, seed=seed, device=device, compile=compile_, precision=precision, patience=patience,
                            steps_per_epoch=steps_per_epoch, flips=False if no_flips else None, max_images=max_images,
@@ -447,6 +446,7 @@ def train_cmd(specs, data, output, targets, self_method, noise_model, pairs, ini
                            noise=check_model_name(noise_model), crop_depth=crop_depth, z_scale=z_scale, init=init,
                            authors=tuple(authors), license=licence, scales=_scales(scales))
     options.validate()  # before the data are read
+    typed_net_config(network_of(chain), net)
     dataset = training_data(data, max_images, value_range)
     if pairs:
         second = training_data(pairs, max_images, value_range)
@@ -506,15 +506,6 @@ def _scales(text: str | None) -> tuple[int, ...]:
     if any(s not in (2, 3, 4) for s in scales):
         raise ImrestoreUsageError(f"--scales: each scale is 2, 3 or 4, not {text!r}")
     return scales
-
-
-def _number(text: str):
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(text.lower(), text)
 
 
 def main(argv: list[str] | None = None) -> None:

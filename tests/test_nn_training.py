@@ -204,3 +204,21 @@ def test_bf16_precision_trains_on_a_cpu_that_has_it_and_is_refused_in_one_line_w
     code, _, err = cli(capsys, *argv, "-o", str(tmp_path / "c.safetensors"))
     assert code == 2 and "--precision bf16 on the CPU needs bf16 instructions" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "c.safetensors").exists()
+
+
+@pytest.mark.parametrize("net, message", [("blocks=x", "--net edsr:blocks: invalid value 'x', expected int"),
+                                          ("blocks=2.5", "expected int"),
+                                          ("foo=1", "edsr has no setting 'foo'; it has blocks, channels"),
+                                          ("preset=nope", "edsr has the presets baseline, paper")])
+def test_net_settings_are_converted_by_the_configs_types_and_bad_ones_refused_in_one_line(capsys, tmp_path, net, message):
+    code, _, err = cli(capsys, "train", "downsample:factor=2", "restorer:edsr", "skimage", "-o", str(tmp_path / "w.safetensors"), "--net", net)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not list(tmp_path.iterdir())
+
+
+def test_net_text_values_become_the_declared_types():
+    from imrestore.nn.training import typed_net_config
+
+    assert typed_net_config("edsr", {"res_scale": "1", "upsample_skip": "false", "preset": "paper"}) == \
+        {"res_scale": 1.0, "upsample_skip": False, "preset": "paper"}
+    assert isinstance(typed_net_config("edsr", {"res_scale": "1"})["res_scale"], float)

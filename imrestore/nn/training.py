@@ -12,6 +12,7 @@ workers, and a resumed run continues exactly where the last checkpoint was.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -19,6 +20,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+import typing
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -27,6 +29,7 @@ import torch
 from .._version import __version__
 from ..chain import Chain
 from ..errors import ChainError, ImrestoreUsageError, option
+from ..params import ParamInfo, coerce_value
 from ..progress import progress_bar
 from ..registry import build
 from ..report import atomic_write_text
@@ -128,7 +131,7 @@ def check_targets(chain: Chain, options: TrainOptions, paired: bool = False) -> 
                              f"but {c.name} keeps only its {keeps}{hint}")
 
 
-def _network_of(chain: Chain) -> str:
+def network_of(chain: Chain) -> str:
     restorer = chain.restorer
     network = getattr(restorer, "network", None)
     if not network:
@@ -332,8 +335,35 @@ def train(chain: Chain, data: TrainingData | Sequence[np.ndarray], output: Path 
     if not isinstance(data, TrainingData):  # arrays: the 3-D ones are ZYX stacks, should a 3-D network train
         arrays = list(data)
         data = TrainingData(arrays, volumes=[np.asarray(a, np.float32) for a in arrays if np.ndim(a) == 3] or None)
-    run = _TrainingRun(chain, data, Path(output), options or TrainOptions())
+    options = options or TrainOptions()
+    options = dataclasses.replace(options, net=typed_net_config(network_of(chain), options.net))
+    run = _TrainingRun(chain, data, Path(output), options)
     return run.loop(progress)
+
+
+def typed_net_config(network: str, values: dict[str, Any]) -> dict[str, Any]:
+    """``--net KEY=VALUE,...`` for ``network``: each value converted to the type its config declares (never guessed),
+    unknown keys and presets refused in one line (``preset=`` names one of the config's presets).
+
+    >>> typed_net_config("edsr", {"blocks": "8", "upsample_skip": "true", "res_scale": "1"})
+    {'blocks': 8, 'upsample_skip': True, 'res_scale': 1.0}
+    """
+    cfg_cls = NETWORKS[network][1]
+    hints = typing.get_type_hints(cfg_cls)
+    known = sorted(f.name for f in dataclasses.fields(cfg_cls))
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key == "preset":
+            if str(value) not in cfg_cls.presets:
+                raise ImrestoreUsageError(f"--net preset={value}: {network} has the presets {', '.join(sorted(cfg_cls.presets)) or 'none'}")
+            out[key] = str(value)
+        elif key not in known:
+            raise ImrestoreUsageError(f"--net {key}={value}: {network} has no setting {key!r}; it has {', '.join(known)}")
+        elif hints[key] in (int, float, bool, str):
+            out[key] = coerce_value(ParamInfo(name=key, type=hints[key], optional=False, default=None, help=""), value, owner=f"--net {network}")
+        else:
+            out[key] = value
+    return out
 
 
 class _TrainingRun(SelfSupervisedChecks):
@@ -343,7 +373,7 @@ class _TrainingRun(SelfSupervisedChecks):
         o = self.o = options
         o.validate()
         self.chain, self.output = chain, output
-        self.network = _network_of(chain)
+        self.network = network_of(chain)
         self.facts = network_facts(self.network)
         check_targets(chain, o, paired=data.partners is not None)
         self.last_path = output.with_name(output.stem + ".last.safetensors")
