@@ -6,6 +6,17 @@ from pathlib import Path
 import numpy as np
 
 
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (files, no window), imported on first use: matplotlib takes a while to
+    import and only the figures need it."""
+    import matplotlib  # lazy: see above
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # lazy: see above
+
+    return plt
+
+
 def _tile(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Clip to [0, 1] and enlarge (nearest) a smaller image to ``shape`` for display."""
     image = np.clip(np.asarray(image, np.float64), 0, 1)
@@ -18,11 +29,7 @@ def _tile(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 def restoration_grid(columns: list[dict], path: Path | str, dpi: int = 110) -> Path:
     """Draw one column per entry (keys: title, original, corrupted, restored and
     corrupted_psnr / restored_psnr) and save it as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     path = Path(path)
     n = len(columns)
     fig, axes = plt.subplots(3, n, figsize=(2.6 * n, 8.4), squeeze=False)

@@ -29,6 +29,7 @@ import numpy as np
 from .chain import Chain
 from .dtypes import apply_range, parse_range, quantize, to_unit
 from .errors import ImrestoreUsageError, option
+from .figures import pyplot
 from .files import read_image, read_like, sibling
 from .noise import local_statistics
 from .registry import build
@@ -271,11 +272,7 @@ def _figure_uri(fig) -> str:
 
 
 def _histogram(report: Report, key: str) -> str | None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     series = {s: [it.metrics.get(s, {}).get(key) for it in report.items if it.status != "failed"] for s in report.stages()}
     series = {s: [v for v in vals if v is not None and math.isfinite(v)] for s, vals in series.items()}
     series = {s: v for s, v in series.items() if v}
@@ -295,11 +292,7 @@ def _histogram(report: Report, key: str) -> str | None:
 
 def grid_png(examples: list[Example], stage: str, key: str, path: Path) -> Path:
     """The crops as one PNG: a row per example (best, median, worst), columns original / corrupted / restored."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     columns = max(len(ex.panels()) for ex in examples)
     fig, axes = plt.subplots(len(examples), columns, figsize=(2.8 * columns, 2.9 * len(examples)), squeeze=False)
     for r, ex in enumerate(examples):
@@ -369,11 +362,7 @@ def _noise_plot(report: Report, examples: list[Example]) -> str | None:
     means, variances = local_statistics(examples[0].original)
     if not means.size:
         return None
-    import matplotlib  # lazy: matplotlib takes a while to import, and only the page's figures need it
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.2, 3.0))
     ax.plot(means, variances, "o", ms=3, alpha=0.6, label=f"smooth regions of {examples[0].item_path}")
     x = np.linspace(0, max(float(means.max()), 1e-3), 50)

@@ -295,6 +295,15 @@ def _sha256(path) -> str:
     return h.hexdigest()
 
 
+def _round_up(n: int, step: int) -> int:
+    """``n`` rounded up to a multiple of ``step`` (a whole epoch of steps).
+
+    >>> _round_up(101, 50), _round_up(100, 50)
+    (150, 100)
+    """
+    return (n + step - 1) // step * step
+
+
 def _lr_at(base: float, progress: float) -> float:
     """Constant, then a cosine ramp-down over the last 30 % of training."""
     if progress < 0.7:
@@ -653,8 +662,8 @@ class _TrainingRun(SelfSupervisedChecks):
         if budget_s is not None and hasattr(bar, "n"):  # the clock ends the run (at the end of the epoch that passes the budget):
             spent = time.perf_counter() - self.t_start  # the bar's total is where that will be at this pace
             if spent > 0:
-                ends = -(-int(bar.n * budget_s / spent) // spe) * spe
-                bar.total = max(-(-bar.n // spe) * spe, min(total_steps, ends))
+                ends = _round_up(int(bar.n * budget_s / spent), spe)
+                bar.total = max(_round_up(bar.n, spe), min(total_steps, ends))
         if hasattr(bar, "set_postfix"):
             bar.set_postfix(epoch=f"{epoch + 1}/{self.o.epochs}", loss=f"{float(self.epoch_loss) / self.n_loss:.4g}")
 
