@@ -173,20 +173,23 @@ class LearnedRestorer(Restorer):
         finally:
             self._candidates = chosen
 
-    def _checkpoint_for(self, channels: int) -> tuple[Path, dict]:
+    @property
+    def candidates(self) -> list[tuple[Path, dict]]:
+        """The checkpoints this restorer may use (chosen by ``prepare``; those for real data when it was never called)."""
         if not self._candidates:
             self.prepare([])
-        fits = [(p, m) for p, m in self._candidates if in_channels(m) == channels]
+        return self._candidates
+
+    def _checkpoint_for(self, channels: int) -> tuple[Path, dict]:
+        fits = [(p, m) for p, m in self.candidates if in_channels(m) == channels]
         if not fits:
-            have = sorted({in_channels(m) for _, m in self._candidates})
+            have = sorted({in_channels(m) for _, m in self.candidates})
             raise ValueError(f"{self.network} weights take {have} channel(s), the image has {channels}")
         return fits[0]
 
     def _grey_via_rgb(self) -> bool:
         """Whether grey images go through RGB weights (replicated, then averaged back): there are no grey ones."""
-        if not self._candidates:
-            self.prepare([])
-        have = {in_channels(m) for _, m in self._candidates}
+        have = {in_channels(m) for _, m in self.candidates}
         return 1 not in have and 3 in have
 
     def _model(self, channels: int):
@@ -396,11 +399,9 @@ class N2NUNetRestorer(LearnedRestorer):
     def _self_supervised(self) -> dict | None:
         """The record of weights trained on the noisy data themselves, which go in as trained on: by ``imrestore train
         --targets self`` (method, noise, domain), or ``--targets noisy --pairs`` (two acquisitions: ``{}``); else None."""
-        if not self._candidates:
-            self.prepare([])
-        if len(self._candidates) != 1:
+        if len(self.candidates) != 1:
             return None
-        meta = self._candidates[0][1]
+        meta = self.candidates[0][1]
         return meta.get("self_supervised", {} if meta.get("pairs") else None)
 
     def restore(self, batch, degradations=None):
