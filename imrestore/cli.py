@@ -410,8 +410,7 @@ force=true. Writes WEIGHTS (best validation), WEIGHTS.last.safetensors
 @click.option("--author", "authors", multiple=True, metavar="NAME", help="Who made the weights (repeatable): recorded, and an export's authors.")
 @click.option("--license", "licence", metavar="SPDX", help="The weights' licence, an SPDX id such as CC-BY-4.0: recorded, and an export's licence.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def train_cmd(specs, data, output, targets, self_method, noise_model, pairs, init, crop_depth, z_scale, loss, epochs, batch_size, crop, lr, val_fraction, steps_per_epoch, patience, keep, scales, authors, licence,
-              max_minutes, max_images, channels, value_range, net_cfg, no_flips, seed, device, compile_, precision, workers, resume, quiet):
+def train_cmd(specs, data, output, pairs, noise_model, scales, authors, licence, channels, net_cfg, no_flips, compile_, quiet, **same):
     """Train a restorer network on corruptions of DATA.
 
     The corruption specs define the degradation, the restorer spec the network
@@ -438,15 +437,12 @@ def train_cmd(specs, data, output, targets, self_method, noise_model, pairs, ini
 
     chain = Chain.from_specs(specs, metrics=[], prepare=False)
     net = parse_spec(f"net:{net_cfg}").params if net_cfg else {}  # text: train converts it by the network's types
-    options = TrainOptions(targets=targets, loss=loss, epochs=epochs, batch_size=batch_size, crop=crop, lr=lr,
-                           val_fraction=val_fraction, seed=seed, device=device, compile=compile_, precision=precision, patience=patience,
-                           steps_per_epoch=steps_per_epoch, flips=False if no_flips else None, max_images=max_images,
-                           channels=int(channels) if channels else None, net=net, workers=workers, resume=resume,
-                           max_minutes=max_minutes, keep=keep, value_range=value_range, self_method=self_method,
-                           noise=check_model_name(noise_model), crop_depth=crop_depth, z_scale=z_scale, init=init,
-                           authors=tuple(authors), license=licence, scales=_scales(scales))
+    # the options whose click name is TrainOptions' field name go through as they are (**same); these are converted
+    options = TrainOptions(**same, compile=compile_, flips=False if no_flips else None, channels=int(channels) if channels else None,
+                           net=net, noise=check_model_name(noise_model), authors=tuple(authors), license=licence, scales=_scales(scales))
     options.validate()  # before the data are read
     typed_net_config(network_of(chain), net)
+    max_images, value_range = options.max_images, options.value_range
     dataset = training_data(data, max_images, value_range)
     if pairs:
         second = training_data(pairs, max_images, value_range)
@@ -454,7 +450,7 @@ def train_cmd(specs, data, output, targets, self_method, noise_model, pairs, ini
     result = train(chain, dataset, output, options, progress=not quiet)
     best = result.get("best_val_psnr")
     last = result["history"][-1] if result["history"] else {}
-    if keep == "last" and last.get("val_psnr") is not None:
+    if options.keep == "last" and last.get("val_psnr") is not None:
         click.echo(f"last validation PSNR {last['val_psnr']:.2f} dB (best {best:.2f}); weights of the last epoch: {output}")
     elif best is not None and last.get("val_input_psnr") is not None:
         click.echo(f"best validation PSNR {best:.2f} dB (input {last['val_input_psnr']:.2f} dB); weights: {output}")
