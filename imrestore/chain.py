@@ -85,17 +85,31 @@ def measure(metrics: Sequence[Metric], reference: np.ndarray, estimate: np.ndarr
     appended to ``notes`` when given.
     """
     out: dict[str, float | None] = {}
+    other_size = []  # no-reference metrics that compare input and output, which differ in size (super-resolution)
     for key, metric in zip(metric_keys(metrics), metrics):
+        compared = reference
         if reference.shape != estimate.shape:
-            out[key] = None
-            continue
+            if not metric.estimate_only:
+                out[key] = None
+                other_size += [] if metric.needs_reference else [key]
+                continue
+            compared = estimate  # what it ignores
         try:
-            out[key] = metric(reference, estimate)
+            out[key] = metric(compared, estimate)
         except NotMeasurable as exc:
             out[key] = None
-            if notes is not None and str(exc) not in notes:
-                notes.append(str(exc))
+            if notes is not None:
+                _note(notes, str(exc))
+    if other_size and notes is not None:
+        size = "x".join(map(str, estimate.shape[:2])), "x".join(map(str, reference.shape[:2]))
+        _note(notes, f"{', '.join(other_size)} compare{'s' if len(other_size) == 1 else ''} the output with the input pixel by "
+                     f"pixel, and the output is {size[0]}, the input {size[1]}")
     return out
+
+
+def _note(notes: list[str], text: str) -> None:
+    if text not in notes:
+        notes.append(text)
 
 
 @dataclass

@@ -214,6 +214,9 @@ class Metric(Plugin):
     higher_is_better: ClassVar[bool] = True
     #: Whether the metric needs the clean image (False: it works on real acquisitions, where there is none).
     needs_reference: ClassVar[bool] = True
+    #: Whether it judges the estimate alone, ignoring ``reference`` (a noise level): then it is measured on outputs
+    #: of another size than the input too (a super-resolution of real data).
+    estimate_only: ClassVar[bool] = False
     #: How the data range is chosen: ``"unit"`` (images in [0, 1]) or
     #: ``"reference-max"`` (fastMRI: the maximum of the reference).
     data_range_policy: ClassVar[str] = "unit"

@@ -55,3 +55,19 @@ def test_run_arrays_keys_seed_and_report(camera):
     assert list(outs) == ["a", "b"] and not np.array_equal(outs["a"].corrupted, outs["b"].corrupted)
     assert report.chain == chain.specs and report.input == "<arrays>"
     assert report.mean()["restored"]["psnr"] > report.mean()["corrupted"]["psnr"]
+
+
+def test_a_larger_output_gets_its_noise_level_and_a_note_for_the_metrics_that_compare_pixel_by_pixel():
+    from imrestore.chain import NO_REFERENCE_METRICS, measure
+    from imrestore.registry import build
+
+    rng = np.random.default_rng(0)
+    low = np.clip(0.5 + 0.02 * rng.standard_normal((48, 48)), 0, 1).astype(np.float32)
+    high = np.kron(low, np.ones((2, 2), np.float32))
+    notes: list[str] = []
+    values = measure([build(m, kind="metric") for m in NO_REFERENCE_METRICS], low, high, notes)
+    assert values["noise"] is not None and values["noise"] > 0
+    assert values["residual"] is None and values["whiteness"] is None and values["edges"] is None
+    assert notes == ["residual, whiteness, edges compare the output with the input pixel by pixel, and the output is 96x96, the input 48x48"]
+    full = measure([build("psnr", kind="metric")], high, low, notes)  # a full-reference metric on other sizes: None, no note
+    assert full == {"psnr": None} and len(notes) == 1

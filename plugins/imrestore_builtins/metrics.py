@@ -135,6 +135,7 @@ class NoiseLevel(Metric):
     name = "noise"
     higher_is_better = False
     needs_reference = False
+    estimate_only = True
     model: str = param("auto", choices=("auto", "gaussian", "poisson-gaussian", "mri"), help="noise model to fit (see imrestore.noise)")
     scale: float = param(255.0, min=0, min_exclusive=True, help="units of the result: 255 gives the 0-255 scale of the literature")
 
