@@ -230,3 +230,18 @@ def test_3d_slabs_resume_and_parallel_runs_give_the_same_bytes(tmp_path, monkeyp
     report = run(chain, tmp_path / "z.tif", tmp_path / "resumed.tif")
     assert sum(i.status == "skipped" for i in report.items) == 16  # the first slab of 16 planes was kept
     assert (tmp_path / "resumed.tif").read_bytes() == (tmp_path / "full.tif").read_bytes()
+
+
+def test_a_restorer_that_up_scales_is_refused_before_any_plane_and_leaves_nothing(capsys, tmp_path, monkeypatch):
+    src = tmp_path / "in.tif"
+    tifffile.imwrite(src, stack(3), photometric="minisblack", metadata={"axes": "ZYX"})
+    code, _, err = call(capsys, "run", "restorer:interp:factor=2", str(src), str(tmp_path / "out.tif"))
+    assert code == 2 and "interp changes the image size (x2)" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif"]
+    # one that does not say so up front is stopped at its first plane, and no partial output is left to "resume"
+    from imrestore_builtins.restorers import Interpolate
+
+    monkeypatch.setattr(Interpolate, "prepare", lambda self, corruptions: None)
+    code, _, err = call(capsys, "run", "restorer:interp:factor=2", str(src), str(tmp_path / "out.tif"))
+    assert code == 2 and "changed the plane shape (48, 64) to (96, 128)" in err and "rerun" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif"]

@@ -302,6 +302,10 @@ class VolumeJob(Job):
             self.writer.close()  # what was written is flushed and recorded
         self.sink.close()
         close_sources()
+        if not self.done and isinstance(exc, ImrestoreUsageError):  # nothing to resume: leave nothing behind
+            for path in (self.target.partial, self.target.record):
+                with contextlib.suppress(OSError):
+                    _remove(path)
         if isinstance(exc, Exception) and not isinstance(exc, ImrestoreUsageError):
             raise RunStopped(f"{self.src_path}: {error_reason(exc)}; {len(self.done)} of {self.info.n_planes} planes are kept in "
                              f"{self.target.partial.name}, rerun the same command to finish") from exc

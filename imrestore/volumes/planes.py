@@ -17,6 +17,7 @@ import numpy as np
 
 from ..chain import Chain
 from ..dtypes import from_unit, to_unit
+from ..errors import ImrestoreUsageError
 from ..executors import settle
 from ..interfaces import VolumeFormat, VolumeInfo, VolumeSource
 from ..noise import estimate_mri_sigma, texture_veto
@@ -157,7 +158,7 @@ def _finish_plane(ctx: PlaneContext, i: int, ref, corrupted, restored, t0: float
     """Convert to the output dtype and measure, as written."""
     final = restored if restored is not None else corrupted
     if final.shape != ref.shape:
-        raise ValueError(f"the chain changed the plane shape {ref.shape} to {final.shape}; volume runs keep the shape")
+        raise ImrestoreUsageError(f"the chain changed the plane shape {ref.shape} to {final.shape}; volume runs keep the shape")
     out = from_unit(final, ctx.dtype, ctx.value_range)
     result = PlaneResult(i, out, time.perf_counter() - t0, {}, {})
     if ctx.chain.metrics:  # ``later``: left to the executor (a serial run measures on a thread while the next plane computes)

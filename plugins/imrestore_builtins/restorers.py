@@ -188,6 +188,13 @@ class Interpolate(Restorer):
     def overrides(self, key):
         return key == "scale" and self.factor is not None
 
+    def prepare(self, corruptions: list) -> None:
+        super().prepare(corruptions)
+        # factor= with no down-sampling in the chain changes the size by factor (what a volume run refuses up front);
+        # the chain's own down-sampling is undone to the original size
+        down = any(c.name == "downsample" for c in corruptions)
+        self.scale = self.factor if self.factor is not None and not down else 1
+
     def restore_one(self, image, degradation):
         f = self.factor if self.factor is not None else int(degradation["scale"])
         h, w = image.shape[:2]
