@@ -91,7 +91,8 @@ def measure(metrics: Sequence[Metric], reference: np.ndarray, estimate: np.ndarr
         if reference.shape != estimate.shape:
             if not metric.estimate_only:
                 out[key] = None
-                other_size += [] if metric.needs_reference else [key]
+                if not metric.needs_reference:
+                    other_size.append(key)
                 continue
             compared = estimate  # what it ignores
         try:

@@ -436,12 +436,11 @@ def train_cmd(specs, data, output, pairs, noise_model, scales, authors, licence,
     from .spec import parse_spec
 
     chain = Chain.from_specs(specs, metrics=[], prepare=False)
-    net = parse_spec(f"net:{net_cfg}").params if net_cfg else {}  # text: train converts it by the network's types
+    net = typed_net_config(network_of(chain), parse_spec(f"net:{net_cfg}").params if net_cfg else {})  # before the data are read
     # the options whose click name is TrainOptions' field name go through as they are (**same); these are converted
     options = TrainOptions(**same, compile=compile_, flips=False if no_flips else None, channels=int(channels) if channels else None,
                            net=net, noise=check_model_name(noise_model), authors=tuple(authors), license=licence, scales=_scales(scales))
     options.validate()  # before the data are read
-    typed_net_config(network_of(chain), net)
     max_images, value_range = options.max_images, options.value_range
     dataset = training_data(data, max_images, value_range)
     if pairs:

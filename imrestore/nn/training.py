@@ -35,7 +35,7 @@ from ..registry import build
 from ..report import atomic_write_text
 from .checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from .data import center_crops, split, stack_nhwc, stack_volumes, to_channels, to_nchw
-from .inference import PRECISIONS, autocast_for, predict, predict_volume, select_device
+from .inference import autocast_for, predict, predict_volume, select_device
 from .losses import ESTIMATES, make_loss
 from .models import NETWORKS, build_network, network_facts
 from .selfsup import METHODS, SelfSupervision, Sure
@@ -100,8 +100,6 @@ class TrainOptions:
                 raise ImrestoreUsageError(f"--{name.replace('_', '-')} must be at least 1")
         if not 0 <= self.val_fraction < 1:
             raise ImrestoreUsageError(f"{option('val_fraction')} must be in [0, 1)")
-        if self.precision not in PRECISIONS:
-            raise ImrestoreUsageError(f"{option('precision')} must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.keep not in ("best", "last"):
             raise ImrestoreUsageError(f"{option('keep')} must be best or last, got {self.keep!r}")
 
