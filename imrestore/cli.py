@@ -431,9 +431,11 @@ def train_cmd(specs, data, output, pairs, noise_model, scales, authors, licence,
     # lazy: torch takes seconds to import, and only train needs it here (the rest: start-up)
     from .chain import Chain
     from .datasets import training_data
-    from .nn.training import TrainOptions, network_of, train, typed_net_config
     from .noise import check_model_name
     from .spec import parse_spec
+    # lazy: torch (the network's config types the --net settings)
+    from .nn.train_options import TrainOptions, network_of, typed_net_config
+    from .nn.training import train
 
     chain = Chain.from_specs(specs, metrics=[], prepare=False)
     net = typed_net_config(network_of(chain), parse_spec(f"net:{net_cfg}").params if net_cfg else {})  # before the data are read

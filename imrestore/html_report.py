@@ -35,6 +35,7 @@ from .noise import local_statistics
 from .registry import build
 from .report import REMOVED_STRUCTURE_WORDS, Report, atomic_write_text
 from .volumes import is_volume, open_volume, split_volume_path, volume_ranges
+from .volumes.planes import corrupt_plane
 
 CROP = 192
 
@@ -175,14 +176,11 @@ def _volume_example(report: Report, index: int, rank: str, chain) -> Example:
     item = report.items[index]
     with open_volume(report.input) as src:
         value_range, _ = volume_ranges(src, need_max=False, spec=parse_range(report.value_range))
-        ref, _ = to_unit(src.read_plane(index), value_range)
-        corrupted = None
-        if chain is not None and chain.corruptions:
-            measured = src.read_measurements(index) if any(c.consumes for c in chain.corruptions) else {}
-            if measured:
-                measured.setdefault("value_range", value_range)
+        if chain is not None and chain.corruptions:  # redrawn as the run drew it
             name = split_volume_path(report.input)[0].name
-            corrupted, _ = chain.corrupt(ref, report.seed, f"{name}/{index}", measured=measured)
+            ref, corrupted, _ = corrupt_plane(src, chain, index, value_range, report.seed, name)
+        else:
+            (ref, _), corrupted = to_unit(src.read_plane(index), value_range), None
     with open_volume(report.output) as est:
         restored, _ = to_unit(est.read_plane(index), value_range)
     if chain is not None and chain.restorer is None:

@@ -76,6 +76,22 @@ def test_report_of_a_volume_run(tmp_path):
     assert "Whole volume" in text and text.count("<img class='crop'") == 9
 
 
+def test_volume_crops_show_the_planes_the_run_saw(tmp_path):
+    """The report redraws a volume plane's corruption with the run's own function (seed, key, value range)."""
+    from imrestore.html_report import _load_example, load_report
+
+    stack = np.stack([data.camera()[k * 40 : k * 40 + 96, :96] for k in range(5)]).astype(np.float32) / 255
+    tifffile.imwrite(tmp_path / "stack.tif", stack, imagej=True, metadata={"axes": "ZYX"})
+    run(["gaussian:sigma=25", "restorer:tv"], tmp_path / "stack.tif", tmp_path / "tv.tif")
+    run(["gaussian:sigma=25"], tmp_path / "stack.tif", tmp_path / "noisy.tif")  # the same draw, written out
+    report = load_report(tmp_path / "tv.tif.report.json")
+    assert len(report.items) == 5
+    ex = _load_example(report, 3, "median")
+    noisy = tifffile.imread(tmp_path / "noisy.tif")
+    np.testing.assert_allclose(ex.corrupted, noisy[3], atol=1e-6)
+    np.testing.assert_allclose(ex.original, stack[3], atol=1e-6)
+
+
 def test_cli_report_and_its_errors(photo_run, tmp_path, capsys):
     code, out, _ = call(capsys, "report", str(photo_run), "-o", str(tmp_path / "r.html"))
     assert code == 0 and (tmp_path / "r.html").exists() and "r.html" in out

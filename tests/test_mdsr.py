@@ -15,7 +15,8 @@ from imrestore.chain import Chain
 from imrestore.nn.checkpoint import read_metadata, save_checkpoint
 from imrestore.nn.inference import predict
 from imrestore.nn.models import build_network, config_from_dict, mdsr_from_edsr
-from imrestore.nn.training import BatchMaker, TrainOptions, train, with_factor
+from imrestore.nn.batches import BatchMaker, with_factor
+from imrestore.nn.training import TrainOptions, train
 
 
 def count(net: torch.nn.Module) -> int:

@@ -7,7 +7,8 @@ from imrestore.chain import Chain
 from imrestore.errors import ChainError, ImrestoreUsageError
 from imrestore.helpers import psnr
 from imrestore.nn.checkpoint import read_metadata
-from imrestore.nn.training import BatchMaker, TrainingData, TrainOptions, train
+from imrestore.nn.batches import BatchMaker
+from imrestore.nn.training import TrainingData, TrainOptions, train
 from imrestore.synthetic import fluorescence_stack
 from tests.helpers import call
 

@@ -18,9 +18,8 @@ import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-import typing
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -29,232 +28,19 @@ import torch
 from .._version import __version__
 from ..chain import Chain
 from ..errors import ChainError, ImrestoreUsageError, option
-from ..params import ParamInfo, coerce_value
 from ..progress import progress_bar
-from ..registry import build
 from ..report import atomic_write_text
+from .batches import BatchMaker, val_set
 from .checkpoint import load_checkpoint, read_metadata, save_checkpoint
-from .data import center_crops, split, stack_nhwc, stack_volumes, to_channels, to_nchw
+from .data import split, to_channels, to_nchw
 from .inference import autocast_for, predict, predict_volume, select_device
-from .losses import ESTIMATES, make_loss
+from .losses import make_loss
 from .models import NETWORKS, build_network, network_facts
-from .selfsup import METHODS, SelfSupervision, Sure
+from .selfsup import SelfSupervision, Sure
 from .selfsup_checks import SelfSupervisedChecks, epoch_score, jinv_loss, step_generator, val_psnr
+from .train_options import TrainOptions, check_targets, network_of, typed_net_config
 
 log = logging.getLogger("imrestore")
-
-
-@dataclass
-class TrainOptions:
-    """Everything that shapes a training run besides the chain and the data."""
-
-    targets: str = "clean"
-    loss: str = "l2"
-    epochs: int = 30
-    batch_size: int = 16
-    crop: int | None = None
-    lr: float = 1e-3
-    val_fraction: float = 0.2
-    seed: int = 0
-    device: str = "auto"
-    compile: bool = False
-    patience: int | None = None
-    steps_per_epoch: int | None = None
-    flips: bool | None = None
-    max_images: int | None = None
-    channels: int | None = None
-    net: dict[str, Any] = field(default_factory=dict)
-    val_crop: int = 256
-    max_val: int = 1000
-    workers: int = 0
-    resume: bool = False
-    max_minutes: float | None = None
-    keep: str = "best"  # which weights the output holds: best validation PSNR, or the last epoch
-    self_method: str = "auto"  # targets="self": blind-spot, neighbor, sure, or auto
-    init: str = "auto"  # shipped: fine-tune the restorer's shipped weights for real data (blind); none: from scratch;
-    # auto: shipped for --targets self on 2-D data by sure or neighbor where the data's channels have such weights, else none
-    crop_depth: int = 16  # 3-D networks (net dims=3): the Z size of the training crops
-    z_scale: float | None = None  # 3-D: Z step / pixel size of the data (None: from its metadata, else 1); sets z_pools
-    noise: str = "auto"  # targets="self": the noise model to fit to the data (auto, gaussian, poisson-gaussian)
-    value_range: str = "dtype"  # --range: which stored values of DATA are 0 and 1 (dtype, data or LO:HI)
-    scales: tuple[int, ...] = ()  # --scales: a multi-scale network (mdsr) trains these, each batch one scale
-    authors: tuple[str, ...] = ()  # --author: who made the weights (an export's authors)
-    license: str | None = None  # --license: the weights' licence, an SPDX id (an export's licence)
-    precision: str = "auto"  # --precision: auto (bf16 autocast on a GPU, fp32 on a CPU), fp32 or bf16
-
-    def validate(self) -> None:
-        if self.targets not in ("clean", "noisy", "self"):
-            raise ImrestoreUsageError(f"{option('targets')} must be clean, noisy or self, got {self.targets!r}")
-        if self.targets == "self" and self.loss != "l2":
-            raise ImrestoreUsageError(f"{option('loss')} does not apply to {option('targets', 'self')}: each method has its own loss")
-        if self.init == "scratch":  # the earlier name of none
-            self.init = "none"
-        if self.init not in ("auto", "shipped", "none"):
-            raise ImrestoreUsageError(f"{option('init')} must be auto, shipped or none, got {self.init!r}")
-        if self.self_method not in ("auto", *METHODS):
-            raise ImrestoreUsageError(f"{option('self_method')} must be auto or one of {', '.join(METHODS)}, got {self.self_method!r}")
-        if self.loss not in ESTIMATES:
-            raise ImrestoreUsageError(f"{option('loss')} must be one of {', '.join(ESTIMATES)}, got {self.loss!r}")
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ImrestoreUsageError(f"--{name.replace('_', '-')} must be at least 1")
-        if not 0 <= self.val_fraction < 1:
-            raise ImrestoreUsageError(f"{option('val_fraction')} must be in [0, 1)")
-        if self.keep not in ("best", "last"):
-            raise ImrestoreUsageError(f"{option('keep')} must be best or last, got {self.keep!r}")
-
-
-def check_targets(chain: Chain, options: TrainOptions, paired: bool = False) -> None:
-    """Noise2Noise needs noise that keeps what the loss estimates (mean for L2...), from the chain or from two
-    acquisitions (``paired``: the data come with a second acquisition of each image, and no corruption is drawn)."""
-    if options.targets != "noisy":
-        if paired:
-            raise ImrestoreUsageError(f"a second acquisition ({option('pairs')}) is for {option('targets', 'noisy')} (Noise2Noise)")
-        return
-    if paired:
-        if chain.corruptions:
-            raise ChainError(f"with two acquisitions ({option('pairs')}) the noise is in the data: leave the corruptions out of the chain")
-        return
-    if not chain.corruptions:
-        raise ChainError(f"{option('targets', 'noisy')} needs at least one corruption to draw two noisy copies from, "
-                         f"or a second acquisition of the data ({option('pairs')})")
-    want = ESTIMATES[options.loss]
-    for c in chain.corruptions:
-        kept = c.preserved()
-        if want not in kept:
-            keeps = ", ".join(sorted(kept)) or "nothing"
-            better = [loss for loss, stat in ESTIMATES.items() if stat in kept]
-            hint = f"; use {option('loss', better[0])}" if better else f"; use {option('targets', 'clean')}"
-            raise ChainError(f"{option('targets', 'noisy')} with {option('loss', options.loss)} needs noise whose {want} is the clean image, "
-                             f"but {c.name} keeps only its {keeps}{hint}")
-
-
-def network_of(chain: Chain) -> str:
-    restorer = chain.restorer
-    network = getattr(restorer, "network", None)
-    if not network:
-        name = restorer.name if restorer else "none"
-        trainable = ", ".join(n for n, (_, facts) in NETWORKS.items() if facts.trains_on_images)
-        raise ChainError(f"the chain's restorer ({name}) is not trainable; name one of {trainable}")
-    return network
-
-
-class BatchMaker(torch.utils.data.Dataset):
-    """Step ``k`` of the run -> one (inputs, targets) batch; a pure function of the seed."""
-
-    def __init__(self, images: list[np.ndarray], chain: Chain, options: TrainOptions, crop: int, steps_per_epoch: int,
-                 depth: int | None = None, partners: list[np.ndarray] | None = None):
-        self.images, self.chain, self.o, self.crop, self.spe = images, chain, options, crop, steps_per_epoch
-        self.depth = depth  # ZYX stacks for a 3-D network: crops this deep
-        self.partners = partners  # a second acquisition of each image: Noise2Noise pairs as acquired
-        #: A multi-scale network: the chain with each scale's down-sampling, step k taking scale k mod len (one per batch)
-        self.chains = [with_factor(chain, s) for s in options.scales] if len(options.scales) > 1 else [chain]
-
-    def __len__(self) -> int:
-        return self.o.epochs * self.spe
-
-    def _crop(self, img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        if self.depth:
-            return self._crop_stack(img, rng)
-        c = self.crop
-        h, w = img.shape[:2]
-        if h < c or w < c:
-            pad = ((0, max(c - h, 0)), (0, max(c - w, 0))) + (((0, 0),) if img.ndim == 3 else ())
-            img = np.pad(img, pad, mode="reflect" if min(h, w) > 1 else "edge")
-            h, w = img.shape[:2]
-        y, x = int(rng.integers(0, h - c + 1)), int(rng.integers(0, w - c + 1))
-        out = img[y : y + c, x : x + c]
-        if self.o.flips:
-            if rng.random() < 0.5:
-                out = out[:, ::-1]
-            if rng.random() < 0.5:
-                out = out[::-1]
-        return np.ascontiguousarray(out)
-
-    def _crop_stack(self, vol: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """A ``depth x crop x crop`` box of a ZYX stack (padded by reflection where the stack is smaller), flipped in Y/X."""
-        d, c = self.depth, self.crop
-        short = [(0, max(want - have, 0)) for want, have in zip((d, c, c), vol.shape)]
-        if any(after for _, after in short):
-            vol = np.pad(vol, short, mode="reflect" if min(vol.shape) > 1 else "edge")
-        z, y, x = (int(rng.integers(0, n - want + 1)) for n, want in zip(vol.shape, (d, c, c)))
-        out = vol[z : z + d, y : y + c, x : x + c]
-        if self.o.flips:
-            if rng.random() < 0.5:
-                out = out[:, :, ::-1]
-            if rng.random() < 0.5:
-                out = out[:, ::-1]
-        return np.ascontiguousarray(out)
-
-    def __getitem__(self, step: int):
-        epoch, k = divmod(step, self.spe)
-        n = len(self.images)
-        perm = np.random.default_rng([self.o.seed, epoch]).permutation(n)
-        rng = np.random.default_rng([self.o.seed, epoch, k, 1])
-        inputs, targets = [], []
-        for j in range(self.o.batch_size):
-            index = perm[(k * self.o.batch_size + j) % n]
-            img = self.images[index]
-            if self.partners is not None:  # the same crop of both acquisitions, either one the input
-                x, y = _split_pair(self._crop(_pair(img, self.partners[index]), rng), img)
-                inputs.append(x if rng.random() < 0.5 else y)
-                targets.append(y if inputs[-1] is x else x)
-                continue
-            clean = self._crop(img, rng)
-            key = f"train/{epoch}/{k}/{j}"
-            if self.o.targets == "self":  # the images are the noisy data: the method makes its own targets
-                inputs.append(clean)
-                continue
-            chain = self.chains[step % len(self.chains)]
-            x, _ = chain.corrupt(clean, seed=self.o.seed, key=key)
-            if self.o.targets == "noisy":
-                y, _ = chain.corrupt(clean, seed=self.o.seed, key=key + "/target")
-            else:
-                y = clean
-            inputs.append(x)
-            targets.append(y)
-        stack = stack_volumes if self.depth else stack_nhwc
-        batch = stack(inputs)
-        return batch, (stack(targets) if targets else batch)
-
-
-def with_factor(chain: Chain, factor: int) -> Chain:
-    """``chain`` with its down-sampling by ``factor`` (the other corruptions as they are)."""
-    return Chain([build(f"downsample:factor={factor}") if c.name == "downsample" else c for c in chain.corruptions],
-                 chain.restorer, chain.metrics)
-
-
-def _pair(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Two acquisitions of one image side by side in the channels (cropped and flipped together)."""
-    return np.concatenate([a if a.ndim == 3 else a[..., None], b if b.ndim == 3 else b[..., None]], axis=-1)
-
-
-def _split_pair(both: np.ndarray, like: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    half = both.shape[-1] // 2
-    a, b = both[..., :half], both[..., half:]
-    return (a[..., 0], b[..., 0]) if like.ndim == 2 else (a, b)
-
-
-def _val_set(images: list[np.ndarray], chain: Chain, options: TrainOptions, crop: int | None,
-             partners: list[np.ndarray] | None = None) -> tuple[list, list]:
-    """Validation pairs (reference, input): the clean image and its corruption (seeded), or, for two acquisitions,
-    the second acquisition and the first (a noisy reference: its PSNR ranks the epochs as the clean one would)."""
-    if partners is not None:
-        both = center_crops([_pair(a, b) for a, b in zip(images[: options.max_val], partners)], crop)
-        pairs = [_split_pair(p, img) for p, img in zip(both, images)]
-        return [b for _, b in pairs], [a for a, _ in pairs]
-    clean, noisy = [], []
-    factor = math.prod(int(getattr(c, "factor", 1)) for c in chain.corruptions if c.name == "downsample")
-    for i, img in enumerate(images[: options.max_val]):
-        if crop is not None:
-            h, w = img.shape[:2]
-            c = min(crop, h, w) // factor * factor  # the restored size must equal the clean one
-            y, x = (h - c) // 2, (w - c) // 2
-            img = np.ascontiguousarray(img[y : y + c, x : x + c])
-        x_, _ = chain.corrupt(img, seed=options.seed + 1, key=f"val/{i}")
-        clean.append(img)
-        noisy.append(x_)
-    return clean, noisy
 
 
 def z_pools_for(z_scale: float) -> int:
@@ -348,31 +134,6 @@ def train(chain: Chain, data: TrainingData | Sequence[np.ndarray], output: Path 
     return run.loop(progress)
 
 
-def typed_net_config(network: str, values: dict[str, Any]) -> dict[str, Any]:
-    """``--net KEY=VALUE,...`` for ``network``: each value converted to the type its config declares (never guessed),
-    unknown keys and presets refused in one line (``preset=`` names one of the config's presets).
-
-    >>> typed_net_config("edsr", {"blocks": "8", "upsample_skip": "true", "res_scale": "1"})
-    {'blocks': 8, 'upsample_skip': True, 'res_scale': 1.0}
-    """
-    cfg_cls = NETWORKS[network][1]
-    hints = typing.get_type_hints(cfg_cls)
-    known = sorted(f.name for f in dataclasses.fields(cfg_cls))
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        if key == "preset":
-            if str(value) not in cfg_cls.presets:
-                raise ImrestoreUsageError(f"--net preset={value}: {network} has the presets {', '.join(sorted(cfg_cls.presets)) or 'none'}")
-            out[key] = str(value)
-        elif key not in known:
-            raise ImrestoreUsageError(f"--net {key}={value}: {network} has no setting {key!r}; it has {', '.join(known)}")
-        elif hints[key] in (int, float, bool, str):
-            out[key] = coerce_value(ParamInfo(name=key, type=hints[key], optional=False, default=None, help=""), value, owner=f"--net {network}")
-        else:
-            out[key] = value
-    return out
-
-
 class _TrainingRun(SelfSupervisedChecks):
     """One training run: set up in ``__init__``, then ``loop`` runs the steps and ``_end_epoch`` validates and checkpoints."""
 
@@ -412,7 +173,7 @@ class _TrainingRun(SelfSupervisedChecks):
         self.start_epoch, self.best = 0, -float("inf")
         self._resume()
         if self.selfsup is None:
-            self.val_clean, self.val_noisy = _val_set(val_imgs, chain, o, None if fixed else o.val_crop,
+            self.val_clean, self.val_noisy = val_set(val_imgs, chain, o, None if fixed else o.val_crop,
                                                       self.partners[1] if self.partners else None)
             pairs = zip(self.val_clean, self.val_noisy)
             input_psnr = float(np.mean([val_psnr(c, n) for c, n in pairs])) if self.val_clean else None

@@ -109,17 +109,26 @@ def close_sources() -> None:
     _OPEN.clear()
 
 
-def _corrupt_plane(ctx: PlaneContext, i: int, raw: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Plane ``i`` (``raw``, else read now) in [0, 1] units, its corrupted version and the degradation record."""
-    source = _source(ctx.source)
-    ref, _ = to_unit(source.read_plane(i) if raw is None else raw, ctx.value_range)
-    takers = [*ctx.chain.corruptions, *([ctx.chain.restorer] if ctx.chain.restorer is not None else [])]
+def corrupt_plane(source: VolumeSource, chain: Chain, i: int, value_range: tuple[float, float], seed: int, key: str,
+                  raw: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Plane ``i`` of ``source`` (``raw``, else read now) in [0, 1] units, its corrupted version and the degradation
+    record: the one definition of what a volume run hands its restorer (the HTML report redraws its examples with it).
+    ``key`` is the volume's name; with ``seed`` it seeds the plane's corruption, so a rerun draws the same."""
+    ref, _ = to_unit(source.read_plane(i) if raw is None else raw, value_range)
+    takers = [*chain.corruptions, *([chain.restorer] if chain.restorer is not None else [])]
     measured = source.read_measurements(i) if any(t.consumes for t in takers) else {}
     if measured:
-        measured.setdefault("value_range", ctx.value_range)
-    corrupted, degradation = ctx.chain.corrupt(ref, ctx.seed, f"{ctx.key}/{i}", measured=measured, value_range=ctx.value_range)
+        measured.setdefault("value_range", value_range)
+    corrupted, degradation = chain.corrupt(ref, seed, f"{key}/{i}", measured=measured, value_range=value_range)
     if source.info.metadata.get("layout") == "fastmri":  # the file says it is MRI: its noise is that of a magnitude image
         degradation["modality"] = "mri"
+    return ref, corrupted, degradation
+
+
+def _corrupt_plane(ctx: PlaneContext, i: int, raw: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """:func:`corrupt_plane` in a run, the record completed with what the whole volume says of its noise."""
+    source = _source(ctx.source)
+    ref, corrupted, degradation = corrupt_plane(source, ctx.chain, i, ctx.value_range, ctx.seed, ctx.key, raw)
     degradation.update(_volume_noise(ctx, source, degradation))
     return ref, corrupted, degradation
 

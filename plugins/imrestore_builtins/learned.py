@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Optional
+from typing import Any, ClassVar, NamedTuple, Optional
 
 import numpy as np
 
@@ -84,6 +84,17 @@ def self_ensemble(run, images: list[np.ndarray]) -> list[np.ndarray]:
                 back = _undo_dihedral(np.asarray(o, np.float64), k, flip)
                 acc[j] = back if acc[j] is None else acc[j] + back
     return [(a / 8).astype(np.float32) for a in acc]  # type: ignore[operator]
+
+
+class NoisePath(NamedTuple):
+    """How an image goes through a denoising network: what the network sees, the record ``adapt`` reads, the domain
+    that maps the output back (None: as it is), or ``keep``: the image is kept as it is (too little noise to remove,
+    or self-supervised weights that failed their harm check)."""
+
+    image: np.ndarray
+    degradation: dict
+    domain: UnitDomain | None = None
+    keep: bool = False
 
 
 @dataclass
@@ -356,8 +367,8 @@ class N2NUNetRestorer(LearnedRestorer):
         check_model_name(self.noise)
         self._said_harm = False
 
-    def _noise_path(self, image: np.ndarray, degradation: dict) -> tuple[np.ndarray, dict, Any]:
-        """What the network sees, the record adapt reads, and how to map its output back.
+    def _noise_path(self, image: np.ndarray, degradation: dict) -> NoisePath:
+        """What the network sees, the record adapt reads, and how to map its output back (or that the image is kept).
 
         With a Gaussian corruption in the chain the image goes straight in, as
         trained.  On real data (no corruption) and Poisson-Gaussian data the
@@ -366,20 +377,20 @@ class N2NUNetRestorer(LearnedRestorer):
         """
         trained = self._self_supervised()
         if trained is not None and self._fails_harm_check(degradation):
-            return image, degradation, "keep"
+            return NoisePath(image, degradation, keep=True)
         if trained is not None:  # weights learnt from such noisy data (--targets self): the data go in as trained on
             domain = UnitDomain.from_dict(trained["domain"]) if "domain" in trained else None
-            return (domain.into(image) if domain is not None else image), degradation, domain
+            return NoisePath(domain.into(image) if domain is not None else image, degradation, domain)
         if not self._real_data and "noise_a" not in degradation:  # a benchmark: as trained
-            return image, degradation, None
+            return NoisePath(image, degradation)
         estimate = noise_model_for(image, degradation, sigma255=self.sigma, noise=self.noise, noise_a=self.noise_a, noise_b=self.noise_b)
         record(estimate, degradation)
         if keep_as_is(self, estimate, image, degradation):
-            return image, degradation, "keep"
+            return NoisePath(image, degradation, keep=True)
         # white noise stabilises to x / sigma; either way the network sees the image stretched to [0, 1], the range
         # its training images spanned (a dim micrograph gains), with noise of level 1 / span
         domain, unit = UnitDomain.of(image, estimate.model)
-        return unit, {**degradation, "noise_sigma": domain.sigma}, domain
+        return NoisePath(unit, {**degradation, "noise_sigma": domain.sigma}, domain)
 
     def _fails_harm_check(self, degradation: dict) -> bool:
         """Whether self-supervised weights failed their harm check (training found that they do not beat the held-out
@@ -409,11 +420,11 @@ class N2NUNetRestorer(LearnedRestorer):
         if self.spatial_ndim == 3:
             return [self._restore_stack(np.asarray(im, np.float32), deg) for im, deg in zip(batch, degradations)]
         paths = [self._noise_path(np.asarray(im, np.float32), deg) for im, deg in zip(batch, degradations)]
-        todo = [i for i, p in enumerate(paths) if p[2] != "keep"]
-        outs = super().restore([paths[i][0] for i in todo], [paths[i][1] for i in todo]) if todo else []
+        todo = [i for i, p in enumerate(paths) if not p.keep]
+        outs = super().restore([paths[i].image for i in todo], [paths[i].degradation for i in todo]) if todo else []
         result = [np.array(im, np.float32, copy=True) for im in batch]
         for i, out in zip(todo, outs):
-            domain = paths[i][2]
+            domain = paths[i].domain
             result[i] = domain.back(out) if domain is not None else out
         return result
 
@@ -477,9 +488,10 @@ class N2NUNetRestorer(LearnedRestorer):
         if self.adapt:
             raise ChainError(f"{self.name}: adapt is for 2-D networks; these weights are 3-D")
         volume = stack[None] if stack.ndim == 2 else stack
-        image, degradation, domain = self._noise_path(volume, degradation)
-        if isinstance(domain, str):  # kept as it is: too little noise
+        path = self._noise_path(volume, degradation)
+        if path.keep:  # kept as it is: too little noise, or weights that failed their harm check
             return stack.copy()
+        image, domain = path.image, path.domain
         model, _, device = self._model(1)
         tile = self.tile or auto_tile(device, self.bytes_per_pixel * volume.shape[0], batch=1)
         out = predict_volume(model, image, device=device, tile=tile, overlap=self.overlap)
