@@ -5,7 +5,7 @@ The data: the middle slices of nibabel's ``example4d.nii.gz`` (a real EPI brain 
 to its maximum (so PSNR is fastMRI's, with the slice maximum as data range).  Single coil: each slice's orthonormal 2-D
 Fourier transform under-sampled by imrestore's ``kspace`` corruption (fastMRI random column masks, 8 % centre at 4x,
 4 % at 8x, ``--seed 0``).  Rows: ``restorer:zerofill``; ``restorer:pnp`` (Fourier operator, closed-form data step) with
-TV and with BM3D as the prior; and, when sigpy is importable, ``sigpy.mri.app.L1WaveletRecon`` on the same k-space
+its default prior (the shipped learned denoiser), with TV and with BM3D; and, when sigpy is importable, ``sigpy.mri.app.L1WaveletRecon`` on the same k-space
 (centred FFT, a single coil of ones) for the best λ of a sweep (chosen on the same slices: an upper bound for sigpy).
 
 ``--files``: the same slices as fastMRI files (complex k-space, :func:`imrestore.mri.write_scan`) with one coil and with
@@ -35,8 +35,9 @@ from imrestore.chain import Chain
 
 RESULTS = Path(__file__).parent / "results"
 MASKS = {4: "kspace:acceleration=4,center_fraction=0.08,mask=random", 8: "kspace:acceleration=8,center_fraction=0.04,mask=random"}
-PRIORS = {"zero-filled": "restorer:zerofill", "pnp tv (100 calls, the default)": "restorer:pnp",
-          "pnp tv (24 calls)": "restorer:pnp:iterations=24", "pnp bm3d (24 calls)": "restorer:pnp:denoiser=bm3d,iterations=24"}
+PRIORS = {"zero-filled": "restorer:zerofill", "pnp n2n-unet (100 calls, the default)": "restorer:pnp",
+          "pnp tv (100 calls)": "restorer:pnp:denoiser=tv", "pnp tv (24 calls)": "restorer:pnp:denoiser=tv,iterations=24",
+          "pnp bm3d (24 calls)": "restorer:pnp:denoiser=bm3d,iterations=24"}
 LAMBDAS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 
 
@@ -68,7 +69,8 @@ def sigpy_recon(image: np.ndarray, weights: np.ndarray, lam: float) -> np.ndarra
 
 FILE_MASKS = {(4, 1): MASKS[4], (8, 1): MASKS[8], (4, 8): MASKS[4],
               (8, 8): "kspace:acceleration=8,center_fraction=0.06,mask=random"}
-FILE_RESTORERS = {"zero-filled": "restorer:zerofill", "pnp tv (100 calls, the default)": "restorer:pnp"}
+FILE_RESTORERS = {"zero-filled": "restorer:zerofill", "pnp n2n-unet (100 calls, the default)": "restorer:pnp",
+                  "pnp tv (100 calls)": "restorer:pnp:denoiser=tv"}
 
 
 def sigpy_file_recon(kspace: np.ndarray, mask: np.ndarray, lam: float) -> np.ndarray:

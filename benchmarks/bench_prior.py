@@ -1,13 +1,13 @@
 """Plug-and-play restoration against the classical answers (issue 22), on held-out natural grey 256² images.
 
 Each task is an imrestore chain with ``--seed 0``: its classical restorer (Richardson-Lucy, biharmonic inpainting,
-bicubic), then ``restorer:pnp`` with its default prior (total variation), with the shipped blind U-Net as the prior (noise
-of the asked level injected into its input: the adapter for a network that cannot be told the level; with
-``n2n-unet-sigma-grey.safetensors`` from benchmarks/train_prior.py in the weights folder, that noise-level-conditioned
-network instead) and, for deblurring, with BM3D as the prior.  Mean PSNR over the images, seconds per image and denoiser calls, on this CPU.
+bicubic), then ``restorer:pnp`` with total variation as the prior, with its default prior (the shipped noise-level-conditioned
+U-Net, ``n2n-unet-sigma-grey.safetensors`` from benchmarks/train_prior.py; without that file, the blind U-Net with noise
+of the asked level injected into its input) and, for deblurring, with BM3D as the prior.  Mean PSNR over the images, seconds per image and denoiser calls, on this CPU.
 
     python benchmarks/bench_prior.py                    # all tasks, the first 3 held-out images (about 15 min on 2 cores)
     python benchmarks/bench_prior.py --images 6 --tasks deblur inpaint
+    python benchmarks/bench_prior.py --calibrate        # each prior's loop noise scale, on the training images (~4 min)
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ TASKS = {
 }
 #: Learned restorers of the same task, side by side (the margin the issue asks at x2).
 LEARNED = {"sr2": {"edsr": "restorer:edsr"}}
-PRIORS = {"tv (default)": "restorer:pnp", "n2n-unet": "restorer:pnp:denoiser=n2n-unet",
+PRIORS = {"tv": "restorer:pnp:denoiser=tv", "n2n-unet (default)": "restorer:pnp",
           "bm3d": "restorer:pnp:denoiser=bm3d"}
 
 
@@ -51,13 +51,56 @@ def run(specs: list[str], image: np.ndarray) -> tuple[float, float, dict]:
     return psnr(image, out), time.perf_counter() - t, record.get("estimated", {}).get("pnp", {})
 
 
+#: The loop noise scales --calibrate tries, and on which tasks (those with measurement noise to scale).
+SCALES = (1.0, 1.4, 2.0, 2.8)
+CALIBRATION_TASKS = ("deblur", "deblur-noisy")
+
+
+def calibrate() -> None:
+    """bench_prior_calibration.{json,md}: how much noise a loop should assume with each prior, chosen on the images
+    the shipped weights were trained on (the held-out ones then only measure the choice).  A loop told ``sigma=``
+    takes it as it is, so each scale is the measurement's sigma times the scale, given."""
+    from natural import training_images
+
+    images = training_images(1)
+    rows: dict[str, dict[str, dict[str, float]]] = {}
+    for prior in ("tv", "n2n-unet"):
+        for task in CALIBRATION_TASKS:
+            corruptions = TASKS[task][0]
+            noise = float(next(c for c in corruptions if c.startswith("gaussian:")).split("=")[1])
+            for scale in SCALES:
+                values = [run(corruptions + [f"restorer:pnp:denoiser={prior},sigma={noise * scale:.4f}"], im)[0]
+                          for im in images.values()]
+                rows.setdefault(prior, {}).setdefault(task, {})[str(scale)] = float(np.mean(values))
+                print(f"{prior:9s} {task:13s} x{scale:<4g} {np.mean(values):6.2f} dB", flush=True)
+    best = {p: max(SCALES, key=lambda sc: np.mean([rows[p][t][str(sc)] for t in CALIBRATION_TASKS])) for p in rows}
+    result = {"command": "python benchmarks/bench_prior.py --calibrate", "images": list(images), "size": 256,
+              "scales": list(SCALES), "rows": rows, "best_scale": best}
+    (RESULTS / "bench_prior_calibration.json").write_text(json.dumps(result, indent=2))
+    lines = ["# How much noise a plug-and-play loop should assume, per prior\n",
+             f"`{result['command']}` — the {len(images)} training images of the shipped weights ({', '.join(images)}), grey "
+             "256² crops, seed 0: mean PSNR of PnP deblurring when the loop assumes the measurement's noise times the "
+             "scale. The best scale of the learned prior is `PRIOR_LOOP_NOISE_SCALE` in "
+             "plugins/imrestore_builtins/learned.py; the held-out images (bench_prior*.md) only measure it.\n",
+             "| prior | task | " + " | ".join(f"x{sc:g}" for sc in SCALES) + " |", "|---|---|" + "---|" * len(SCALES)]
+    for prior, by_task in rows.items():
+        for task, by_scale in by_task.items():
+            lines.append(f"| {prior} | {task} | " + " | ".join(f"{by_scale[str(sc)]:.2f}" for sc in SCALES) + " |")
+    lines += ["", "Best over both tasks: " + ", ".join(f"{p} x{b:g}" for p, b in best.items()) + "."]
+    (RESULTS / "bench_prior_calibration.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=3)
     ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     ap.add_argument("--methods", nargs="+", help="only these rows (the classical one always runs: the baseline)")
     ap.add_argument("--out", default="bench_prior")
+    ap.add_argument("--calibrate", action="store_true", help="choose each prior's loop noise scale on the training images")
     args = ap.parse_args()
+    if args.calibrate:
+        return calibrate()
     images = dict(list(test_images(1).items())[: args.images])
     rows = []
     for task in args.tasks:

@@ -50,7 +50,7 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=3)
     ap.add_argument("--samples", type=int, default=16)
     ap.add_argument("--tasks", nargs="+", default=["inpaint", "deblur"], choices=list(TASKS))
-    ap.add_argument("--priors", nargs="+", default=["tv"])
+    ap.add_argument("--priors", nargs="+", default=["n2n-unet", "tv"])
     ap.add_argument("--zeta", type=float, default=0.5)
     ap.add_argument("--out", default="bench_sample")
     args = ap.parse_args()

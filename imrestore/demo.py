@@ -23,7 +23,7 @@ DEMO_CHAINS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Gaussian noise, NL-means", ("gaussian:sigma=25", "restorer:nlmeans")),
     ("Poisson noise, TV", ("poisson:peak=30", "restorer:tv")),
     ("Blur + noise, Richardson-Lucy", ("blur:sigma=2", "gaussian:sigma=2.55", "restorer:deconv")),
-    ("Blur + noise, plug-and-play (TV prior)", ("blur:sigma=2", "gaussian:sigma=2.55", "restorer:pnp")),
+    ("Blur + noise, plug-and-play (learned prior)", ("blur:sigma=2", "gaussian:sigma=2.55", "restorer:pnp")),
     ("50% pixels erased, biharmonic", ("erase:p=0.5", "restorer:inpaint")),
     ("x2 down-sampled, bicubic", ("downsample:factor=2", "restorer:interp:order=bicubic")),
 )

@@ -259,6 +259,27 @@ def test_the_shipped_unet_prior_is_told_the_noise_level(crop):
     assert np.std(strong - noisy) > np.std(weak - noisy) * 1.2
 
 
+def test_the_learned_prior_has_the_loop_assume_more_noise_and_a_given_sigma_is_taken_as_it_is(crop):
+    from imrestore_builtins.learned import PRIOR_LOOP_NOISE_SCALE
+    from imrestore_builtins.prior import loop_noise
+
+    class Scaled:
+        loop_noise_scale = 2.0
+
+    assert loop_noise(Scaled(), 0.01, "the chain")[0] == pytest.approx(0.02)
+    assert loop_noise(Scaled(), 0.0, "the chain")[0] == pytest.approx(1 / 255)  # the schedule's floor, scaled
+    assert loop_noise(Scaled(), 0.01, "given: sigma") == (0.01, None)
+    chain = ["blur:sigma=2", "gaussian:sigma=2.55"]
+    _, record = restored([*chain, "restorer:pnp:denoiser=n2n-unet,iterations=2"], crop)
+    noise = record["estimated"]["pnp"]["noise_sigma"]
+    assert noise["value"] == 2.55 and noise["loop"] == pytest.approx(2.55 * PRIOR_LOOP_NOISE_SCALE, abs=1e-3)
+    assert "white" in noise["loop_why"] and record["estimated"]["pnp"]["sigmas"][-1] == pytest.approx(noise["loop"], abs=1e-3)
+    _, record = restored([*chain, "restorer:pnp:denoiser=n2n-unet,iterations=2,sigma=3"], crop)
+    assert "loop" not in record["estimated"]["pnp"]["noise_sigma"]
+    _, record = restored([*chain, "restorer:pnp:denoiser=tv,iterations=2"], crop)
+    assert "loop" not in record["estimated"]["pnp"]["noise_sigma"]  # TV's scale is 1
+
+
 @pytest.mark.parametrize("chain, calls", [
     (["blur:sigma=1"], 8), (["erase:p=0.5"], 24), (["downsample:factor=2"], 24), (["kspace:acceleration=4"], 100),
     (["blur:sigma=1", "downsample:factor=2"], 24),

@@ -46,6 +46,10 @@ def shipped_checkpoints(network: str | None = None) -> list[tuple[Path, dict]]:
 
 #: The shipped noise-level-conditioned grey U-Net (benchmarks/train_prior.py): the default plug-and-play prior.
 PRIOR_WEIGHTS = WEIGHTS_DIR / "n2n-unet-sigma-grey.safetensors"
+#: How much more noise a plug-and-play loop assumes with PRIOR_WEIGHTS than the measurement holds: chosen by PnP
+#: deblurring of the training images (python benchmarks/bench_prior.py --calibrate; 1, 1.4, 2, 2.8 tried: 2 best for
+#: both noise levels, as 1 is for TV), then only measured on the held-out ones.
+PRIOR_LOOP_NOISE_SCALE = 2.0
 
 
 def _names(specs: list[str]) -> list[str]:
@@ -435,6 +439,28 @@ class N2NUNetRestorer(LearnedRestorer):
         if self.weights is None and PRIOR_WEIGHTS.exists():
             return f"noise-level-conditioned U-Net {PRIOR_WEIGHTS.name} (sigma as an input channel; colour channels one by one)"
         return "blind U-Net; white noise of the level asked is added to its input, so that it sees what it learnt to remove"
+
+    def prepare_as_prior(self) -> None:
+        """Ready to serve a plug-and-play loop: nothing to choose where the conditioned prior weights ship (``denoise``
+        loads them), else the weights as for real data, without the real-data message (a loop is not real data)."""
+        if self.weights is None and PRIOR_WEIGHTS.exists():
+            return
+        level = log.level
+        log.setLevel(max(level, logging.WARNING))
+        try:
+            self.prepare([])
+        finally:
+            log.setLevel(level)
+
+    @property
+    def loop_noise_scale(self) -> float:
+        """A loop assumes twice the measurement's noise with the shipped prior weights (see PRIOR_LOOP_NOISE_SCALE)."""
+        return PRIOR_LOOP_NOISE_SCALE if self.weights is None and PRIOR_WEIGHTS.exists() else 1.0
+
+    @property
+    def loop_noise_note(self) -> str:
+        return (f"the learned prior is asked for {PRIOR_LOOP_NOISE_SCALE:g}x the measurement's noise: it learnt white "
+                "noise, and a loop's residue is not white (calibrated on the training images; sigma= overrides)")
 
     def denoise(self, image: np.ndarray, sigma: float, rng: np.random.Generator | None = None) -> np.ndarray:
         """The network alone (no noise estimate, no harm check, no ensemble, no pasting of known pixels) removing white

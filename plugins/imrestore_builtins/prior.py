@@ -35,7 +35,7 @@ from imrestore.mri import CoilFourier, center_crop, check_calibration, coil_maps
 from imrestore.noise import estimate_noise
 from imrestore.operators import Compose, LinearOperator
 from imrestore.params import param
-from imrestore.priors import LAMBDA, pnp, pnp_sample
+from imrestore.priors import LAMBDA, SIGMA_FLOOR, pnp, pnp_sample
 from imrestore.registry import build
 
 from .corruptions import gaussian_psf
@@ -73,6 +73,23 @@ def denoiser_call(prior: Restorer):
     return getattr(prior, "denoise", None) if callable(getattr(prior, "denoise", None)) else None
 
 
+def loop_noise(prior: Restorer, sigma: float, sigma_from: str) -> tuple[float, str | None]:
+    """The noise level a loop assumes for the measurement with this prior, and why where it is not ``sigma``.
+
+    A prior may say (``loop_noise_scale``) that a loop must assume more noise than the measurement holds: a network
+    that learnt white noise only passes on the loop's own non-white residue (the data step's ringing at the
+    frequencies a blur attenuates), unless it is asked for a higher level.  A level the user gave is taken as it is.
+
+    >>> loop_noise(object(), 0.01, "the chain")
+    (0.01, None)
+    """
+    scale = float(getattr(prior, "loop_noise_scale", 1.0))
+    if scale == 1.0 or sigma_from.startswith("given"):
+        return sigma, None
+    loop = max(sigma, SIGMA_FLOOR) * scale
+    return loop, getattr(prior, "loop_noise_note", f"the prior asks the loop to assume {scale:g}x the noise")
+
+
 @dataclass
 class PlugAndPlay(Restorer):
     """Plug-and-play restoration: a denoiser as the prior, inverting the chain's blur, masks, down-sampling or k-space
@@ -82,10 +99,10 @@ class PlugAndPlay(Restorer):
     aliases = ("plug-and-play",)
     consumes = ("kspace",)  # a fastMRI file: its own k-space and sampling mask are the measurement
 
-    denoiser: str = param("tv", help="the prior: a denoiser's spec, in brackets where it has parameters "
-                          "(denoiser=[bm3d:profile=np], denoiser=n2n-unet); default: total variation, the best mean "
-                          "over the held-out images (benchmarks/results/bench_prior.md); the shipped noise-level-"
-                          "conditioned U-Net (denoiser=n2n-unet) is better on photographs, worse on near-flat images")
+    denoiser: str = param("n2n-unet", help="the prior: a denoiser's spec, in brackets where it has parameters "
+                          "(denoiser=[bm3d:profile=np], denoiser=tv); default: the shipped noise-level-conditioned "
+                          "U-Net, the best prior without a plugin on deblurring, inpainting, x4 and MRI "
+                          "(benchmarks/results/bench_prior_six.md, bench_mri_prior.md); tv is 10-30x faster")
     method: str = param("hqs", choices=("hqs", "admm"), help="half-quadratic splitting (DPIR) or ADMM")
     iterations: Optional[int] = param(None, min=1, max=1000, help="denoiser calls per image; default: 8 where every pixel "
                                       "is measured (deblurring), 24 where pixels are missing or pooled (masks, "
@@ -132,7 +149,8 @@ class PlugAndPlay(Restorer):
             self.spatial_ndim, self.slab_depth, self.slab_halo = 3, SLAB_DEPTH, self._psf.shape[0]
 
     def prepare(self, corruptions: list) -> None:
-        self._prior.prepare([])  # the prior serves a loop, not the chain: the weights for white noise
+        # the prior serves a loop, not the chain: the weights for white noise (a learned prior says how it is readied)
+        getattr(self._prior, "prepare_as_prior", lambda: self._prior.prepare([]))()
 
     def _choice(self, image: np.ndarray, degradation: dict) -> OperatorChoice:
         return self._choose(image.shape, degradation)
@@ -226,14 +244,15 @@ class PlugAndPlay(Restorer):
             sigma, sigma_from = self.sigma / 255.0, "given: sigma"
         else:
             sigma, sigma_from = kspace_noise_sigma(coils, mask), "estimated from the outer k-space (MAD)"
+        loop_sigma, why = loop_noise(self._prior, sigma, sigma_from)
         iterations = self.iterations or ITERATIONS["kspace"]
         self._announce(iterations, op, scan["from"])
-        out, info = pnp(y, op, complex_prior(denoiser_call(self._prior)), sigma, iterations=iterations,
+        out, info = pnp(y, op, complex_prior(denoiser_call(self._prior)), loop_sigma, iterations=iterations,
                         sigma_start=self.sigma_start / 255.0, lam=self.lam or (LAMBDA_COILS if maps is not None else LAMBDA),
                         method=self.method, in_shape=coils.shape[-2:])
         choice = OperatorChoice(op, tuple(coils.shape[-2:]), f"k-space from {scan['from']}; sampling mask: {mask_from}; "
                                 f"coil sensitivities: {maps_from}")
-        self._record(degradation, choice, iterations, sigma, sigma_from, info)
+        self._record(degradation, choice, iterations, sigma, sigma_from, info, (loop_sigma, why))
         magnitude = center_crop(np.abs(out), image.shape[:2]) * hi
         return ((magnitude - lo) / (hi - lo)).astype(np.float32)
 
@@ -246,12 +265,13 @@ class PlugAndPlay(Restorer):
                      f"operator {op.kind} from {source})")
 
     def _record(self, degradation: dict, choice: OperatorChoice, iterations: int, sigma: float, sigma_from: str,
-                info: dict) -> None:
+                info: dict, loop: tuple[float, str | None] = (0.0, None)) -> None:
         degradation.setdefault("estimated", {})["pnp"] = {
             "operator": choice.record(), "prior": self._prior.spec,
             "prior_note": getattr(self._prior, "prior_note", "the denoiser at the schedule's noise level"),
             "method": info["method"], "iterations": iterations, "lambda": info["lambda"],
-            "noise_sigma": {"value": round(sigma * 255, 3), "from": sigma_from, "units": "0-255"},
+            "noise_sigma": {"value": round(sigma * 255, 3), "from": sigma_from, "units": "0-255",
+                            **({"loop": round(loop[0] * 255, 3), "loop_why": loop[1]} if loop[1] else {})},
             "sigmas": [round(s * 255, 3) for s in info["sigmas"]],
             "data_residual": [round(r * 255, 4) for r in info["data_residual"]],
             "denoiser_calls": info["denoiser_calls"], **({"samples": info["samples"], "zeta": info["zeta"]}
@@ -277,6 +297,7 @@ class PlugAndPlay(Restorer):
                 self._said = True
                 log.warning(note)
             return np.array(image, dtype=np.float32, copy=True)
+        loop_sigma, why = loop_noise(self._prior, sigma, sigma_from)
         iterations = self.calls(choice)
         self._announce(iterations, choice.op, choice.source)
         denoise = denoiser_call(self._prior)
@@ -284,14 +305,14 @@ class PlugAndPlay(Restorer):
             denoise = planewise(denoise)
         if self.samples:
             rng = degradation.get("rng") or np.random.default_rng(0)
-            out, std, info = pnp_sample(y, choice.op, denoise, sigma, self.samples, iterations=iterations,
+            out, std, info = pnp_sample(y, choice.op, denoise, loop_sigma, self.samples, iterations=iterations,
                                         sigma_start=self.sigma_start / 255.0, x0=start, lam=self.lam or LAMBDA, zeta=self.zeta,
                                         rng=rng, in_shape=choice.out_shape)
             degradation[EXTRA_OUTPUTS] = {"std": std.astype(np.float32)}
         else:
-            out, info = pnp(y, choice.op, denoise, sigma, iterations=iterations, sigma_start=self.sigma_start / 255.0,
+            out, info = pnp(y, choice.op, denoise, loop_sigma, iterations=iterations, sigma_start=self.sigma_start / 255.0,
                             x0=start, lam=self.lam or LAMBDA, method=self.method, in_shape=choice.out_shape)
-        self._record(degradation, choice, iterations, sigma, sigma_from, info)
+        self._record(degradation, choice, iterations, sigma, sigma_from, info, (loop_sigma, why))
         return out.astype(np.float32)
 
 
