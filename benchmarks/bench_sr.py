@@ -88,8 +88,8 @@ MULTI_RESTORERS = {
     "mdsr+": "restorer:mdsr:ensemble=true",  # the paper's "+": the x8 self-ensemble, what restorer:mdsr does on real data
     "edsr": "restorer:edsr",  # x2 weights only
     "bicubic": "restorer:interp:order=bicubic",
-    "pnp (TV prior)": "restorer:pnp",
-    "pnp (learned prior)": "restorer:pnp:denoiser=n2n-unet",
+    "pnp (TV prior)": "restorer:pnp:denoiser=tv",
+    "pnp (learned prior)": "restorer:pnp",  # the default prior
 }
 
 
