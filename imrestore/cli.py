@@ -240,7 +240,9 @@ def report_cmd(run_dir, output, by):
 @cli.command("demo")
 @click.argument("output", required=False, default="imrestore-demo", type=click.Path(path_type=Path))
 @click.option("--overwrite", is_flag=True, help="Recompute outputs that already exist.")
-def demo_cmd(output, overwrite):
+@click.option("--size", type=click.IntRange(64, 512), default=256, show_default=True,
+              help="Side of the sample images' centre crops (smaller: faster).")
+def demo_cmd(output, overwrite, size):
     """Run a tour of chains on scikit-image's sample images (under two minutes).
 
     Writes the images, one report per chain, summary.md and figure.png (rows
@@ -249,7 +251,7 @@ def demo_cmd(output, overwrite):
     # lazy: start-up
     from .demo import run_demo
 
-    summary = run_demo(output, overwrite=overwrite, progress=True)
+    summary = run_demo(output, overwrite=overwrite, progress=True, size=size)
     click.echo(summary)
 
 

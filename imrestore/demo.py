@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .dtypes import to_unit
+from .errors import ImrestoreUsageError
 from .figures import restoration_grid
 from .files import read_image, write_image
 from .interfaces import Image
@@ -52,12 +53,15 @@ def slug(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
 
 
-def run_demo(output: Path | str, *, overwrite: bool = False, progress: bool = False) -> str:
-    """Run the tour into ``output``; return a Markdown summary (also written)."""
+def run_demo(output: Path | str, *, overwrite: bool = False, progress: bool = False, size: int = SIZE) -> str:
+    """Run the tour into ``output`` on ``size`` x ``size`` crops; return a Markdown summary (also written)."""
     output = Path(output)
     samples_dir = output / "samples"
-    for name, img in sample_images().items():
+    for name, img in sample_images(size).items():
         path = samples_dir / f"{name}.png"
+        if path.exists() and not overwrite and read_image(path).data.shape[:2] != img.shape[:2]:
+            raise ImrestoreUsageError(f"{output} holds a demo of another size ({path.name} is "
+                                      f"{'x'.join(map(str, read_image(path).data.shape[:2]))}); give --overwrite or another folder")
         if overwrite or not path.exists():
             data, rng = to_unit(img)
             write_image(Image(data=data, axes="YX" if img.ndim == 2 else "YXC", dtype=img.dtype, value_range=rng), path)
