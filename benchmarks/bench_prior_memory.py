@@ -6,7 +6,7 @@ gain over the blurred input.
 
 The data: the 2048² plane tiles scikit-image's camera (8-bit, blurred by a Gaussian PSF of sigma 2, white noise 2.55);
 the stack is 64 planes of fluorescence-like blobs that drift through Z (16-bit, blurred by a 3-D Gaussian PSF of
-sigma 2 in Z and 1.5 in Y and X, 9x11x11, white noise 1 % of the range).  The prior is TV (the default).  A stack is
+sigma 2 in Z and 1.5 in Y and X, 9x11x11, white noise 1 % of the range).  The prior is the default (the learned one).  A stack is
 restored in slabs of 16 planes with the PSF's depth on each side: memory follows the slab, not the stack.
 """
 from __future__ import annotations
@@ -109,7 +109,7 @@ def main() -> None:
     result = {"command": "python benchmarks/bench_prior_memory.py " + " ".join(sys.argv[1:]), "rows": rows}
     (RESULTS / "bench_prior_memory.json").write_text(json.dumps(result, indent=2))
     lines = ["# Plug-and-play deconvolution at size: seconds and peak RSS\n",
-             f"`{result['command']}` — each case through `imrestore run` in its own process (TV prior, the default; "
+             f"`{result['command']}` — each case through `imrestore run` in its own process (the default prior, the learned one; "
              "peak RSS: the child's own maximum). PSNR against the clean data.\n",
              "| case | seconds | peak RSS (MiB) | input (MiB) | PSNR in → out (dB) |", "|---|---|---|---|---|"]
     for r in rows:
