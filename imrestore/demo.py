@@ -29,6 +29,8 @@ DEMO_CHAINS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("x2 down-sampled, bicubic", ("downsample:factor=2", "restorer:interp:order=bicubic")),
 )
 SAMPLES = ("camera", "astronaut", "coins", "chelsea")
+#: The sample each chain shows in figure.png: the two deblurring chains on the same one, side by side.
+FIGURE_SAMPLES = ("camera", "astronaut", "chelsea", "chelsea", "coins", "astronaut")
 SIZE = 256
 
 
@@ -76,7 +78,7 @@ def run_demo(output: Path | str, *, overwrite: bool = False, progress: bool = Fa
         cells = [_fmt(mean.get(stage, {}).get(key), digits) for key, digits in (("psnr", 2), ("ssim", 3))
                  for stage in ("corrupted", "restored")]
         rows.append(f"| `{' '.join(chain)}` | {cells[0]} | {cells[1]} | {cells[2]} | {cells[3]} |")
-        name = SAMPLES[i % len(SAMPLES)]
+        name = FIGURE_SAMPLES[i]
         item = next(it for it in report.items if it.path == f"{name}.png")
         columns.append(
             {
@@ -93,7 +95,7 @@ def run_demo(output: Path | str, *, overwrite: bool = False, progress: bool = Fa
         [
             "# imrestore demo",
             "",
-            f"Mean over {len(SAMPLES)} sample images ({', '.join(SAMPLES)}; {SIZE}x{SIZE} crops), seed 0.",
+            f"Mean over {len(SAMPLES)} sample images ({', '.join(SAMPLES)}; {size}x{size} crops), seed 0.",
             "",
             *rows,
             "",

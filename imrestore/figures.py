@@ -1,6 +1,7 @@
 """Figures: grids of original / corrupted / restored tiles with their PSNR."""
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +49,7 @@ def restoration_grid(columns: list[dict], path: Path | str, dpi: int = 110) -> P
             ax.set_xlabel(label, fontsize=10)
             if j == 0:
                 ax.set_ylabel(row, fontsize=12)
-        axes[0, j].set_title(col["title"], fontsize=10)
+        axes[0, j].set_title(textwrap.fill(col["title"], 26), fontsize=10)  # long titles wrap, never overlap
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi)

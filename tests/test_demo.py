@@ -5,7 +5,7 @@ import numpy as np
 from PIL import Image as PILImage
 
 from imrestore.cli import main
-from imrestore.demo import DEMO_CHAINS, SAMPLES, slug
+from imrestore.demo import DEMO_CHAINS, FIGURE_SAMPLES, SAMPLES, slug
 
 
 def test_demo_writes_outputs_reports_and_figure(tmp_path, capsys):
@@ -24,7 +24,9 @@ def test_demo_writes_outputs_reports_and_figure(tmp_path, capsys):
         assert c is None or doc["mean"]["restored"]["psnr"] > c
     fig = np.asarray(PILImage.open(out / "figure.png"))
     assert fig.shape[0] > 600 and fig.shape[1] > 1000 and fig.std() > 20
-    assert (out / "summary.md").read_text().startswith("# imrestore demo")
+    summary = (out / "summary.md").read_text()
+    assert summary.startswith("# imrestore demo") and "160x160 crops" in summary  # the size it ran at
+    assert len(FIGURE_SAMPLES) == len(DEMO_CHAINS) and set(FIGURE_SAMPLES) <= set(SAMPLES)
 
 
 def test_demo_refuses_to_mix_sizes_in_one_folder(tmp_path, capsys):
