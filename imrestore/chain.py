@@ -76,17 +76,33 @@ def _text(value) -> str:
     return str(value).lower() if isinstance(value, bool) or value is None else str(value)
 
 
+#: The record key (under ``estimated``) of a restorer that inverted an operator on real data (a blur, a mask, pooling):
+#: its output differs from its input by what it restored, not by noise it removed.
+INVERTED = "inverted"
+
+
+def compares_input(metric: Metric) -> bool:
+    """Whether a no-reference metric judges a restoration by what it took from its input (residual, whiteness, edges)."""
+    return not metric.needs_reference and not metric.estimate_only
+
+
 def measure(metrics: Sequence[Metric], reference: np.ndarray, estimate: np.ndarray,
-            notes: list[str] | None = None) -> dict[str, float | None]:
+            notes: list[str] | None = None, inverted: str | None = None) -> dict[str, float | None]:
     """Every metric between two arrays.
 
     None where the shapes differ or where a metric is undefined for the images
     (:class:`NotMeasurable`, e.g. SSIM on a 1x1 image); the latter's reason is
-    appended to ``notes`` when given.
+    appended to ``notes`` when given.  ``inverted`` (what the restorer inverted, from its record) leaves out the
+    metrics that read the input minus the output as removed noise, with a note.
     """
     out: dict[str, float | None] = {}
     other_size = []  # no-reference metrics that compare input and output, which differ in size (super-resolution)
+    skipped = []  # ... which read the input minus the output as removed noise, where the restorer inverted an operator
     for key, metric in zip(metric_keys(metrics), metrics):
+        if inverted and compares_input(metric):
+            out[key] = None
+            skipped.append(key)
+            continue
         compared = reference
         if reference.shape != estimate.shape:
             if not metric.estimate_only:
@@ -101,6 +117,9 @@ def measure(metrics: Sequence[Metric], reference: np.ndarray, estimate: np.ndarr
             out[key] = None
             if notes is not None:
                 _note(notes, str(exc))
+    if skipped and notes is not None:
+        _note(notes, f"{', '.join(skipped)} read{'s' if len(skipped) == 1 else ''} what a restorer took from its input as "
+                     f"removed noise; this one inverted {inverted}, so the difference is what it restored")
     if other_size and notes is not None:
         size = "x".join(map(str, estimate.shape[:2])), "x".join(map(str, reference.shape[:2]))
         _note(notes, f"{', '.join(other_size)} compare{'s' if len(other_size) == 1 else ''} the output with the input pixel by "

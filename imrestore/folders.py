@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .chain import Chain, measure
+from .chain import INVERTED, Chain, measure
 from .dtypes import RangeSpec, apply_range, quantize, range_hint
 from .errors import ImrestoreUsageError, error_reason, option
 from .files import clean_tmp, discover, inside, read_image, read_like, sibling, write_image
@@ -188,7 +188,8 @@ class ImageWork:
         notes: list[str] = []
         ref = quantize(reference.data, reference.dtype, reference.value_range)
         result.metrics["corrupted"] = dict(known)
-        result.metrics["restored"] = measure(self.chain.metrics, ref, output_values, notes)
+        result.metrics["restored"] = measure(self.chain.metrics, ref, output_values, notes,
+                                             inverted=result.estimated.get(INVERTED))
         result.note = "; ".join(notes)
         return True
 
@@ -202,7 +203,8 @@ class ImageWork:
         notes: list[str] = []
         result.metrics["corrupted"] = measure(self.chain.metrics, ref, corrupted_values, notes)
         if self.chain.restorer is not None:
-            result.metrics["restored"] = measure(self.chain.metrics, ref, output_values, notes)
+            result.metrics["restored"] = measure(self.chain.metrics, ref, output_values, notes,
+                                                 inverted=result.estimated.get(INVERTED))
         result.note = "; ".join(notes)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .._version import __version__
-from ..chain import DEFAULT_METRICS, metric_keys
+from ..chain import DEFAULT_METRICS, compares_input, metric_keys
 from ..dtypes import (
     RangeSpec,
     default_range,
@@ -43,15 +43,19 @@ def ranged_metrics(metrics: Sequence[Metric], data_range: float | None) -> list[
     return out
 
 
-def measure_plane(metrics: Sequence[Metric], ref: np.ndarray, est: np.ndarray, crop, keys: Sequence[str]) -> tuple[dict, list[float]]:
+def measure_plane(metrics: Sequence[Metric], ref: np.ndarray, est: np.ndarray, crop, keys: Sequence[str],
+                  inverted: bool = False) -> tuple[dict, list[float]]:
     """Per-plane metric values (by ``keys``: the columns of the metrics as given, before :func:`ranged_metrics`) and the
-    sums that volume PSNR/NMSE are made of."""
+    sums that volume PSNR/NMSE are made of; ``inverted``: the restorer inverted an operator, so the metrics that read
+    the input minus the output as removed noise are left out (see :func:`imrestore.chain.measure`)."""
     if crop is not None:  # fastMRI crops before measuring
         ref, est = center_crop(ref, crop, axes=(0, 1)), center_crop(est, crop, axes=(0, 1))
     sums = [squared_error_sum(ref, est), squares_sum(ref), float(ref.size)]
     values = {}
     for key, m in zip(keys, metrics):
-        if m.spatial_ndim == 2:
+        if inverted and compares_input(m):
+            values[key] = None
+        elif m.spatial_ndim == 2:
             value = m.from_sums(*sums)
             values[key] = m(ref, est) if value is None else value
     return values, sums

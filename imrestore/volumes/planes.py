@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..chain import Chain
+from ..chain import INVERTED, Chain
 from ..dtypes import from_unit, to_unit
 from ..errors import ImrestoreUsageError
 from ..executors import settle
@@ -163,13 +163,14 @@ def _volume_noise(ctx: PlaneContext, source: VolumeSource, degradation: dict) ->
     return _VOLUME_NOISE[key]
 
 
-def _finish_plane(ctx: PlaneContext, i: int, ref, corrupted, restored, t0: float, later: bool = False) -> PlaneResult:
-    """Convert to the output dtype and measure, as written."""
+def _finish_plane(ctx: PlaneContext, i: int, ref, corrupted, restored, t0: float, later: bool = False,
+                  estimated: dict | None = None) -> PlaneResult:
+    """Convert to the output dtype and measure, as written (``estimated``: what the restorer recorded)."""
     final = restored if restored is not None else corrupted
     if final.shape != ref.shape:
         raise ImrestoreUsageError(f"the chain changed the plane shape {ref.shape} to {final.shape}; volume runs keep the shape")
     out = from_unit(final, ctx.dtype, ctx.value_range)
-    result = PlaneResult(i, out, time.perf_counter() - t0, {}, {})
+    result = PlaneResult(i, out, time.perf_counter() - t0, {}, {}, estimated if estimated is not None else {})
     if ctx.chain.metrics:  # ``later``: left to the executor (a serial run measures on a thread while the next plane computes)
         result.later = functools.partial(_measure, ctx, result, ref, corrupted, restored is not None, out)
         if not later:
@@ -186,7 +187,9 @@ def _measure(ctx: PlaneContext, result: PlaneResult, ref: np.ndarray, corrupted:
     for stage, data in stages:  # float32 planes: no float64 copies (see Metric.float32)
         written = out if data is None else from_unit(data, ctx.dtype, ctx.value_range)
         est = to_unit(written, ctx.value_range)[0]
-        result.metrics[stage], result.sums[stage] = measure_plane(mets, ref, est, ctx.center_crop, ctx.chain.metric_keys)
+        inverted = stage == "restored" and INVERTED in result.estimated
+        result.metrics[stage], result.sums[stage] = measure_plane(mets, ref, est, ctx.center_crop, ctx.chain.metric_keys,
+                                                                  inverted)
     result.seconds += time.perf_counter() - t0
 
 
@@ -196,9 +199,7 @@ def process_plane(ctx: PlaneContext, i: int, raw: np.ndarray | None = None, *, l
     t0 = time.perf_counter()
     ref, corrupted, degradation = _corrupt_plane(ctx, i, raw)
     restored = ctx.chain.restore(corrupted, degradation)
-    result = _finish_plane(ctx, i, ref, corrupted, restored, t0, later)
-    result.estimated = degradation.get("estimated", {})
-    return result
+    return _finish_plane(ctx, i, ref, corrupted, restored, t0, later, degradation.get("estimated", {}))
 
 
 def process_slab(ctx: PlaneContext, planes: Sequence[int], halo: Sequence[int],
@@ -218,11 +219,8 @@ def process_slab(ctx: PlaneContext, planes: Sequence[int], halo: Sequence[int],
     degradation = parts[block[0]][2]
     restored = ctx.chain.restorer.restore([stacked], [degradation])[0]
     per_plane = (time.perf_counter() - t0) / len(planes)
-    results = [_finish_plane(ctx, i, parts[i][0], parts[i][1], restored[block.index(i)], time.perf_counter() - per_plane, later)
-               for i in planes]
-    for res in results:
-        res.estimated = degradation.get("estimated", {})
-    return results
+    return [_finish_plane(ctx, i, parts[i][0], parts[i][1], restored[block.index(i)], time.perf_counter() - per_plane, later,
+                          degradation.get("estimated", {})) for i in planes]
 
 
 def work_units(info: VolumeInfo, todo: Sequence[int], restorer) -> list[tuple[list[int], list[int]]]:

@@ -27,6 +27,7 @@ from typing import Optional
 import numpy as np
 
 from imrestore import hookimpl
+from imrestore.chain import INVERTED
 from imrestore.denoising import MIN_SIGMA
 from imrestore.errors import ParameterError
 from imrestore.forward import OperatorChoice, choose_operator, read_mask, read_psf
@@ -266,6 +267,8 @@ class PlugAndPlay(Restorer):
 
     def _record(self, degradation: dict, choice: OperatorChoice, iterations: int, sigma: float, sigma_from: str,
                 info: dict, loop: tuple[float, str | None] = (0.0, None)) -> None:
+        if choice.op.kind != "identity" and not choice.source.startswith("the chain"):  # real data: an operator inverted
+            degradation.setdefault("estimated", {})[INVERTED] = f"{choice.op.kind} ({choice.source})"
         degradation.setdefault("estimated", {})["pnp"] = {
             "operator": choice.record(), "prior": self._prior.spec,
             "prior_note": getattr(self._prior, "prior_note", "the denoiser at the schedule's noise level"),

@@ -18,6 +18,7 @@ import numpy as np
 from skimage import restoration, transform
 
 from imrestore import hookimpl
+from imrestore.chain import INVERTED
 from imrestore.denoising import Denoiser
 from imrestore.errors import ParameterError
 from imrestore.forward import read_array
@@ -160,6 +161,8 @@ class RichardsonLucy(Restorer):
             psf = self._psf
         else:
             psf = gaussian_psf(self.sigma) if self.sigma is not None else np.asarray(degradation["psf"])
+        if self._psf is not None or self.sigma is not None:  # real data: a blur inverted (its metrics say so)
+            degradation.setdefault("estimated", {})[INVERTED] = f"convolve ({'psf=' + str(self.psf) if self.psf else f'sigma={self.sigma:g}'})"
         pad = max(psf.shape) // 2 * 2
         widths = ((pad, pad), (pad, pad)) + (((0, 0),) if image.ndim == 3 else ())
         padded = np.pad(np.clip(image.astype(np.float64), 1e-6, None), widths, mode="reflect")
