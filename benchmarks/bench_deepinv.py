@@ -8,7 +8,7 @@ own torch there), made once with
 
 The task is ``blur:sigma=2 gaussian:sigma=2.55`` on the held-out grey 256² images, ``--seed 0``.  imrestore:
 ``restorer:pnp:denoiser=D`` through its chain.  deepinv: ``deepinv.optim.DPIR(sigma, denoiser=D)`` (8 iterations of HQS,
-the same σ schedule and λ) with imrestore's denoiser ``D`` wrapped as a deepinv ``Denoiser``, on
+the same σ schedule and λ, from the noise level imrestore's loop assumes with ``D``) with imrestore's denoiser ``D`` wrapped as a deepinv ``Denoiser``, on
 ``deepinv.physics.Blur(psf, padding="reflect")``, whose data step is deepinv's conjugate gradients; its measurement
 is its own blur of the same image plus the same noise draw (torch's ``reflect`` is whole-sample, imrestore's
 half-sample: each method gets the measurement of its own forward model).  PSNR and seconds per image.
@@ -28,6 +28,7 @@ from natural import test_images  # noqa: E402
 
 from imrestore.chain import Chain  # noqa: E402
 from imrestore.registry import build  # noqa: E402
+from imrestore_builtins.prior import loop_noise  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 CHAIN = ["blur:sigma=2", "gaussian:sigma=2.55"]
@@ -54,7 +55,7 @@ def wrapped(denoiser):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=3)
-    ap.add_argument("--priors", nargs="+", default=["tv", "bm3d"])
+    ap.add_argument("--priors", nargs="+", default=["tv", "n2n-unet", "bm3d"])
     ap.add_argument("--out", default="bench_deepinv")
     args = ap.parse_args()
     import deepinv
@@ -65,7 +66,7 @@ def main() -> None:
     rows = []
     for prior in args.priors:
         denoiser = build(prior, kind="restorer")
-        denoiser.prepare([])
+        getattr(denoiser, "prepare_as_prior", lambda: denoiser.prepare([]))()
         res = {"imrestore": [], "deepinv": []}
         secs = {"imrestore": [], "deepinv": []}
         for name, image in images.items():
@@ -81,7 +82,10 @@ def main() -> None:
             physics = deepinv.physics.Blur(filter=psf, padding="reflect")
             x = torch.from_numpy(image.astype(np.float32))[None, None]
             yd = physics.A(x) + torch.from_numpy(noise.astype(np.float32))[None, None]
-            model = deepinv.optim.DPIR(sigma=float(record["noise_sigma"]), denoiser=wrapped(denoiser))
+            # the level imrestore's loop assumes with this prior (its loop_noise_scale: 2 for the learned one), so that
+            # both run the same schedule and data weight
+            level = loop_noise(denoiser, float(record["noise_sigma"]), "the chain")[0]
+            model = deepinv.optim.DPIR(sigma=level, denoiser=wrapped(denoiser))
             t = time.perf_counter()
             outd = model(yd, physics)
             secs["deepinv"].append(time.perf_counter() - t)
@@ -98,7 +102,8 @@ def main() -> None:
     (RESULTS / f"{args.out}.json").write_text(json.dumps(result, indent=2))
     lines = ["# Plug-and-play deblurring: imrestore against deepinv's DPIR, the same denoiser\n",
              f"`{result['command']}` — deepinv {deepinv.__version__}; `{' '.join(CHAIN)}`, held-out grey 256² crops "
-             f"({', '.join(images)}), 8 denoiser calls each; mean PSNR, median seconds per image on this CPU.\n",
+             f"({', '.join(images)}), 8 denoiser calls each, deepinv given the noise level imrestore's loop assumes with the "
+             "prior (twice the measurement's for the learned one); mean PSNR, median seconds per image on this CPU.\n",
              "| prior | tool | PSNR (dB) | s / image |", "|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['prior']} | {r['tool']} | {r['psnr']:.2f} | {r['seconds_median']:.1f} |")
