@@ -104,6 +104,8 @@ class ImageWork:
     hinted: set[str] = field(default_factory=set)
     #: The corrupted images' metrics of a previous run of the same chain, by item: a resumed item is not corrupted again.
     known: dict[str, dict] = field(default_factory=dict)
+    #: ... and what the restorer recorded of them (``estimated``), which a resumed item keeps.
+    known_estimated: dict[str, dict] = field(default_factory=dict)
 
     def fetch(self, task: Task) -> Image | Exception:
         """The image in the run's units, or the error that reading it raised (reported with the item)."""
@@ -187,6 +189,7 @@ class ImageWork:
             return False
         notes: list[str] = []
         ref = quantize(reference.data, reference.dtype, reference.value_range)
+        result.estimated = dict(self.known_estimated.get(task.key, {}))
         result.metrics["corrupted"] = dict(known)
         result.metrics["restored"] = measure(self.chain.metrics, ref, output_values, notes,
                                              inverted=result.estimated.get(INVERTED))
@@ -220,6 +223,7 @@ class ImageFolderJob(Job):
         self.tasks, self.folder, self.stem = plan(self.input_path, self.output_path, opts.save_corrupted)
         self._check_first_shape()
         self.known: dict[str, dict] = {}
+        self.known_estimated: dict[str, dict] = {}
         self._check_previous()
         clean_tmp(self.folder)
         self.total = len(self.tasks)
@@ -253,14 +257,16 @@ class ImageFolderJob(Job):
                 f"{self.folder} holds the results of another run (chain {' '.join(old.get('chain', []))}, seed {old.get('seed')}, "
                 f"{option('value_range', old.get('value_range', 'dtype'))}); use {option('overwrite', True)} or another output folder"
             )
-        self.known = {i["path"]: i["metrics"]["corrupted"] for i in old.get("items", [])
-                      if i.get("status") in ("written", "skipped") and "corrupted" in i.get("metrics", {})}
+        done = [i for i in old.get("items", []) if i.get("status") in ("written", "skipped") and "corrupted" in i.get("metrics", {})]
+        self.known = {i["path"]: i["metrics"]["corrupted"] for i in done}
+        self.known_estimated = {i["path"]: i["estimated"] for i in done if i.get("estimated")}
 
     def units(self) -> list[Task]:
         return self.tasks
 
     def work(self, parallel: bool) -> ImageWork:
-        return ImageWork(self.chain, self.options.seed, self.options.overwrite, self.options.value_range, known=self.known)
+        return ImageWork(self.chain, self.options.seed, self.options.overwrite, self.options.value_range, known=self.known,
+                         known_estimated=self.known_estimated)
 
     def accept(self, results: list) -> int:
         for result in results:

@@ -347,3 +347,14 @@ def test_a_deblurred_stack_is_not_flagged_either(tmp_path, capsys):
     assert code == 0 and "removed structure" not in out + err
     items = json.loads((tmp_path / "out.tif.report.json").read_text())["items"]
     assert len(items) == 4 and all(it["metrics"]["restored"]["edges"] is None for it in items)
+
+
+def test_a_resumed_deblurring_run_keeps_the_record_and_stays_unflagged(tmp_path, capsys):
+    tifffile.imwrite(tmp_path / "in.tif", data.camera()[:96, :96])
+    args = ("run", "restorer:pnp:psf_sigma=1.5,denoiser=tv", str(tmp_path / "in.tif"), str(tmp_path / "out.tif"))
+    assert call(capsys, *args)[0] == 0
+    code, out, err = call(capsys, *args)  # nothing left to do: the finished item is measured again, not restored
+    assert code == 0 and "removed structure" not in out + err
+    item = json.loads((tmp_path / "out.report.json").read_text())["items"][0]
+    assert item["estimated"]["inverted"].startswith("convolve") and "pnp" in item["estimated"]
+    assert item["metrics"]["restored"]["edges"] is None
