@@ -269,6 +269,7 @@ def test_the_learned_prior_has_the_loop_assume_more_noise_and_a_given_sigma_is_t
     assert loop_noise(Scaled(), 0.01, "the chain")[0] == pytest.approx(0.02)
     assert loop_noise(Scaled(), 0.0, "the chain")[0] == pytest.approx(1 / 255)  # the schedule's floor, scaled
     assert loop_noise(Scaled(), 0.01, "given: sigma") == (0.01, None)
+    assert loop_noise(Scaled(), 0.01, "estimated", inverts=False) == (0.01, None)  # plain denoising: no loop residue
     chain = ["blur:sigma=2", "gaussian:sigma=2.55"]
     _, record = restored([*chain, "restorer:pnp:denoiser=n2n-unet,iterations=2"], crop)
     noise = record["estimated"]["pnp"]["noise_sigma"]

@@ -74,18 +74,19 @@ def denoiser_call(prior: Restorer):
     return getattr(prior, "denoise", None) if callable(getattr(prior, "denoise", None)) else None
 
 
-def loop_noise(prior: Restorer, sigma: float, sigma_from: str) -> tuple[float, str | None]:
+def loop_noise(prior: Restorer, sigma: float, sigma_from: str, inverts: bool = True) -> tuple[float, str | None]:
     """The noise level a loop assumes for the measurement with this prior, and why where it is not ``sigma``.
 
     A prior may say (``loop_noise_scale``) that a loop must assume more noise than the measurement holds: a network
     that learnt white noise only passes on the loop's own non-white residue (the data step's ringing at the
-    frequencies a blur attenuates), unless it is asked for a higher level.  A level the user gave is taken as it is.
+    frequencies a blur attenuates), unless it is asked for a higher level.  A level the user gave is taken as it is,
+    and so is the measurement's where there is nothing to invert (``inverts=False``: plain denoising leaves no residue).
 
     >>> loop_noise(object(), 0.01, "the chain")
     (0.01, None)
     """
     scale = float(getattr(prior, "loop_noise_scale", 1.0))
-    if scale == 1.0 or sigma_from.startswith("given"):
+    if scale == 1.0 or sigma_from.startswith("given") or not inverts:
         return sigma, None
     loop = max(sigma, SIGMA_FLOOR) * scale
     return loop, getattr(prior, "loop_noise_note", f"the prior asks the loop to assume {scale:g}x the noise")
@@ -300,7 +301,7 @@ class PlugAndPlay(Restorer):
                 self._said = True
                 log.warning(note)
             return np.array(image, dtype=np.float32, copy=True)
-        loop_sigma, why = loop_noise(self._prior, sigma, sigma_from)
+        loop_sigma, why = loop_noise(self._prior, sigma, sigma_from, inverts=choice.op.kind != "identity")
         iterations = self.calls(choice)
         self._announce(iterations, choice.op, choice.source)
         denoise = denoiser_call(self._prior)
