@@ -442,15 +442,10 @@ class N2NUNetRestorer(LearnedRestorer):
 
     def prepare_as_prior(self) -> None:
         """Ready to serve a plug-and-play loop: nothing to choose where the conditioned prior weights ship (``denoise``
-        loads them), else the weights as for real data, without the real-data message (a loop is not real data)."""
+        loads them on its first call), else the blind weights for white noise, as for real data."""
         if self.weights is None and PRIOR_WEIGHTS.exists():
             return
-        level = log.level
-        log.setLevel(max(level, logging.WARNING))
-        try:
-            self.prepare([])
-        finally:
-            log.setLevel(level)
+        self.prepare([])
 
     @property
     def loop_noise_scale(self) -> float:
