@@ -315,6 +315,11 @@ class Pool(LinearOperator):
         # (ρI + AᵀA)⁻¹ = (I − Aᵀ(ρI + AAᵀ)⁻¹A) / ρ with AAᵀ = I/f²
         return (rhs - self.adjoint(self.forward(rhs), rhs.shape) / (rho + 1.0 / self.factor**2)) / rho
 
+    def project(self, x, y):
+        """``x`` with each block's mean set to ``y``'s (``x - Aᵀ(AAᵀ)⁻¹(Ax - y)``, ``AAᵀ = I/f²``); dropped borders kept."""
+        x = np.asarray(x, np.float64)
+        return x - self.factor**2 * self.adjoint(self.forward(x) - np.asarray(y, np.float64), x.shape)
+
     def initial(self, y, in_shape):
         """Bicubic up-sampling of ``y`` (the classical answer), edge-padded where pooling dropped a border."""
         from skimage import transform
@@ -409,6 +414,12 @@ class Compose(LinearOperator):
         if len(self.ops) == 1:
             return self.ops[0].solve_normal(rhs, rho, x0)
         return super().solve_normal(rhs, rho, x0)
+
+    def project(self, x, y):
+        """The one operator's projection (none for a composition: blur then pooling has no cheap one)."""
+        if not self.ops:
+            return Identity().project(x, y)
+        return self.ops[0].project(x, y) if len(self.ops) == 1 else None
 
     def initial(self, y, in_shape):
         """Each operator's first guess, from the last back to the first (blur then pooling: bicubic, then as blurred)."""

@@ -47,15 +47,18 @@ def dpir_schedule(iterations: int, noise_sigma: float, sigma_start: float = 49 /
 
 def pnp(y: np.ndarray, op: LinearOperator, denoise: Callable[[np.ndarray, float], np.ndarray], noise_sigma: float,
         iterations: int = 8, sigma_start: float = 49 / 255, x0: np.ndarray | None = None, lam: float = LAMBDA,
-        method: str = "hqs", in_shape: tuple[int, ...] | None = None,
+        method: str = "hqs", in_shape: tuple[int, ...] | None = None, exact: bool | None = None,
         on_step: Callable[[int], None] | None = None) -> tuple[np.ndarray, dict]:
     """Restore ``x`` from ``y = op(x) + noise`` with ``denoise`` as the prior; return it and what was done.
 
     ``method`` is ``"hqs"`` (half-quadratic splitting, DPIR) or ``"admm"`` (the same steps with a scaled dual variable
     ``u`` that accumulates what the prior and the data disagree on: ``x = argmin ||y-Ax||² + ρ||x-(z-u)||²``,
     ``z = D(x+u)``, ``u += x - z``).  ``x0`` starts the loop (default ``op.initial(y)``: the measurement interpolated
-    where pixels are missing); ``in_shape`` is the shape of ``x`` (default: ``x0``'s, else ``y``'s).  The info holds the
-    σ schedule, the data residual ``||y - A z|| / sqrt(n)`` after each iteration and the denoiser calls.
+    where pixels are missing); ``in_shape`` is the shape of ``x`` (default: ``x0``'s, else ``y``'s).  ``exact`` says
+    that ``y`` holds no noise (default: ``noise_sigma == 0``; a loop may assume some noise all the same): the result is
+    then projected onto ``A x = y`` where the operator can do so cheaply (masks, pooling), so the measured pixels and
+    block means are kept exactly instead of as the denoiser's last call left them.  The info holds the σ schedule, the
+    data residual ``||y - A z|| / sqrt(n)`` after each iteration, the denoiser calls and whether the result was projected.
     """
     if method not in ("hqs", "admm"):
         raise ValueError(f"unknown plug-and-play method {method!r}; hqs or admm")
@@ -76,8 +79,20 @@ def pnp(y: np.ndarray, op: LinearOperator, denoise: Callable[[np.ndarray, float]
         residuals.append(float(np.sqrt(np.mean(np.abs(op.forward(z) - y) ** 2))))
         if on_step is not None:
             on_step(k)
-    return z, {"method": method, "sigmas": [float(s) for s in sigmas], "lambda": lam, "data_residual": residuals,
-               "denoiser_calls": len(sigmas)}
+    projected = op.project(z, y) if (noise_sigma == 0 if exact is None else exact) else None
+    return z if projected is None else projected, {
+        "method": method, "sigmas": [float(s) for s in sigmas], "lambda": lam, "data_residual": residuals,
+        "denoiser_calls": len(sigmas), "projected": projected is not None}
+
+
+def _measured_pixels(op: LinearOperator, y: np.ndarray, in_shape: tuple[int, ...]) -> np.ndarray | None:
+    """Where the projection onto ``A x = y`` fixes a pixel whatever ``x`` is (a mask's kept pixels; none under pooling,
+    which fixes block means), or None where the operator cannot project."""
+    first = op.project(np.zeros(in_shape), y)
+    if first is None:
+        return None
+    other = op.project(np.random.default_rng(0).standard_normal(in_shape), y)
+    return np.isclose(first, other, rtol=0, atol=1e-9)
 
 
 def _field(a) -> np.ndarray:
@@ -99,7 +114,7 @@ def pnp_hqs(y, op, denoise, noise_sigma, **options) -> tuple[np.ndarray, dict]:
 def pnp_sample(y: np.ndarray, op: LinearOperator, denoise: Callable[[np.ndarray, float], np.ndarray], noise_sigma: float,
                samples: int, iterations: int = 24, sigma_start: float = 49 / 255, x0: np.ndarray | None = None,
                lam: float = LAMBDA, zeta: float = ZETA, rng: np.random.Generator | None = None,
-               in_shape: tuple[int, ...] | None = None,
+               in_shape: tuple[int, ...] | None = None, exact: bool | None = None,
                on_step: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """Draw ``samples`` restorations of ``x`` given ``y = op(x) + noise``; return their mean, their per-pixel standard
     deviation and what was done.
@@ -110,8 +125,9 @@ def pnp_sample(y: np.ndarray, op: LinearOperator, denoise: Callable[[np.ndarray,
     posterior mean of the clean image (Tweedie), the data step pulls it to the measurement (``x̂₀``), and the sample is
     noised again to the next level with the noise the denoiser saw (``(x - x̂₀) / σ_k``) mixed with fresh noise in the
     share ``zeta``.  The last ``x̂₀`` is the sample where the measurement is exact; a noisy one ends, as :func:`pnp`
-    does, on the denoiser's output at the measurement's level (a data step there would put its noise back).  Where the measurement is exact (``noise_sigma == 0``) and the
-    operator can project onto it (masks, identity), each sample is made to agree with it, so the spread there is zero.
+    does, on the denoiser's output at the measurement's level (a data step there would put its noise back).  Where the
+    measurement is exact (``exact``, default ``noise_sigma == 0``) and the operator can project onto it (masks, pooling,
+    identity), each sample is made to agree with it, so the spread there is zero.
     The draws come from ``rng`` (reproducible with a seeded generator).  ``denoise`` is called
     ``samples * iterations`` times.
 
@@ -133,6 +149,7 @@ def pnp_sample(y: np.ndarray, op: LinearOperator, denoise: Callable[[np.ndarray,
     start = np.asarray(x0, np.float64) if x0 is not None else op.initial(y, in_shape)
     sigmas = dpir_schedule(iterations, noise_sigma, sigma_start)
     noise = max(noise_sigma, SIGMA_FLOOR)
+    exact = noise_sigma == 0 if exact is None else exact
     total = np.zeros(in_shape)
     squares = np.zeros(in_shape)
     residuals = []
@@ -147,9 +164,9 @@ def pnp_sample(y: np.ndarray, op: LinearOperator, denoise: Callable[[np.ndarray,
                 x = x_hat + sigmas[k + 1] * (np.sqrt(1 - zeta) * seen + np.sqrt(zeta) * rng.standard_normal(in_shape))
             if on_step is not None:
                 on_step(n * len(sigmas) + k)
-        if noise_sigma == 0:
-            exact = op.project(x_hat, y)
-            x_hat = exact if exact is not None else x_hat
+        if exact:
+            projected = op.project(x_hat, y)
+            x_hat = projected if projected is not None else x_hat
         else:  # the schedule ends at the measurement's noise, not at 0: the last data step would put that noise back
             x_hat = z
         residuals.append(float(np.sqrt(np.mean((op.forward(x_hat) - y) ** 2))))
@@ -157,9 +174,9 @@ def pnp_sample(y: np.ndarray, op: LinearOperator, denoise: Callable[[np.ndarray,
         squares += x_hat**2
     mean = total / samples
     std = np.sqrt(np.maximum(squares / samples - mean**2, 0.0))
-    if noise_sigma == 0 and samples > 1:
-        exact = op.project(np.zeros(in_shape), np.ones_like(y))  # 1 where the operator measures each pixel exactly
-        if exact is not None:
-            std = np.where(exact > 0.5, 0.0, std)  # rounding of the running sums: exactly zero where every sample agrees
+    if exact and samples > 1:
+        measured = _measured_pixels(op, y, in_shape)
+        if measured is not None:
+            std = np.where(measured, 0.0, std)  # rounding of the running sums: exactly zero where every sample agrees
     return mean, std, {"method": "diffpir", "samples": samples, "zeta": zeta, "sigmas": [float(s) for s in sigmas],
                        "lambda": lam, "data_residual": residuals, "denoiser_calls": samples * len(sigmas)}

@@ -42,6 +42,24 @@ def test_data_step_matches_a_dense_solve(name):
         np.testing.assert_allclose(op.solve_normal(rhs, rho), want, atol=1e-4 * np.abs(want).max())
 
 
+@pytest.mark.parametrize("name", ["identity", "mask", "mask-rgb", "pool"])
+def test_projection_meets_the_measurement_and_is_the_nearest_such_image(name):
+    op, shape = OPERATORS[name]
+    x, y = RNG.standard_normal(shape), op.forward(RNG.standard_normal(shape))
+    p = op.project(x, y)
+    np.testing.assert_allclose(op.forward(p), y, atol=1e-12)
+    np.testing.assert_allclose(op.project(p, y), p, atol=1e-12)  # a projection: applying it again changes nothing
+    a = dense(op, shape)  # nearest: what it changed lies in the range of A^T (orthogonal to A's null space)
+    step = (p - x).ravel()
+    np.testing.assert_allclose(a.T @ np.linalg.lstsq(a.T, step, rcond=None)[0], step, atol=1e-9)
+
+
+def test_compositions_and_convolutions_have_no_cheap_projection():
+    assert OPERATORS["blur-then-pool"][0].project(np.zeros((12, 10)), np.zeros((6, 5))) is None
+    assert OPERATORS["convolve"][0].project(np.zeros((13, 11)), np.zeros((13, 11))) is None
+    assert Compose([Identity(), Pool(2)]).project(np.zeros((4, 4)), np.ones((2, 2))).mean() == 1.0
+
+
 def test_check_adjoint_catches_a_wrong_adjoint():
     class Wrong(Convolve):
         def adjoint(self, y, in_shape=None):

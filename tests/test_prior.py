@@ -123,6 +123,24 @@ def test_the_loop_calls_the_denoiser_as_often_as_it_says():
     assert len(calls) == 5 == info["denoiser_calls"] and calls == sorted(calls, reverse=True)
 
 
+def test_an_exact_measurement_is_met_exactly_even_where_the_loop_assumes_noise(crop):
+    from scipy import ndimage
+
+    def blur(z, s):  # a prior that moves the measured pixels and block means
+        return ndimage.gaussian_filter(z, 1.0)
+
+    keep = np.random.default_rng(0).random(crop.shape) > 0.5
+    y = Mask(keep).forward(crop)
+    z, info = pnp(y, Mask(keep), blur, 1 / 255, iterations=4, exact=True)
+    assert info["projected"] and np.array_equal(z[keep], crop[keep])
+    z, info = pnp(y, Mask(keep), blur, 1 / 255, iterations=4)  # noise assumed and not said exact: the prior's answer
+    assert not info["projected"] and not np.allclose(z[keep], crop[keep], atol=1e-3)
+    z, info = pnp(Pool(4).forward(crop), Pool(4), blur, 0.0, iterations=4, in_shape=crop.shape)
+    assert info["projected"] and np.allclose(Pool(4).forward(z), Pool(4).forward(crop), atol=1e-12)
+    _, record = restored(["downsample:factor=4", "restorer:pnp:denoiser=tv,iterations=3"], crop)
+    assert record["estimated"]["pnp"]["augment"] is True and "exactly" in record["estimated"]["pnp"]["projected"]
+
+
 def test_the_learned_prior_runs_the_network_alone_at_a_given_level():
     unet = build("restorer:n2n-unet")
     unet.prepare([])
@@ -180,8 +198,8 @@ def test_pnp_with_nothing_to_invert_keeps_clean_data_as_they_are(crop):
 # -- posterior samples ---------------------------------------------------------------------------------------------
 
 
-def sampled(crop, seed, samples=3, chain=("erase:p=0.5",)):
-    chain = Chain.from_specs([*chain, f"restorer:pnp:denoiser=tv,samples={samples},iterations=6"])
+def sampled(crop, seed, samples=3, chain=("erase:p=0.5",), prior="tv"):
+    chain = Chain.from_specs([*chain, f"restorer:pnp:denoiser={prior},samples={samples},iterations=6"])
     y, record = chain.corrupt(crop, seed=seed, key="item")
     out = chain.restore(y, record)
     return out, record["outputs"]["std"], record
@@ -203,6 +221,13 @@ def test_the_spread_is_zero_where_the_operator_measures_exactly_with_no_noise(cr
     assert float(std[~keep].mean()) > 1e-3  # the gaps are uncertain
     info = record["estimated"]["pnp"]
     assert info["samples"] == 3 and info["denoiser_calls"] == 18
+
+
+def test_the_spread_is_zero_where_measured_even_where_the_prior_has_the_loop_assume_noise(crop):
+    out, std, record = sampled(crop, 0, samples=2, prior="n2n-unet")  # its loop assumes 1/255 on exact data
+    keep = record["operators"][0].keep
+    assert record["estimated"]["pnp"]["noise_sigma"]["loop"] > 0
+    assert np.all(std[keep] == 0) and np.array_equal(out[keep], crop[keep]) and float(std[~keep].mean()) > 1e-3
 
 
 def test_the_mean_of_samples_restores_about_as_well_as_the_point_estimate(crop):

@@ -14,7 +14,7 @@ from typing import Any, ClassVar, NamedTuple, Optional
 
 import numpy as np
 
-from imrestore import hookimpl
+from imrestore import dihedral, hookimpl
 from imrestore.denoising import UnitDomain, keep_as_is, noise_model_for, record
 from imrestore.errors import ChainError
 from imrestore.helpers import noise_sigma, psnr_from_mse
@@ -64,15 +64,6 @@ def in_channels(meta: dict) -> int:
     return network_facts(meta["network"]).channels_of(meta.get("config", {}))
 
 
-def _dihedral(x: np.ndarray, k: int, flip: bool) -> np.ndarray:
-    return np.rot90(x[:, ::-1] if flip else x, k, axes=(0, 1))
-
-
-def _undo_dihedral(y: np.ndarray, k: int, flip: bool) -> np.ndarray:
-    y = np.rot90(y, -k, axes=(0, 1))
-    return y[:, ::-1] if flip else y
-
-
 def self_ensemble(run, images: list[np.ndarray]) -> list[np.ndarray]:
     """The mean of ``run`` over the 8 flips and rotations of each image, each mapped back (Lim et al. 2017).
 
@@ -81,12 +72,11 @@ def self_ensemble(run, images: list[np.ndarray]) -> list[np.ndarray]:
     [[0.0, 2.0, 4.0], [6.0, 8.0, 10.0]]
     """
     acc: list[np.ndarray | None] = [None] * len(images)
-    for k in range(4):
-        for flip in (False, True):
-            outs = run([np.ascontiguousarray(_dihedral(im, k, flip)) for im in images])
-            for j, o in enumerate(outs):
-                back = _undo_dihedral(np.asarray(o, np.float64), k, flip)
-                acc[j] = back if acc[j] is None else acc[j] + back
+    for k, flip in dihedral.TRANSFORMS:
+        outs = run([np.ascontiguousarray(dihedral.transform(im, k, flip)) for im in images])
+        for j, o in enumerate(outs):
+            back = dihedral.undo(np.asarray(o, np.float64), k, flip)
+            acc[j] = back if acc[j] is None else acc[j] + back
     return [(a / 8).astype(np.float32) for a in acc]  # type: ignore[operator]
 
 

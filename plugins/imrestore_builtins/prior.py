@@ -26,7 +26,7 @@ from typing import Optional
 
 import numpy as np
 
-from imrestore import hookimpl
+from imrestore import dihedral, hookimpl
 from imrestore.chain import INVERTED
 from imrestore.denoising import MIN_SIGMA
 from imrestore.errors import ParameterError
@@ -131,6 +131,9 @@ class PlugAndPlay(Restorer):
                                    "costs the iterations' denoiser calls")
     zeta: float = param(0.5, min=0, max=1, help="with samples: the share of fresh noise when a sample is noised again "
                         "for the next step (DiffPIR's zeta; 0 keeps the noise the denoiser saw)")
+    augment: bool = param(True, help="turn the image by the next of the 8 flips and rotations at each denoiser call "
+                          "(DPIR's in-loop augmentation: the same calls, a network's orientation-bound errors average "
+                          "out; benchmarks/results/bench_prior.md)")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -249,7 +252,7 @@ class PlugAndPlay(Restorer):
         loop_sigma, why = loop_noise(self._prior, sigma, sigma_from)
         iterations = self.iterations or ITERATIONS["kspace"]
         self._announce(iterations, op, scan["from"])
-        out, info = pnp(y, op, complex_prior(denoiser_call(self._prior)), loop_sigma, iterations=iterations,
+        out, info = pnp(y, op, self._loop_denoiser(complex_prior(denoiser_call(self._prior))), loop_sigma, iterations=iterations,
                         sigma_start=self.sigma_start / 255.0, lam=self.lam or (LAMBDA_COILS if maps is not None else LAMBDA),
                         method=self.method, in_shape=coils.shape[-2:])
         choice = OperatorChoice(op, tuple(coils.shape[-2:]), f"k-space from {scan['from']}; sampling mask: {mask_from}; "
@@ -257,6 +260,10 @@ class PlugAndPlay(Restorer):
         self._record(degradation, choice, iterations, sigma, sigma_from, info, (loop_sigma, why))
         magnitude = center_crop(np.abs(out), image.shape[:2]) * hi
         return ((magnitude - lo) / (hi - lo)).astype(np.float32)
+
+    def _loop_denoiser(self, denoise, axes: tuple[int, int] = (0, 1)):
+        """The prior as the loop calls it: turned by the next flip or rotation at each call where ``augment``."""
+        return dihedral.cycle(denoise, axes) if self.augment else denoise
 
     def _announce(self, iterations: int, op: LinearOperator, source: str) -> None:
         if not self._said:
@@ -278,7 +285,9 @@ class PlugAndPlay(Restorer):
                             **({"loop": round(loop[0] * 255, 3), "loop_why": loop[1]} if loop[1] else {})},
             "sigmas": [round(s * 255, 3) for s in info["sigmas"]],
             "data_residual": [round(r * 255, 4) for r in info["data_residual"]],
-            "denoiser_calls": info["denoiser_calls"], **({"samples": info["samples"], "zeta": info["zeta"]}
+            "denoiser_calls": info["denoiser_calls"], "augment": self.augment,
+            **({"projected": "the measurement holds no noise: the result meets it exactly"} if info.get("projected") else {}),
+            **({"samples": info["samples"], "zeta": info["zeta"]}
                                                          if "samples" in info else {})}
 
     def restore_one(self, image, degradation):
@@ -307,15 +316,17 @@ class PlugAndPlay(Restorer):
         denoise = denoiser_call(self._prior)
         if stack:  # the prior is a 2-D denoiser: plane by plane through the slab
             denoise = planewise(denoise)
+        denoise = self._loop_denoiser(denoise, axes=(1, 2) if stack else (0, 1))
         if self.samples:
             rng = degradation.get("rng") or np.random.default_rng(0)
             out, std, info = pnp_sample(y, choice.op, denoise, loop_sigma, self.samples, iterations=iterations,
                                         sigma_start=self.sigma_start / 255.0, x0=start, lam=self.lam or LAMBDA, zeta=self.zeta,
-                                        rng=rng, in_shape=choice.out_shape)
+                                        rng=rng, in_shape=choice.out_shape, exact=sigma == 0)
             degradation[EXTRA_OUTPUTS] = {"std": std.astype(np.float32)}
         else:
             out, info = pnp(y, choice.op, denoise, loop_sigma, iterations=iterations, sigma_start=self.sigma_start / 255.0,
-                            x0=start, lam=self.lam or LAMBDA, method=self.method, in_shape=choice.out_shape)
+                            x0=start, lam=self.lam or LAMBDA, method=self.method, in_shape=choice.out_shape,
+                            exact=sigma == 0)
         self._record(degradation, choice, iterations, sigma, sigma_from, info, (loop_sigma, why))
         return out.astype(np.float32)
 
