@@ -166,6 +166,7 @@ def test_the_bf16_backend_stays_close_to_fp32_or_is_refused(small_unet, tmp_path
 
 
 @needs_bmz
+@pytest.mark.slow  # 5 s: trains self-supervised weights first; CI runs it
 def test_self_supervised_weights_export_end_to_end_with_their_domain_baked_in(tmp_path, capsys):
     """--targets self weights work in a domain training fixed (GAT, affine map, exact unbiased inverse): the package
     takes and gives the data in their own units, as `imrestore run` restores them (ensemble off)."""
