@@ -97,6 +97,7 @@ def test_export_refuses_what_it_cannot_make_in_one_line(tmp_path, capsys, small_
     assert code == 2 and "--overwrite" in err and (tmp_path / "there.onnx").read_bytes() == b"keep me"
 
 
+@pytest.mark.slow  # 7 s: bioimageio's own test of the package; CI runs it
 @needs_bmz
 def test_a_bmz_package_passes_bioimageio_test_and_round_trips(small_unet, tmp_path, capsys):
     pkg = tmp_path / "unet.zip"

@@ -122,6 +122,7 @@ def test_cli_reconstructs_an_undersampled_fastmri_file_better_than_zero_filling(
     assert info["noise_sigma"]["from"].startswith("estimated") and info["denoiser_calls"] == 24
 
 
+@pytest.mark.slow  # 3 s; the file path itself runs by default (test_cli_reconstructs...); CI runs it
 def test_a_chain_undersamples_a_fully_sampled_file_and_pnp_inverts_it(tmp_path, capsys):
     scan = write_scan(tmp_path / "full.h5", brain_slices(), coils=1, noise=0.005)
     out = {}
