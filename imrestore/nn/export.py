@@ -416,7 +416,7 @@ def _readme(src: ExportSource, validation: dict[str, Any]) -> str:
         f"- Network config: `{cfg}`.", "",
         "## What imrestore does around the network", "", around, "",
         "## Validation", "",
-        f"- Test tensors: the sample input and the network's float32 PyTorch output on it (CPU).",
+        "- Test tensors: the sample input and the network's float32 PyTorch output on it (CPU).",
         (f"- ONNX weights (opset {ONNX_OPSET}) against PyTorch: max abs difference {parity.get('max_abs_error', 0):.1e} "
          f"at sizes {', '.join(parity.get('per_size', {}))} (tolerance {PARITY_TOLERANCE:.0e})." if parity else ""),
         "- `bioimageio test` (bioimageio.core) passed for every weight format when the package was made.", "",
