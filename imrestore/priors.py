@@ -79,10 +79,15 @@ def pnp(y: np.ndarray, op: LinearOperator, denoise: Callable[[np.ndarray, float]
         residuals.append(float(np.sqrt(np.mean(np.abs(op.forward(z) - y) ** 2))))
         if on_step is not None:
             on_step(k)
-    projected = op.project(z, y) if (noise_sigma == 0 if exact is None else exact) else None
+    projected = op.project(z, y) if _exact(noise_sigma, exact) else None
     return z if projected is None else projected, {
         "method": method, "sigmas": [float(s) for s in sigmas], "lambda": lam, "data_residual": residuals,
         "denoiser_calls": len(sigmas), "projected": projected is not None}
+
+
+def _exact(noise_sigma: float, exact: bool | None) -> bool:
+    """Whether the measurement holds no noise: as said, else when the loop is told none."""
+    return noise_sigma == 0 if exact is None else bool(exact)
 
 
 def _measured_pixels(op: LinearOperator, y: np.ndarray, in_shape: tuple[int, ...]) -> np.ndarray | None:
@@ -149,7 +154,7 @@ def pnp_sample(y: np.ndarray, op: LinearOperator, denoise: Callable[[np.ndarray,
     start = np.asarray(x0, np.float64) if x0 is not None else op.initial(y, in_shape)
     sigmas = dpir_schedule(iterations, noise_sigma, sigma_start)
     noise = max(noise_sigma, SIGMA_FLOOR)
-    exact = noise_sigma == 0 if exact is None else exact
+    exact = _exact(noise_sigma, exact)
     total = np.zeros(in_shape)
     squares = np.zeros(in_shape)
     residuals = []

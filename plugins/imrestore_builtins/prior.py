@@ -252,7 +252,8 @@ class PlugAndPlay(Restorer):
         loop_sigma, why = loop_noise(self._prior, sigma, sigma_from)
         iterations = self.iterations or ITERATIONS["kspace"]
         self._announce(iterations, op, scan["from"])
-        out, info = pnp(y, op, self._loop_denoiser(complex_prior(denoiser_call(self._prior))), loop_sigma, iterations=iterations,
+        denoise = self._loop_denoiser(complex_prior(denoiser_call(self._prior)))
+        out, info = pnp(y, op, denoise, loop_sigma, iterations=iterations,
                         sigma_start=self.sigma_start / 255.0, lam=self.lam or (LAMBDA_COILS if maps is not None else LAMBDA),
                         method=self.method, in_shape=coils.shape[-2:])
         choice = OperatorChoice(op, tuple(coils.shape[-2:]), f"k-space from {scan['from']}; sampling mask: {mask_from}; "
@@ -287,8 +288,7 @@ class PlugAndPlay(Restorer):
             "data_residual": [round(r * 255, 4) for r in info["data_residual"]],
             "denoiser_calls": info["denoiser_calls"], "augment": self.augment,
             **({"projected": "the measurement holds no noise: the result meets it exactly"} if info.get("projected") else {}),
-            **({"samples": info["samples"], "zeta": info["zeta"]}
-                                                         if "samples" in info else {})}
+            **({"samples": info["samples"], "zeta": info["zeta"]} if "samples" in info else {})}
 
     def restore_one(self, image, degradation):
         scan = self._scan(degradation)
