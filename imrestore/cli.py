@@ -140,10 +140,8 @@ def run_cmd(specs, input_path, output_path, metrics, seed, save_corrupted, worke
     volume = bool(report.volume)
     if not quiet:
         click.echo(report.summary())
-        if volume:
-            click.echo(f"\noutput: {report.output}\nreport: {report.output}.report.json")
-        else:
-            click.echo(f"\nreport: {Path(report.output) if Path(report.output).is_dir() else Path(report.output).parent}")
+        click.echo(f"\noutput: {report.output}" if volume else "")
+        click.echo(f"report: {report.written or report.output}")  # the JSON beside its CSV (report OUT makes the HTML)
     for item in report.failed if quiet else []:
         click.echo(f"FAILED {item.path}: {item.error}", err=True)
     sys.exit(EXIT_ITEMS_FAILED if report.failed else EXIT_OK)

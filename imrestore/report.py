@@ -131,7 +131,13 @@ class Report:
         jpath, cpath = folder / f"{stem}.json", folder / f"{stem}.csv"
         atomic_write_text(jpath, json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n")
         atomic_write_text(cpath, self.to_csv())
+        self._written = jpath
         return jpath, cpath
+
+    @property
+    def written(self) -> Path | None:
+        """Where :meth:`write` last put the JSON report (None before it did)."""
+        return getattr(self, "_written", None)
 
     def stages(self) -> list[str]:
         """The stages measured, in a fixed order (corrupted, restored, estimate)."""
@@ -180,6 +186,8 @@ class Report:
             for key in self.metrics:
                 c = mean.get("corrupted", {}).get(key)
                 r = mean.get("restored", {}).get(key)
+                if "restored" in mean and r is None and c is not None:  # not measured on any item: its NOT MEASURED line says why
+                    continue
                 delta = f"{r - c:+10.4f}" if c is not None and r is not None else f"{'':>10}"
                 lines.append(f"{key:<10}{_num(c):>12}{_num(r):>12}{delta}")
         if self.volume and self.metrics:

@@ -109,3 +109,18 @@ def test_noise_parameters_on_the_command_line(noisy_photos, tmp_path, capsys):
     assert item["estimated"]["noise"] == {"model": "poisson-gaussian", "a": 0.01, "b": 0.001, "reason": "given: noise_a=0.01, noise_b=0.001"}
     code, _, err = call(capsys, "run", "restorer:tv:noise=laplace", str(noisy_photos), str(tmp_path / "o2"))
     assert code != 0
+
+
+def test_the_summary_names_the_report_file_and_leaves_out_what_it_could_not_measure(noisy_photos, tmp_path, capsys):
+    np.save(tmp_path / "psf.npy", np.outer(np.hanning(5), np.hanning(5)))
+    code, out, err = call(capsys, "run", f"restorer:deconv:psf={tmp_path / 'psf.npy'},iterations=3", str(noisy_photos / "p0.png"),
+                          str(tmp_path / "sharp.png"))
+    assert code == 0, err
+    assert out.strip().endswith(f"report: {tmp_path / 'sharp.report.json'}") and (tmp_path / "sharp.report.json").exists()
+    table = out.split("NOT MEASURED")[0]
+    assert "noise" in table and "residual" not in table  # inverted, not denoised: no row of zeros, its line says why
+    assert "NOT MEASURED p0.png: residual, whiteness, edges" in out
+    code, out, err = call(capsys, "run", "restorer:tv", str(noisy_photos), str(tmp_path / "out"))
+    assert code == 0, err
+    assert out.strip().endswith(f"report: {tmp_path / 'out' / 'report.json'}")
+    assert "residual" in out  # a denoiser's removed part is measured
