@@ -43,12 +43,43 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float(10 * np.log10(1.0 / np.mean((np.clip(np.asarray(b, np.float64), 0, 1) - a) ** 2)))
 
 
-def run(specs: list[str], image: np.ndarray) -> tuple[float, float, dict]:
+def run(specs: list[str], image: np.ndarray, keep: dict | None = None) -> tuple[float, float, dict]:
+    """PSNR, seconds and the pnp record of one chain on one image; ``keep`` (where given) gets the input and output."""
     chain = Chain.from_specs(specs)
     y, record = chain.corrupt(image, seed=0, key="bench")
     t = time.perf_counter()
     out = chain.restore(y, record)
+    if keep is not None:
+        keep.update(input=y, output=out)
     return psnr(image, out), time.perf_counter() - t, record.get("estimated", {}).get("pnp", {})
+
+
+def figure(shown: dict[str, dict[str, tuple[str, np.ndarray, float | None]]], name: str, path: Path) -> None:
+    """One row per task on the first image: the original, the measurement (a down-sampled one enlarged pixel by pixel),
+    the classical answer and each other method's restoration with its PSNR, so that the artefacts can be seen, not only
+    counted.  ``shown``: task -> column -> (title, image, PSNR or None)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = list(dict.fromkeys(k for row in shown.values() for k in row))
+    fig, axes = plt.subplots(len(shown), len(columns), figsize=(2.2 * len(columns), 2.4 * len(shown)), squeeze=False)
+    for r, (task, row) in enumerate(shown.items()):
+        for c, column in enumerate(columns):
+            ax = axes[r, c]
+            ax.set_axis_off()
+            if column not in row:
+                continue
+            title, img, value = row[column]
+            zoom = max(1, row["original"][1].shape[0] // img.shape[0])
+            ax.imshow(np.kron(np.clip(img, 0, 1), np.ones((zoom, zoom))), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            ax.set_title(title + ("" if value is None else f"\n{value:.2f} dB"), fontsize=8)
+        axes[r, 0].text(-0.08, 0.5, task, transform=axes[r, 0].transAxes, rotation=90, va="center", ha="right", fontsize=9)
+    fig.suptitle(f"{name}: each task's chain (seed 0), its classical answer and plug-and-play with each prior", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 #: The loop noise scales --calibrate tries, and on which tasks (those with measurement noise to scale).
@@ -132,7 +163,7 @@ def main() -> None:
     if args.calibrate:
         return calibrate()
     images = dict(list(test_images(1).items())[: args.images])
-    rows = []
+    rows, shown = [], {}
     for task in args.tasks:
         corruptions, classical, with_bm3d = TASKS[task]
         methods = {classical.split(":")[1]: classical, **LEARNED.get(task, {}),
@@ -143,7 +174,13 @@ def main() -> None:
                 continue
             values, seconds, calls = [], [], None
             for name, image in images.items():
-                value, sec, info = run(corruptions + [restorer], image)
+                keep = {} if name == next(iter(images)) else None
+                value, sec, info = run(corruptions + [restorer], image, keep)
+                if keep:  # the first image, for the figure
+                    y = np.asarray(keep["input"])
+                    row = shown.setdefault(task, {"original": ("original", image, None),
+                                                  "measurement": ("measurement", y, psnr(image, y) if y.shape == image.shape else None)})
+                    row["classical" if method == baseline else method] = (method, np.asarray(keep["output"]), value)
                 values.append(value)
                 seconds.append(sec)
                 calls = info.get("denoiser_calls", calls)
@@ -164,6 +201,8 @@ def main() -> None:
         for r in task_rows:
             lines.append(f"| {task} | `{r['chain']}` | {r['method']} | {r['psnr']:.2f} | {r['psnr'] - base:+.2f} | "
                          f"{r['seconds_median']:.1f} | {r['denoiser_calls'] or '-'} |")
+    figure(shown, next(iter(images)), RESULTS / f"{args.out}.png")
+    lines += ["", f"![each task on {next(iter(images))}: original, measurement, each method]({args.out}.png)"]
     (RESULTS / f"{args.out}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
