@@ -31,7 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-from imrestore.chain import Chain
+sys.path.insert(0, str(Path(__file__).parent))
+from panels import panel_grid  # noqa: E402
+
+from imrestore.chain import Chain  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 MASKS = {4: "kspace:acceleration=4,center_fraction=0.08,mask=random", 8: "kspace:acceleration=8,center_fraction=0.04,mask=random"}
@@ -89,7 +92,7 @@ def sigpy_file_recon(kspace: np.ndarray, mask: np.ndarray, lam: float) -> np.nda
 
 def file_rows(images: list[np.ndarray], have_sigpy: bool) -> list[dict]:
     """Complex k-space of one and of eight coils, as a fastMRI file holds it, through the chain a file run uses."""
-    from imrestore.mri import rss_image, write_scan
+    from imrestore.mri import write_scan
 
     rows = []
     stack = np.stack(images)
@@ -153,8 +156,9 @@ def main() -> None:
     images = slices(args.slices)
     if args.files:
         return write_files(file_rows(images, have_sigpy), args, have_sigpy)
-    rows = []
+    rows, shown, mid = [], {}, len(images) // 2
     for accel, mask in MASKS.items():
+        row = shown.setdefault(f"{accel}x", {"reference": ("reference", images[mid], None)})
         per = {name: [] for name in PRIORS}
         secs = {name: [] for name in PRIORS}
         weights_of = []
@@ -166,6 +170,8 @@ def main() -> None:
                 out = chain.restore(y, record)
                 secs[name].append(time.perf_counter() - t)
                 per[name].append(psnr(image, out))
+                if k == mid:  # the middle slice, for the figure
+                    row[name] = (name.replace(", the default", ""), out, per[name][-1])
             weights_of.append(record["kspace_weights"])
             print(f"{accel}x slice {k}: " + ", ".join(f"{n} {v[-1]:.2f}" for n, v in per.items()), flush=True)
         if have_sigpy:
@@ -174,9 +180,10 @@ def main() -> None:
                 t = time.perf_counter()
                 sweep[lam] = [psnr(im, sigpy_recon(im, w, lam)) for im, w in zip(images, weights_of)]
                 print(f"{accel}x sigpy L1-wavelet lambda {lam:g}: {np.mean(sweep[lam]):.2f}", flush=True)
-                secs.setdefault(f"sigpy l1-wavelet", []).append((time.perf_counter() - t) / len(images))
+                secs.setdefault("sigpy l1-wavelet", []).append((time.perf_counter() - t) / len(images))
             best = max(sweep, key=lambda lam: np.mean(sweep[lam]))
-            per[f"sigpy l1-wavelet"] = sweep[best]
+            per["sigpy l1-wavelet"] = sweep[best]
+            row["sigpy"] = (f"sigpy λ {best:g}", sigpy_recon(images[mid], weights_of[mid], best), sweep[best][mid])
         for name, values in per.items():
             row = {"acceleration": accel, "mask": mask, "method": name, "psnr": float(np.mean(values)),
                    "per_slice": values, "seconds_median": float(np.median(secs[name]))}
@@ -198,6 +205,9 @@ def main() -> None:
         for r in (r for r in rows if r["acceleration"] == accel):
             extra = f" (λ {r['lambda']:g})" if "lambda" in r else ""
             lines.append(f"| {accel}x | {r['method']}{extra} | {r['psnr']:.2f} | {r['psnr'] - base:+.2f} | {r['seconds_median']:.2f} |")
+    panel_grid(shown, RESULTS / f"{args.out}.png", f"middle slice of {args.slices}: each reconstruction (PSNR) and its "
+               "absolute error, one error scale per acceleration", errors=True)
+    lines += ["", f"![the middle slice at 4x and 8x: each reconstruction and its error]({args.out}.png)"]
     (RESULTS / f"{args.out}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

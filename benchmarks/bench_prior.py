@@ -21,6 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from natural import test_images  # noqa: E402
+from panels import panel_grid  # noqa: E402
 
 from imrestore.chain import Chain  # noqa: E402
 
@@ -52,34 +53,6 @@ def run(specs: list[str], image: np.ndarray, keep: dict | None = None) -> tuple[
     if keep is not None:
         keep.update(input=y, output=out)
     return psnr(image, out), time.perf_counter() - t, record.get("estimated", {}).get("pnp", {})
-
-
-def figure(shown: dict[str, dict[str, tuple[str, np.ndarray, float | None]]], name: str, path: Path) -> None:
-    """One row per task on the first image: the original, the measurement (a down-sampled one enlarged pixel by pixel),
-    the classical answer and each other method's restoration with its PSNR, so that the artefacts can be seen, not only
-    counted.  ``shown``: task -> column -> (title, image, PSNR or None)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    columns = list(dict.fromkeys(k for row in shown.values() for k in row))
-    fig, axes = plt.subplots(len(shown), len(columns), figsize=(2.2 * len(columns), 2.4 * len(shown)), squeeze=False)
-    for r, (task, row) in enumerate(shown.items()):
-        for c, column in enumerate(columns):
-            ax = axes[r, c]
-            ax.set_axis_off()
-            if column not in row:
-                continue
-            title, img, value = row[column]
-            zoom = max(1, row["original"][1].shape[0] // img.shape[0])
-            ax.imshow(np.kron(np.clip(img, 0, 1), np.ones((zoom, zoom))), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-            ax.set_title(title + ("" if value is None else f"\n{value:.2f} dB"), fontsize=8)
-        axes[r, 0].text(-0.08, 0.5, task, transform=axes[r, 0].transAxes, rotation=90, va="center", ha="right", fontsize=9)
-    fig.suptitle(f"{name}: each task's chain (seed 0), its classical answer and plug-and-play with each prior", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 #: The loop noise scales --calibrate tries, and on which tasks (those with measurement noise to scale).
@@ -201,7 +174,8 @@ def main() -> None:
         for r in task_rows:
             lines.append(f"| {task} | `{r['chain']}` | {r['method']} | {r['psnr']:.2f} | {r['psnr'] - base:+.2f} | "
                          f"{r['seconds_median']:.1f} | {r['denoiser_calls'] or '-'} |")
-    figure(shown, next(iter(images)), RESULTS / f"{args.out}.png")
+    panel_grid(shown, RESULTS / f"{args.out}.png", f"{next(iter(images))}: each task's chain (seed 0), its classical "
+               "answer and plug-and-play with each prior; under each, the absolute errors", errors=True)
     lines += ["", f"![each task on {next(iter(images))}: original, measurement, each method]({args.out}.png)"]
     (RESULTS / f"{args.out}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
