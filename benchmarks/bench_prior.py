@@ -175,7 +175,9 @@ def main() -> None:
             lines.append(f"| {task} | `{r['chain']}` | {r['method']} | {r['psnr']:.2f} | {r['psnr'] - base:+.2f} | "
                          f"{r['seconds_median']:.1f} | {r['denoiser_calls'] or '-'} |")
     panel_grid(shown, RESULTS / f"{args.out}.png", f"{next(iter(images))}: each task's chain (seed 0), its classical "
-               "answer and plug-and-play with each prior; under each, the absolute errors", errors=True)
+               "answer and plug-and-play with each prior; under each, the absolute errors", errors=True,
+               columns=["original", "measurement", "classical", *dict.fromkeys(k for v in LEARNED.values() for k in v),
+                        *(f"pnp {k}" for k in PRIORS)])
     lines += ["", f"![each task on {next(iter(images))}: original, measurement, each method]({args.out}.png)"]
     (RESULTS / f"{args.out}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

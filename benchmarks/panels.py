@@ -14,13 +14,17 @@ import numpy as np
 Row = dict[str, tuple[str, np.ndarray, "float | None"]]
 
 
-def panel_grid(rows: dict[str, Row], path: Path, title: str, errors: bool = False) -> None:
+def panel_grid(rows: dict[str, Row], path: Path, title: str, errors: bool = False, columns: list[str] | None = None,
+               no_error: tuple[str, ...] = ("measurement",)) -> None:
+    """Draw ``rows`` into ``path``; ``columns`` orders the column keys (default: as they first appear); the columns in
+    ``no_error`` (the measurement: not a restoration) get no error panel and do not set the error scale."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    columns = list(dict.fromkeys(k for row in rows.values() for k in row))
+    seen = list(dict.fromkeys(k for row in rows.values() for k in row))
+    columns = [k for k in (columns or []) if k in seen] + [k for k in seen if k not in (columns or [])]
     lines = [(label, row, False) for label, row in rows.items()]
     if errors:
         lines = [line for label, row in rows.items() for line in ((label, row, False), (f"{label} |error|", row, True))]
@@ -29,11 +33,11 @@ def panel_grid(rows: dict[str, Row], path: Path, title: str, errors: bool = Fals
     fig, axes = plt.subplots(len(lines), len(columns), figsize=(2.2 * len(columns), height * len(lines)), squeeze=False)
     for r, (label, row, error) in enumerate(lines):
         ref = next(iter(row.values()))[1]
-        scale = _error_scale(row, ref) if error else 1.0
+        scale = _error_scale({k: v for k, v in row.items() if k not in no_error}, ref) if error else 1.0
         for c, column in enumerate(columns):
             ax = axes[r, c]
             ax.set_axis_off()
-            if column not in row or (error and column == next(iter(row))):
+            if column not in row or (error and (column == next(iter(row)) or column in no_error)):
                 continue
             name, img, value = row[column]
             img = _enlarged(np.asarray(img, np.float64), ref.shape)
@@ -46,7 +50,7 @@ def panel_grid(rows: dict[str, Row], path: Path, title: str, errors: bool = Fals
                 ax.set_title(name + ("" if value is None else f"\n{value:.2f} dB"), fontsize=8)
         axes[r, 0].text(-0.08, 0.5, label, transform=axes[r, 0].transAxes, rotation=90, va="center", ha="right", fontsize=9)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_size_inches()[1]))  # room for the title
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
