@@ -42,7 +42,35 @@ def run(specs: list[str], image: np.ndarray):
     y, record = chain.corrupt(image, seed=0, key="bench")
     t = time.perf_counter()
     out = chain.restore(y, record)
+    record["measurement"] = y
     return out, record, time.perf_counter() - t
+
+
+def figure(shown: dict[str, dict], path: Path, samples: int) -> None:
+    """One row per task (the first image, the default prior): original, measurement, point estimate, sample mean, and
+    the mean's |error| beside the samples' std on one scale: where the std is bright, the error should be too."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(shown), 6, figsize=(13.2, 2.6 * len(shown)), squeeze=False)
+    for r, (task, d) in enumerate(shown.items()):
+        image, err, std = d["original"], np.abs(np.clip(d["mean"], 0, 1) - d["original"]), d["std"]
+        top = float(np.percentile(np.concatenate([err.ravel(), std.ravel()]), 99)) or 1.0
+        zoom = max(1, image.shape[0] // d["measurement"].shape[0])
+        panels = [("original", image, "gray", 1.0), ("measurement", np.kron(d["measurement"], np.ones((zoom, zoom))), "gray", 1.0),
+                  (f"point estimate\n{psnr(image, d['point']):.2f} dB", d["point"], "gray", 1.0),
+                  (f"mean of {samples} samples\n{psnr(image, d['mean']):.2f} dB", d["mean"], "gray", 1.0),
+                  ("|error| of the mean", err, "magma", top), ("std of the samples (same scale)", std, "magma", top)]
+        for ax, (title, img, cmap, vmax) in zip(axes[r], panels):
+            ax.imshow(np.clip(img, 0, vmax), cmap=cmap, vmin=0, vmax=vmax, interpolation="nearest")
+            ax.set_title(title, fontsize=8)
+            ax.set_axis_off()
+        axes[r, 0].text(-0.08, 0.5, task, transform=axes[r, 0].transAxes, rotation=90, va="center", ha="right", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def main() -> None:
@@ -55,7 +83,7 @@ def main() -> None:
     ap.add_argument("--out", default="bench_sample")
     args = ap.parse_args()
     images = dict(list(test_images(1).items())[: args.images])
-    rows = []
+    rows, shown = [], {}
     for task in args.tasks:
         for prior in args.priors:
             per = []
@@ -72,6 +100,9 @@ def main() -> None:
                      "seconds_point": t_point, "seconds_samples": t_mean,
                      "denoiser_calls": record["estimated"]["pnp"]["denoiser_calls"]}
                 per.append(r)
+                if prior == args.priors[0] and name == next(iter(images)):  # for the figure
+                    shown[task] = {"original": image, "measurement": np.asarray(record["measurement"], np.float64),
+                                   "point": point, "mean": mean, "std": std}
                 print(f"{task} {prior} {name}: point {r['point_psnr']:.2f} mean {r['mean_psnr']:.2f} coverage "
                       f"{r['coverage_2std']:.3f} spearman {r['spearman_8x8']:.2f} ({t_mean:.0f} s)", flush=True)
             keys = [k for k in per[0] if k != "image"]
@@ -93,6 +124,9 @@ def main() -> None:
         lines.append(f"| {r['task']} | `{r['chain']}` | {r['prior']} | {r['point_psnr']:.2f} | {r['mean_psnr']:.2f} | "
                      f"{100 * r['coverage_2std']:.1f} % | {r['spearman_8x8']:.2f} | {r['std_mean_255']:.2f} / "
                      f"{r['abs_error_mean_255']:.2f} | {r['seconds_point']:.1f} | {r['seconds_samples']:.0f} | {r['denoiser_calls']:.0f} |")
+    figure(shown, RESULTS / f"{args.out}.png", args.samples)
+    lines += ["", f"![{next(iter(images))} with the {args.priors[0]} prior: point estimate, sample mean, its |error| "
+              f"and the samples' std]({args.out}.png)"]
     (RESULTS / f"{args.out}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
