@@ -2,8 +2,9 @@
 
 ``rows`` maps a row's label to its columns, each ``key -> (title, image, PSNR or None)``; a column key shared by rows
 lines them up (e.g. ``classical`` for each task's own classical answer), and the first entry of a row is its reference.
-A smaller image (a down-sampled measurement) is enlarged pixel by pixel to the reference's size.  With ``errors``,
-each row is followed by the absolute error of every restoration against the reference, on one scale per row.
+A smaller image (a down-sampled measurement) is enlarged pixel by pixel to the reference's size; grey (YX) or colour
+(YXC).  With ``errors``, each row is followed by the absolute error of every restoration against the reference (the
+channels' mean for colour), on one scale per row.
 """
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def panel_grid(rows: dict[str, Row], path: Path, title: str, errors: bool = Fals
             if error:
                 if img.shape != ref.shape:
                     continue
-                ax.imshow(np.abs(img - ref), cmap="magma", vmin=0, vmax=scale, interpolation="nearest")
+                ax.imshow(_abs_error(img, ref), cmap="magma", vmin=0, vmax=scale, interpolation="nearest")
             else:
                 ax.imshow(np.clip(img, 0, 1), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
                 ax.set_title(name + ("" if value is None else f"\n{value:.2f} dB"), fontsize=8)
@@ -57,11 +58,17 @@ def panel_grid(rows: dict[str, Row], path: Path, title: str, errors: bool = Fals
 
 def _enlarged(img: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     zoom = max(1, shape[0] // img.shape[0])
-    return np.kron(img, np.ones((zoom, zoom))) if zoom > 1 else img
+    return np.repeat(np.repeat(img, zoom, axis=0), zoom, axis=1) if zoom > 1 else img
+
+
+def _abs_error(img: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """|img - ref|, averaged over the channels of a colour image."""
+    err = np.abs(np.asarray(img, np.float64) - ref)
+    return err.mean(axis=-1) if err.ndim == 3 else err
 
 
 def _error_scale(row: Row, ref: np.ndarray) -> float:
     """One error scale for a row: the 99th percentile of its images' absolute errors (those of the reference's size)."""
-    errs = [np.abs(np.asarray(img, np.float64) - ref).ravel() for _, img, _ in list(row.values())[1:] if np.shape(img) == ref.shape]
+    errs = [_abs_error(img, ref).ravel() for _, img, _ in list(row.values())[1:] if np.shape(img) == ref.shape]
     top = float(np.percentile(np.concatenate(errs), 99)) if errs else 0.0
     return top if top > 0 else 1.0
