@@ -22,6 +22,19 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 _TILE_PROGRESS: ContextVar[bool] = ContextVar("imrestore_tile_progress", default=False)
 #: Fewest tiles for which the bar is worth showing.
 TILE_PROGRESS_MIN = 8
+#: Seconds between a bar's redraws where stderr is no terminal (a batch job's log file, a cluster queue's output):
+#: each redraw there is a line that stays, not a line redrawn in place.
+LOG_REDRAW_S = 30.0
+
+
+def _redraw_every() -> float:
+    """tqdm's ``mininterval``: its own 0.1 s on a terminal, :data:`LOG_REDRAW_S` where stderr is a file or a pipe.
+
+    >>> _redraw_every() in (0.1, LOG_REDRAW_S)
+    True
+    """
+    isatty = getattr(sys.stderr, "isatty", None)
+    return 0.1 if callable(isatty) and isatty() else LOG_REDRAW_S
 
 
 @contextmanager
@@ -46,7 +59,8 @@ def item_bar(total: int, desc: str, unit: str, minimum: int = TILE_PROGRESS_MIN)
     """
     if not _TILE_PROGRESS.get() or total < minimum:
         return None
-    return tqdm(total=total, unit=unit, desc=desc, leave=False, file=sys.stderr, dynamic_ncols=True)
+    return tqdm(total=total, unit=unit, desc=desc, leave=False, file=sys.stderr, dynamic_ncols=True,
+                mininterval=_redraw_every())
 
 
 class _NoBar:
@@ -68,7 +82,8 @@ def progress_bar(total: int, progress: bool | Callable, unit: str = "img", initi
         return progress(total)
     if not progress:
         return _NoBar()
-    return tqdm(total=total, initial=initial, unit=unit, desc=desc, file=sys.stderr, dynamic_ncols=True, leave=leave)
+    return tqdm(total=total, initial=initial, unit=unit, desc=desc, file=sys.stderr, dynamic_ncols=True, leave=leave,
+                mininterval=_redraw_every())
 
 
 @contextmanager

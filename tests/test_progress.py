@@ -33,3 +33,21 @@ def test_log_lines_go_above_a_tqdm_bar(capsys):
     with log_above(False):
         pass
     assert "above the bar" in capsys.readouterr().err
+
+
+def test_bars_redraw_rarely_where_stderr_is_a_log_file(capsys, monkeypatch):
+    import sys
+
+    from imrestore.progress import LOG_REDRAW_S
+
+    bar = progress_bar(10, True)  # capsys: stderr is no terminal, as in a batch job's log
+    assert bar.mininterval == LOG_REDRAW_S
+    bar.close()
+    with tile_progress():
+        tiles = item_bar(100, "tiles", "tile")
+        assert tiles.mininterval == LOG_REDRAW_S
+        tiles.close()
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)  # a terminal: redrawn in place, often
+    bar = progress_bar(10, True)
+    assert bar.mininterval == 0.1
+    bar.close()
