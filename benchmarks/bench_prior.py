@@ -136,6 +136,7 @@ def main() -> None:
     if args.calibrate:
         return calibrate()
     images = dict(list(test_images(1).items())[: args.images])
+    shown_image = next(iter(images))  # the image the figure shows
     rows, shown = [], {}
     for task in args.tasks:
         corruptions, classical, with_bm3d = TASKS[task]
@@ -147,7 +148,7 @@ def main() -> None:
                 continue
             values, seconds, calls = [], [], None
             for name, image in images.items():
-                keep = {} if name == next(iter(images)) else None
+                keep = {} if name == shown_image else None
                 value, sec, info = run(corruptions + [restorer], image, keep)
                 if keep:  # the first image, for the figure
                     y = np.asarray(keep["input"])
@@ -174,11 +175,11 @@ def main() -> None:
         for r in task_rows:
             lines.append(f"| {task} | `{r['chain']}` | {r['method']} | {r['psnr']:.2f} | {r['psnr'] - base:+.2f} | "
                          f"{r['seconds_median']:.1f} | {r['denoiser_calls'] or '-'} |")
-    panel_grid(shown, RESULTS / f"{args.out}.png", f"{next(iter(images))}: each task's chain (seed 0), its classical "
+    panel_grid(shown, RESULTS / f"{args.out}.png", f"{shown_image}: each task's chain (seed 0), its classical "
                "answer and plug-and-play with each prior; under each, the absolute errors", errors=True,
                columns=["original", "measurement", "classical", *dict.fromkeys(k for v in LEARNED.values() for k in v),
                         *(f"pnp {k}" for k in PRIORS)])
-    lines += ["", f"![each task on {next(iter(images))}: original, measurement, each method]({args.out}.png)"]
+    lines += ["", f"![each task on {shown_image}: original, measurement, each method]({args.out}.png)"]
     (RESULTS / f"{args.out}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -21,6 +21,7 @@ from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).parent))
 from natural import test_images  # noqa: E402
+from panels import enlarged  # noqa: E402
 
 from imrestore.chain import Chain  # noqa: E402
 
@@ -58,8 +59,7 @@ def figure(shown: dict[str, dict], path: Path, samples: int) -> None:
     for r, (task, d) in enumerate(shown.items()):
         image, err, std = d["original"], np.abs(np.clip(d["mean"], 0, 1) - d["original"]), d["std"]
         top = float(np.percentile(np.concatenate([err.ravel(), std.ravel()]), 99)) or 1.0
-        zoom = max(1, image.shape[0] // d["measurement"].shape[0])
-        panels = [("original", image, "gray", 1.0), ("measurement", np.kron(d["measurement"], np.ones((zoom, zoom))), "gray", 1.0),
+        panels = [("original", image, "gray", 1.0), ("measurement", enlarged(d["measurement"], image.shape), "gray", 1.0),
                   (f"point estimate\n{psnr(image, d['point']):.2f} dB", d["point"], "gray", 1.0),
                   (f"mean of {samples} samples\n{psnr(image, d['mean']):.2f} dB", d["mean"], "gray", 1.0),
                   ("|error| of the mean", err, "magma", top), ("std of the samples (same scale)", std, "magma", top)]

@@ -133,6 +133,7 @@ def multi_scale(quick: bool) -> None:
     photos = [k for k in PHOTOS if k in images]
     result = {"command": "python benchmarks/bench_sr.py --scales" + (" --quick" if quick else ""), "images": list(images),
               "size": "240x240 RGB centre crops, area down-sampling by the scale", "scales": {}}
+    name = FIGURE_IMAGE if FIGURE_IMAGE in images else next(iter(images))  # the image the figure shows
     shown: dict[int, dict] = {}
     for scale in (2, 3, 4):
         rows = {}
@@ -140,7 +141,7 @@ def multi_scale(quick: bool) -> None:
             if label == "edsr" and scale != 2:
                 continue
             outs, report = Chain.from_specs([f"downsample:factor={scale}", spec]).run_arrays(images, seed=0)
-            shown.setdefault(scale, {})[label] = outs[FIGURE_IMAGE if FIGURE_IMAGE in outs else next(iter(outs))]
+            shown.setdefault(scale, {})[label] = outs[name]
             rgb = {k: o.metrics["restored"]["psnr"] for k, o in outs.items()}
             y = {k: y_psnr(images[k], o.restored, scale) for k, o in outs.items()}
             rows[label] = {"psnr_rgb": float(np.mean(list(rgb.values()))), "psnr_y": float(np.mean(list(y.values()))),
@@ -167,7 +168,6 @@ def multi_scale(quick: bool) -> None:
         lines += ["", f"mdsr minus bicubic: **{s['mdsr_minus_bicubic_db']:+.2f} dB** (target +{targets[scale]}); "
                   f"with the x8 self-ensemble (mdsr+, the paper's '+', what `restorer:mdsr` does on real data): {s['mdsr_plus_minus_bicubic_db']:+.2f} dB"
                   + (f"; mdsr minus the shipped edsr: **{s['mdsr_minus_edsr_db']:+.2f} dB** (target -0.1 or better)" if "mdsr_minus_edsr_db" in s else ""), ""]
-    name = FIGURE_IMAGE if FIGURE_IMAGE in images else next(iter(images))
     scales_figure(images[name], shown, folder / "bench_sr_scales.png", name)
     lines += [f"![{name}, a 96x96 crop at x2, x3 and x4: each restorer and its absolute error](bench_sr_scales.png)"]
     (folder / "bench_sr_scales.md").write_text("\n".join(lines) + "\n")

@@ -41,7 +41,7 @@ def panel_grid(rows: dict[str, Row], path: Path, title: str, errors: bool = Fals
             if column not in row or (error and (column == next(iter(row)) or column in no_error)):
                 continue
             name, img, value = row[column]
-            img = _enlarged(np.asarray(img, np.float64), ref.shape)
+            img = enlarged(np.asarray(img, np.float64), ref.shape)
             if error:
                 if img.shape != ref.shape:
                     continue
@@ -56,7 +56,8 @@ def panel_grid(rows: dict[str, Row], path: Path, title: str, errors: bool = Fals
     plt.close(fig)
 
 
-def _enlarged(img: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+def enlarged(img: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``img`` enlarged pixel by pixel towards ``shape`` (a down-sampled measurement beside its reference)."""
     zoom = max(1, shape[0] // img.shape[0])
     return np.repeat(np.repeat(img, zoom, axis=0), zoom, axis=1) if zoom > 1 else img
 

@@ -37,6 +37,11 @@ def _redraw_every() -> float:
     return 0.1 if callable(isatty) and isatty() else LOG_REDRAW_S
 
 
+def _bar(**options: Any) -> tqdm:
+    """A tqdm bar as every imrestore bar is: on stderr, as wide as the terminal, redrawn as :func:`_redraw_every` says."""
+    return tqdm(file=sys.stderr, dynamic_ncols=True, mininterval=_redraw_every(), **options)
+
+
 @contextmanager
 def tile_progress(enabled: bool = True) -> Iterator[None]:
     """Within this block, an image cut into many tiles (or adapted for many steps) shows a transient bar on stderr.
@@ -59,8 +64,7 @@ def item_bar(total: int, desc: str, unit: str, minimum: int = TILE_PROGRESS_MIN)
     """
     if not _TILE_PROGRESS.get() or total < minimum:
         return None
-    return tqdm(total=total, unit=unit, desc=desc, leave=False, file=sys.stderr, dynamic_ncols=True,
-                mininterval=_redraw_every())
+    return _bar(total=total, unit=unit, desc=desc, leave=False)
 
 
 class _NoBar:
@@ -82,8 +86,7 @@ def progress_bar(total: int, progress: bool | Callable, unit: str = "img", initi
         return progress(total)
     if not progress:
         return _NoBar()
-    return tqdm(total=total, initial=initial, unit=unit, desc=desc, file=sys.stderr, dynamic_ncols=True, leave=leave,
-                mininterval=_redraw_every())
+    return _bar(total=total, initial=initial, unit=unit, desc=desc, leave=leave)
 
 
 @contextmanager
