@@ -21,6 +21,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from .dtypes import check_finite
 from .errors import ChainError, NotMeasurable, SpecError, option
 from .interfaces import Corruption, Metric, Restorer
 from .params import params_of
@@ -223,6 +224,7 @@ class Chain:
         keeps it for restorers that work in the file's own units: a foreign model).
         """
         x = np.asarray(image, dtype=np.float32)
+        check_finite(x)
         # the restorer's own stream (a sampler's draws), after the corruptions': reproducible per seed and item
         degradation: dict = {"shape": x.shape, "operators": [], "unmodelled": [],
                              "rng": item_rng(seed, key, len(self.corruptions))}

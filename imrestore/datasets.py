@@ -16,7 +16,7 @@ import numpy as np
 from skimage import data
 
 from .channels import to_channels
-from .dtypes import apply_range, parse_range, to_unit
+from .dtypes import apply_range, check_finite, parse_range, to_unit
 from .errors import ImrestoreUsageError, option
 from .files import discover, read_image
 from .volumes import is_volume, open_volume, volume_ranges
@@ -136,4 +136,9 @@ def training_data(source: str | Path, max_images: int | None = None, value_range
         images = [plane for stack in stacks for plane in stack][: max_images or None]
     else:
         images = load_images(source, channels=None, max_images=max_images, value_range=value_range)
+    for i, image in enumerate(images):
+        try:
+            check_finite(image)
+        except ValueError as exc:
+            raise ImrestoreUsageError(f"training data {source}, image {i + 1} of {len(images)}: {exc}") from None
     return TrainingData(images, str(source), volumes=stacks or None, z_scale=z_scale)

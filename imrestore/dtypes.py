@@ -36,6 +36,9 @@ def to_unit(array: np.ndarray, value_range: tuple[float, float] | None = None) -
     [0, 1] are kept; other float data are scaled by their own min and max.
     """
     array = np.asarray(array)
+    if np.iscomplexobj(array):
+        raise ValueError(f"complex values ({array.dtype}): imrestore restores real-valued images; give their magnitude "
+                         "(or a fastMRI file's k-space to restorer:pnp)")
     if value_range is None:
         value_range = default_range(array.dtype)
     if value_range is None:
@@ -48,6 +51,21 @@ def to_unit(array: np.ndarray, value_range: tuple[float, float] | None = None) -
         out -= np.float32(lo)
     out /= np.float32(hi - lo)
     return out, (float(lo), float(hi))
+
+
+def check_finite(array: np.ndarray) -> None:
+    """Refuse pixels that are NaN or infinite (a float file's masked area): a restorer would spread them, or a noise
+    estimate read them as no noise, and the output would be wrong without a word.
+
+    >>> check_finite(np.array([[0.0, np.nan]]))
+    Traceback (most recent call last):
+    ...
+    ValueError: 1 of 2 pixels are NaN or infinite; imrestore restores finite data: fill them first (with the image's median, say)
+    """
+    finite = np.count_nonzero(np.isfinite(array))
+    if finite < array.size:
+        raise ValueError(f"{array.size - finite} of {array.size} pixels are NaN or infinite; imrestore restores finite "
+                         "data: fill them first (with the image's median, say)")
 
 
 def from_unit(data: np.ndarray, dtype: np.dtype, value_range: tuple[float, float]) -> np.ndarray:

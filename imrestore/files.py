@@ -13,10 +13,11 @@ Example
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 from .dtypes import RangeSpec, apply_range, parse_range
-from .errors import error_reason
+from .errors import ImrestoreUsageError, error_reason
 from .interfaces import Image
 from .registry import get_registry
 
@@ -66,6 +67,27 @@ def sibling(path: Path | str, name: str) -> Path:
     """
     path = Path(path)
     return path.with_name(f"{path.stem}.{name}{path.suffix}")
+
+
+def check_writable(folder: Path) -> None:
+    """Stop a run before any work where ``folder`` cannot be made or written into (a file in its way, a read-only or
+    foreign folder), not at its first output, hours in.  Nothing is created.
+
+    >>> check_writable(Path("/dev/null/out"))
+    Traceback (most recent call last):
+    ...
+    imrestore.errors.ImrestoreUsageError: cannot write to /dev/null/out: /dev/null is a file, not a folder
+    """
+    existing = Path(os.path.abspath(folder))
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ImrestoreUsageError(f"cannot write to {folder}: {existing} is a file, not a folder")
+    try:  # a file made and gone at once: what the run's first write would meet (permissions, a read-only disk)
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise ImrestoreUsageError(f"cannot write to {folder}: {(exc.strerror or error_reason(exc)).lower()} (under {existing})") from None
 
 
 def clean_tmp(folder: Path) -> None:

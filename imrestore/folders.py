@@ -20,7 +20,7 @@ import numpy as np
 from .chain import INVERTED, Chain, measure
 from .dtypes import RangeSpec, apply_range, quantize, range_hint
 from .errors import ImrestoreUsageError, error_reason, option
-from .files import clean_tmp, discover, inside, read_image, read_like, sibling, write_image
+from .files import check_writable, clean_tmp, discover, inside, read_image, read_like, sibling, write_image
 from .interfaces import EXTRA_OUTPUTS, Image, Restorer
 from .job import Job
 from .registry import get_registry
@@ -221,6 +221,7 @@ class ImageFolderJob(Job):
         if opts.center_crop:
             raise ImrestoreUsageError(f"{option('center_crop')} is for volumes; {self.input_path} is not one")
         self.tasks, self.folder, self.stem = plan(self.input_path, self.output_path, opts.save_corrupted)
+        check_writable(self.folder)
         self._check_first_shape()
         self.known: dict[str, dict] = {}
         self.known_estimated: dict[str, dict] = {}

@@ -124,3 +124,30 @@ def test_the_summary_names_the_report_file_and_leaves_out_what_it_could_not_meas
     assert code == 0, err
     assert out.strip().endswith(f"report: {tmp_path / 'out' / 'report.json'}")
     assert "residual" in out  # a denoiser's removed part is measured
+
+
+def test_images_with_nan_or_complex_pixels_fail_with_one_line_and_the_others_are_restored(noisy_photos, tmp_path, capsys):
+    # before, a NaN patch made the noise estimate 0 and the image was "kept as it is (noise below what can be removed)"
+    patched = np.asarray(PILImage.open(noisy_photos / "p0.png"), np.float32) / 255
+    patched[5:15, 5:15] = np.nan
+    tifffile.imwrite(noisy_photos / "masked.tif", patched)
+    tifffile.imwrite(noisy_photos / "phase.tif", patched.astype(np.complex64))
+    code, out, err = call(capsys, "run", "restorer:nlmeans", str(noisy_photos), str(tmp_path / "out"), "-q")
+    said = out + err
+    assert code == 1 and "Traceback" not in said
+    assert "FAILED masked.tif: 100 of 9216 pixels are NaN or infinite" in said
+    assert "FAILED phase.tif: cannot read" in said and "complex values (complex64)" in said
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["p0.png", "p1.png"]
+    assert not list((tmp_path / "out").glob("*.tif"))
+
+
+def test_training_data_with_nan_pixels_are_refused_naming_the_image(tmp_path, capsys):
+    folder = tmp_path / "train"
+    folder.mkdir()
+    a = np.zeros((32, 32), np.float32)
+    a[0, 0] = np.inf
+    tifffile.imwrite(folder / "a.tif", a)
+    code, _, err = call(capsys, "train", "gaussian:sigma=25", "restorer:n2n-unet", str(folder), "--epochs", "1",
+                        "-o", str(tmp_path / "w.safetensors"))
+    assert code == 2 and "image 1 of 1: 1 of 1024 pixels are NaN or infinite" in err
+    assert not (tmp_path / "w.safetensors").exists()

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import call
+from PIL import Image as PILImage
 
 from imrestore.files import (
     TMP_TAG,
@@ -38,3 +40,23 @@ def test_an_unreadable_file_is_one_line_naming_it(tmp_path):
     (tmp_path / "bad.png").write_bytes(b"\x89PNG not really")
     with pytest.raises(OSError, match=r"cannot read .*bad.png: "):
         read_image(tmp_path / "bad.png")
+
+
+@pytest.mark.parametrize("blocked", ["file", "read-only"])
+def test_a_run_whose_output_cannot_be_written_stops_before_any_work(tmp_path, capsys, monkeypatch, blocked):
+    # before, a folder of images was restored one by one and each failed at its write (or the run at its report)
+    src = tmp_path / "in.png"
+    PILImage.fromarray(np.zeros((16, 16), np.uint8)).save(src)
+    if blocked == "file":
+        (tmp_path / "taken").write_text("")
+        out = tmp_path / "taken" / "out" / "o.png"
+    else:  # what a read-only folder answers (root, who runs CI, writes anywhere)
+        def refuse(*args, **kwargs):
+            raise PermissionError(13, "Permission denied")
+
+        monkeypatch.setattr("imrestore.files.tempfile.TemporaryFile", refuse)
+        out = tmp_path / "ro" / "o.png"
+    code, _, err = call(capsys, "run", "restorer:wavelet", str(src), str(out), "-q")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert err.strip().startswith("Error: cannot write to") and ("is a file" if blocked == "file" else "permission denied") in err
+    assert not out.exists()

@@ -245,3 +245,24 @@ def test_a_restorer_that_up_scales_is_refused_before_any_plane_and_leaves_nothin
     code, _, err = call(capsys, "run", "restorer:interp:factor=2", str(src), str(tmp_path / "out.tif"))
     assert code == 2 and "changed the plane shape (48, 64) to (96, 128)" in err and "rerun" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif"]
+
+
+@pytest.mark.parametrize("fixed_range", [False, True])
+def test_a_volume_with_nan_pixels_is_refused_naming_the_plane_and_leaves_nothing(tmp_path, capsys, fixed_range):
+    # a float stack's masked area: a restorer would spread the NaNs, or a noise estimate read them as no noise and keep
+    # the plane "as it is"; the scan of a float volume finds them before any work, a fixed --range at the plane itself
+    a = stack(6).astype(np.float32) / 65535
+    a[3, 10:12, 10:12] = np.nan
+    tifffile.imwrite(tmp_path / "s.tif", a, metadata={"axes": "ZYX"})
+    code, _, err = call(capsys, "run", "restorer:wavelet", str(tmp_path / "s.tif"), str(tmp_path / "out" / "o.tif"), "-q",
+                        *(["--range", "0:1"] if fixed_range else []))
+    assert code == 2 and "Traceback" not in err
+    assert "plane Z=3: 4 of 3072 pixels are NaN or infinite" in err.strip().splitlines()[-1]
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_a_complex_volume_is_refused_before_any_work(tmp_path, capsys):
+    tifffile.imwrite(tmp_path / "c.tif", stack(3).astype(np.complex64), metadata={"axes": "ZYX"})
+    code, _, err = call(capsys, "run", "restorer:wavelet", str(tmp_path / "c.tif"), str(tmp_path / "o.tif"), "-q")
+    assert code == 2 and "complex values (complex64)" in err and "magnitude" in err
+    assert not (tmp_path / "o.tif").exists()

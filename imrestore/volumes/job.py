@@ -23,6 +23,7 @@ import numpy as np
 
 from ..dtypes import from_unit, range_hint, to_unit
 from ..errors import ImrestoreUsageError, RunStopped, error_reason, option
+from ..files import check_writable
 from ..interfaces import Image, VolumeFormat, VolumeInfo, VolumeSink, VolumeSource
 from ..job import Job
 from ..registry import get_registry
@@ -154,6 +155,9 @@ class VolumeJob(Job):
         self.src_path, src_inner = split_volume_path(self.input_path)
         self.source = open_volume(self.input_path)
         info = self.info = self.source.info
+        if info.dtype.kind == "c":
+            raise ImrestoreUsageError(f"{self.src_path.name}: complex values ({info.dtype}); imrestore restores real-valued "
+                                      "volumes: give their magnitude (or a fastMRI file's k-space to restorer:pnp)")
         if info.plane_ndim == 3 and chain.restorer is not None and chain.restorer.channels is not None \
                 and info.shape[-1] not in chain.restorer.channels:
             raise ImrestoreUsageError(f"{chain.restorer.name} accepts {chain.restorer.channels} channels per pixel, the volume has {info.shape[-1]}")
@@ -167,6 +171,7 @@ class VolumeJob(Job):
             if chain.restorer.consumes and info.n_planes:
                 chain.restorer.check_measured(self.source.read_measurements(0))
         self.target = plan_volume(self.output_path, self.src_path)
+        check_writable(self.target.path.parent)
         self.report.output = str(self.target.path)
         if self.target.path.exists() and not opts.overwrite:
             return self._already_done()

@@ -1,6 +1,7 @@
 """fastMRI-style metrics of volumes: value and data ranges, per-plane values and sums, volume summaries, `eval`."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
@@ -13,6 +14,7 @@ from .._version import __version__
 from ..chain import DEFAULT_METRICS, compares_input, metric_keys
 from ..dtypes import (
     RangeSpec,
+    check_finite,
     default_range,
     parse_range,
     range_text,
@@ -120,19 +122,23 @@ def measure_stacks(metrics: Sequence[Metric], keys: Sequence[str], info: VolumeI
 
 
 def _scan(src: VolumeSource, progress: bool) -> tuple[float, float]:
-    """Minimum and maximum of a volume, one plane at a time."""
+    """Minimum and maximum of a volume, one plane at a time; a plane that cannot be read, or holds NaN or infinite
+    values, stops it before any work."""
     lo, hi = np.inf, -np.inf
-    bar = _bar(src.info.n_planes, 0, progress, "scanning")
-    for i in range(src.info.n_planes):
-        try:
-            p = src.read_plane(i)
-        except Exception as exc:
-            raise ImrestoreUsageError(f"cannot read {src.info.metadata.get('path', 'the input')}, plane {plane_label(src.info, i)}: {error_reason(exc)}") from exc
-        finite = p[np.isfinite(p)] if p.dtype.kind == "f" else p
-        if finite.size:
-            lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
-        bar.update(1)
-    bar.close()
+    where = src.info.metadata.get("path", "the input")
+    with contextlib.closing(_bar(src.info.n_planes, 0, progress, "scanning")) as bar:
+        for i in range(src.info.n_planes):
+            try:
+                p = src.read_plane(i)
+            except Exception as exc:
+                raise ImrestoreUsageError(f"cannot read {where}, plane {plane_label(src.info, i)}: {error_reason(exc)}") from exc
+            try:
+                check_finite(p)
+            except ValueError as exc:
+                raise ImrestoreUsageError(f"{where}, plane {plane_label(src.info, i)}: {exc}") from None
+            if p.size:
+                lo, hi = min(lo, float(p.min())), max(hi, float(p.max()))
+            bar.update(1)
     return (lo if np.isfinite(lo) else 0.0), (hi if np.isfinite(hi) else 1.0)
 
 

@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from ..chain import INVERTED, Chain
-from ..dtypes import from_unit, to_unit
+from ..dtypes import check_finite, from_unit, to_unit
 from ..errors import ImrestoreUsageError
 from ..executors import settle
 from ..interfaces import VolumeFormat, VolumeInfo, VolumeSource
 from ..noise import estimate_mri_sigma, texture_veto
-from .formats import open_volume
+from .formats import open_volume, plane_label
 from .measure import measure_plane, ranged_metrics
 
 Unit = tuple[list[int], list[int]]
@@ -115,6 +115,10 @@ def corrupt_plane(source: VolumeSource, chain: Chain, i: int, value_range: tuple
     record: the one definition of what a volume run hands its restorer (the HTML report redraws its examples with it).
     ``key`` is the volume's name; with ``seed`` it seeds the plane's corruption, so a rerun draws the same."""
     ref, _ = to_unit(source.read_plane(i) if raw is None else raw, value_range)
+    try:
+        check_finite(ref)
+    except ValueError as exc:  # the whole volume's run stops here: nothing to resume that a rerun would not meet again
+        raise ImrestoreUsageError(f"plane {plane_label(source.info, i)}: {exc}") from None
     takers = [*chain.corruptions, *([chain.restorer] if chain.restorer is not None else [])]
     measured = source.read_measurements(i) if any(t.consumes for t in takers) else {}
     if measured:
