@@ -15,6 +15,7 @@ import click
 
 from ._version import __version__
 from .errors import ImrestoreUsageError, RunStopped, cli_message
+from .files import check_writable
 
 # Each command imports what it runs (lazy: so that `imrestore --help` answers at start-up without SciPy,
 # scikit-image or torch; tests/test_cli_start.py checks that no torch is imported for the classical commands).
@@ -305,6 +306,7 @@ def export_cmd(specs, output, fmt, channels, sample, authors, licence, overwrite
             raise ExportError(f"{output}: say --format onnx or bmz, or name the file .onnx or .zip")
     if output.exists() and not overwrite:
         raise ExportError(f"{output} exists; pass --overwrite to replace it")
+    check_writable(output.parent)  # before the network is traced
     src = load_source(specs, int(channels) if channels else None, authors=authors, licence=licence, needs_licence=fmt == "bmz")
     if fmt == "onnx":
         record = write_onnx(src, output)
@@ -434,6 +436,7 @@ def train_cmd(specs, data, output, pairs, noise_model, scales, authors, licence,
     from .noise import check_model_name
     from .spec import parse_spec
     # lazy: torch (the network's config types the --net settings)
+    from .nn.checkpoint import check_weights_output
     from .nn.train_options import TrainOptions, network_of, typed_net_config
     from .nn.training import train
 
@@ -443,6 +446,7 @@ def train_cmd(specs, data, output, pairs, noise_model, scales, authors, licence,
     options = TrainOptions(**same, compile=compile_, flips=False if no_flips else None, channels=int(channels) if channels else None,
                            net=net, noise=check_model_name(noise_model), authors=tuple(authors), license=licence, scales=_scales(scales))
     options.validate()  # before the data are read
+    check_weights_output(output)
     max_images, value_range = options.max_images, options.value_range
     dataset = training_data(data, max_images, value_range)
     if pairs:

@@ -254,9 +254,12 @@ class ImageFolderJob(Job):
             return
         r = self.report
         if old.get("chain") != r.chain or old.get("seed") != r.seed or old.get("value_range", "dtype") != r.value_range:
+            what = (f"{self.folder} holds the results of another run" if self.stem == "report" else
+                    f"{self.tasks[0].target} is the output of another run, says {previous}")
             raise ImrestoreUsageError(
-                f"{self.folder} holds the results of another run (chain {' '.join(old.get('chain', []))}, seed {old.get('seed')}, "
-                f"{option('value_range', old.get('value_range', 'dtype'))}); use {option('overwrite', True)} or another output folder"
+                f"{what} (chain {' '.join(old.get('chain', []))}, seed {old.get('seed')}, "
+                f"{option('value_range', old.get('value_range', 'dtype'))}); use {option('overwrite', True)} or another output "
+                f"{'folder' if self.stem == 'report' else 'file'}"
             )
         done = [i for i in old.get("items", []) if i.get("status") in ("written", "skipped") and "corrupted" in i.get("metrics", {})]
         self.known = {i["path"]: i["metrics"]["corrupted"] for i in done}

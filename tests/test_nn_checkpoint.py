@@ -63,3 +63,24 @@ def test_loading_never_unpickles(tmp_path, monkeypatch):
     monkeypatch.setattr(pickle, "loads", no_pickle)
     monkeypatch.setattr(torch, "load", no_pickle)
     load_checkpoint(path)
+
+
+@pytest.mark.parametrize("name, why", [("cam.png", "name the file NAME.safetensors"),
+                                       ("notes.safetensors", "does not hold imrestore weights")])
+def test_train_never_writes_its_weights_over_another_file(tmp_path, capsys, name, why):
+    # `train ... -o cam.png` wrote safetensors into an existing image at its first best epoch
+    from helpers import call
+
+    victim = tmp_path / name
+    victim.write_bytes(b"someone's data")
+    code, _, err = call(capsys, "train", "gaussian:sigma=25", "restorer:n2n-unet", "skimage", "--epochs", "1",
+                        "-o", str(victim))
+    assert code == 2 and why in err and len(err.strip().splitlines()) == 1
+    assert victim.read_bytes() == b"someone's data" and not list(tmp_path.glob("*.log.json"))
+
+
+def test_a_retraining_may_replace_weights_it_wrote(tmp_path):
+    from imrestore.nn.checkpoint import check_weights_output
+
+    path = save_checkpoint(tmp_path / "e.safetensors", "edsr", build_network("edsr", {"blocks": 1, "features": 4}))
+    check_weights_output(path)  # no error: training replaces its own output

@@ -90,6 +90,15 @@ def test_another_chain_into_the_same_output_is_refused(mixed_folder, tmp_path):
         run(["gaussian:sigma=10", "restorer:tv"], mixed_folder, tmp_path / "out")
 
 
+def test_another_chain_into_the_same_output_file_names_the_file_and_its_report(mixed_folder, tmp_path):
+    # a single file's report lies beside it: the message said "<folder> holds the results of another run" ('.' in the
+    # working directory), which names neither the output that is protected nor the report that says so
+    out = tmp_path / "o.png"
+    run(CHAIN, mixed_folder / "astro.png", out)
+    with pytest.raises(ImrestoreUsageError, match=r"o\.png is the output of another run, says .*o\.report\.json \(chain corruption:gaussian"):
+        run(["gaussian:sigma=10", "restorer:tv"], mixed_folder / "astro.png", out)
+
+
 def test_two_workers_give_the_same_files(mixed_folder, tmp_path):
     one = run(CHAIN, mixed_folder, tmp_path / "one", workers=1)
     two = run(CHAIN, mixed_folder, tmp_path / "two", workers=2)

@@ -25,6 +25,7 @@ from safetensors.torch import load_file, save_file
 
 from .._version import __version__
 from ..errors import ImrestoreUsageError
+from ..files import check_writable
 from .models import NETWORKS, build_network, config_dict
 
 META_KEY = "imrestore"
@@ -33,6 +34,27 @@ FORMAT = 1
 
 class CheckpointError(ImrestoreUsageError):
     """A checkpoint cannot be read or does not fit the network asked for."""
+
+
+def check_weights_output(path: Path | str) -> None:
+    """Refuse, before any training, an output that would not be a checkpoint or would destroy another file: weights are
+    ``NAME.safetensors``; an existing file is replaced only if it holds imrestore weights (a retraining).
+
+    >>> check_weights_output("photo.png")
+    Traceback (most recent call last):
+    ...
+    imrestore.errors.ImrestoreUsageError: photo.png: weights are written as safetensors; name the file NAME.safetensors
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".safetensors":
+        raise ImrestoreUsageError(f"{path}: weights are written as safetensors; name the file NAME.safetensors")
+    if path.exists():
+        try:
+            read_metadata(path)
+        except CheckpointError:
+            raise ImrestoreUsageError(f"{path} exists and does not hold imrestore weights; choose another name "
+                                      "(training replaces only weights it wrote)") from None
+    check_writable(path.parent)
 
 
 def save_checkpoint(path: Path | str, network: str, model: torch.nn.Module, metadata: dict[str, Any] | None = None,

@@ -31,7 +31,7 @@ from ..errors import ChainError, ImrestoreUsageError, option
 from ..progress import progress_bar
 from ..report import atomic_write_text
 from .batches import BatchMaker, val_set
-from .checkpoint import load_checkpoint, read_metadata, save_checkpoint
+from .checkpoint import check_weights_output, load_checkpoint, read_metadata, save_checkpoint
 from .data import split, to_channels, to_nchw
 from .inference import autocast_for, predict, predict_volume, select_device
 from .losses import make_loss
@@ -140,6 +140,7 @@ class _TrainingRun(SelfSupervisedChecks):
     def __init__(self, chain: Chain, data: TrainingData, output: Path, options: TrainOptions):
         o = self.o = options
         o.validate()
+        check_weights_output(output)
         self.chain, self.output = chain, output
         self.network = network_of(chain)
         self.facts = network_facts(self.network)
