@@ -14,7 +14,7 @@ import numpy as np
 
 from ._version import __version__
 from .chain import DEFAULT_METRICS, NO_REFERENCE_METRICS, measure, metric_keys
-from .dtypes import RangeSpec, apply_range, parse_range, quantize, range_text
+from .dtypes import RangeSpec, apply_range, check_finite, parse_range, quantize, range_text
 from .errors import ImrestoreUsageError, error_reason
 from .files import discover, read_image, read_like
 from .interfaces import Metric
@@ -76,6 +76,11 @@ def evaluate_files(reference: Path | str, estimate: Path | str, metrics: Sequenc
             vb = quantize(b.data, b.dtype, b.value_range)
             if va.shape != vb.shape:
                 raise ValueError(f"shapes differ: {va.shape} vs {vb.shape}")
+            for name, values in (("the reference", va), ("the estimate", vb)):  # a metric of NaNs is NaN: printed as '-', said nowhere
+                try:
+                    check_finite(values)
+                except ValueError as exc:
+                    raise ValueError(f"{name}: {str(exc).split(';')[0]}") from None
             notes: list[str] = []
             if no_reference:
                 item.metrics["corrupted"] = measure(objs, va, va, notes)

@@ -2,7 +2,9 @@
 import json
 import subprocess
 
+import numpy as np
 import pytest
+import tifffile
 
 from imrestore.cli import main
 
@@ -90,6 +92,17 @@ def test_eval_folders_and_files(capsys, mixed_folder, tmp_path):
     assert code == 0 and "psnr" in out
     code, _, err = call(capsys, "eval", str(mixed_folder), str(tmp_path / "out" / "astro.png"))
     assert code == 2 and "not a file with a folder" in err
+
+
+def test_eval_of_an_image_with_nan_pixels_fails_and_says_so(capsys, tmp_path):
+    # the metrics were NaN, printed as '-' with no word why
+    ref = np.linspace(0, 1, 256, dtype=np.float32).reshape(16, 16)
+    est = ref.copy()
+    est[0, :3] = np.nan
+    tifffile.imwrite(tmp_path / "ref.tif", ref)
+    tifffile.imwrite(tmp_path / "est.tif", est)
+    code, out, _ = call(capsys, "eval", str(tmp_path / "ref.tif"), str(tmp_path / "est.tif"))
+    assert code == 1 and "FAILED est.tif: the estimate: 3 of 256 pixels are NaN or infinite" in out
 
 
 def test_help_teaches_with_examples(capsys):

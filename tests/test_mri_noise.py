@@ -114,3 +114,17 @@ def test_training_on_the_epi_series_does_not_take_its_texture_for_photon_noise(e
     assert data_noise(planes).model.name == "gaussian" and "texture" in data_noise(planes).reason
     assert data_noise(planes[:19]).model.name == "gaussian"  # and so it would to the 80 % it trains on
     assert data_noise(planes, "mri").model.sigma * first.max() == pytest.approx(repeated, rel=0.25)
+
+
+def test_pnp_with_nothing_to_invert_judges_the_epi_noise_as_the_denoisers_do_and_keeps_the_series(epi, tmp_path, capsys):
+    # pnp estimated white noise per plane (wavelet MAD), took the tissue's texture for 4.7-5.4/255 of noise on 5 of the
+    # 24 planes and smoothed them (the run's "removed structure" warning), where every denoiser keeps the series
+    import tifffile
+
+    path, first, repeated = epi
+    code, _, err = call(capsys, "run", "restorer:pnp", str(path), str(tmp_path / "o.tif"), "--range", "data", "-q")
+    assert code == 0, err
+    items = json.loads((tmp_path / "o.tif.report.json").read_text())["items"]
+    assert items[5]["estimated"]["noise"]["sigma"] * first.max() == pytest.approx(repeated, rel=0.25)
+    assert all("kept as it is" in item["estimated"]["note"] for item in items)
+    assert np.array_equal(tifffile.imread(tmp_path / "o.tif"), first)

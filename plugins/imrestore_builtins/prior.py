@@ -28,12 +28,12 @@ import numpy as np
 
 from imrestore import dihedral, hookimpl
 from imrestore.chain import INVERTED
-from imrestore.denoising import MIN_SIGMA
+from imrestore.denoising import MIN_SIGMA, noise_model_for, record, typical_std
 from imrestore.errors import ParameterError
 from imrestore.forward import OperatorChoice, choose_operator, read_mask, read_psf
 from imrestore.interfaces import EXTRA_OUTPUTS, Restorer
 from imrestore.mri import CoilFourier, center_crop, check_calibration, coil_maps, kspace_noise_sigma, sampling_mask
-from imrestore.noise import estimate_noise
+from imrestore.noise import check_model_name
 from imrestore.operators import Compose, LinearOperator
 from imrestore.params import param
 from imrestore.priors import LAMBDA, SIGMA_FLOOR, pnp, pnp_sample
@@ -116,6 +116,9 @@ class PlugAndPlay(Restorer):
                                  "imaging inversion amplifies the noise where the data are trusted more")
     sigma: Optional[float] = param(None, min=0, max=255, help="the measurement's noise sigma (0-255 scale); default: "
                                    "from the chain, else estimated")
+    noise: str = param("auto", help="real data: the noise model to estimate where neither the chain nor sigma= says: "
+                       "auto (tests which fits), gaussian, poisson-gaussian, mri (MRI magnitude) or a plugin's, as the "
+                       "denoisers do; the loop takes its level at the median signal")
     psf: Optional[str] = param(None, help="real data: a measured PSF, an image file or .npy (normalised to sum 1): 2-D, "
                                "or 3-D ZYX for a stack, which is then restored in slabs of 16 planes with the PSF's "
                                "depth of planes around them")
@@ -137,6 +140,7 @@ class PlugAndPlay(Restorer):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_model_name(self.noise)
         prior = build(self.denoiser, kind="restorer")
         if denoiser_call(prior) is None:
             raise ParameterError(f"pnp: {prior.name} is not a denoiser (it has no denoise(image, sigma)); the prior must "
@@ -210,8 +214,12 @@ class PlugAndPlay(Restorer):
         if degradation.get("operators"):  # a synthetic chain of linear corruptions and no noise: the data are exact
             return 0.0, "the chain (no noise corruption)"
 
-        sigma = float(estimate_noise(np.asarray(start, np.float32), "gaussian").model.sigma)
-        return sigma, "estimated (white Gaussian, wavelet MAD)"
+        # real data: the noise model every denoiser estimates (with what the whole volume says: a texture veto, an
+        # MRI acquisition's sigma), its level at the median signal
+        judged = np.asarray(start, np.float32)
+        estimate = noise_model_for(judged, degradation, noise=self.noise)
+        record(estimate, degradation)
+        return typical_std(estimate.model, judged), f"estimated ({estimate.model.describe()}, at the median level)"
 
     def calls(self, choice: OperatorChoice) -> int:
         """Denoiser calls per image for this operator."""
