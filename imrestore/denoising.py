@@ -209,6 +209,17 @@ def through_model(image: np.ndarray, model: NoiseModel, denoise: Callable[[np.nd
     return domain.back(denoise(unit, domain.sigma))
 
 
+def record_kept(degradation: dict, note: str) -> None:
+    """Record that the restorer kept the item as it is, and why: the run's summary, report.json and HTML page count
+    such items and say why (an output equal to its input is then no surprise).
+
+    >>> d = {}; record_kept(d, "tv: too little noise"); d["estimated"]
+    {'note': 'tv: too little noise', 'kept': True}
+    """
+    estimated = degradation.setdefault("estimated", {})
+    estimated["note"], estimated["kept"] = note, True
+
+
 def keep_as_is(restorer: Restorer, estimate: NoiseEstimate, image: np.ndarray, degradation: dict) -> bool:
     """Whether the estimated noise is too weak for ``restorer`` to remove (see ``MIN_SIGMA``); if so, the record says so,
     and the log: a warning with what to do the first time this restorer keeps an image, a debug line after."""
@@ -216,7 +227,7 @@ def keep_as_is(restorer: Restorer, estimate: NoiseEstimate, image: np.ndarray, d
         return False
     name = restorer.name
     note = f"{name}: the noise ({estimate.model.describe()}) is below what it can remove; the image is kept as it is"
-    degradation.setdefault("estimated", {})["note"] = note
+    record_kept(degradation, note)
     if getattr(restorer, "_said_kept", False):
         log.debug(note)
     else:  # the first time in a run, where a user sees it: an output equal to its input is no surprise then

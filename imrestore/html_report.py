@@ -68,11 +68,17 @@ class Example:
 
 def find_report(run: Path) -> Path:
     """The report JSON of a run: ``RUN/report.json``, the one ``*.report.json`` there, the file given, or the report
-    beside an output image given (``out.tif`` -> ``out.report.json``)."""
-    run = Path(run)
-    if run.is_file() and run.suffix.lower() != ".json" and run.with_name(run.name.split(".")[0] + ".report.json").is_file():
-        return run.with_name(run.name.split(".")[0] + ".report.json")
+    beside an output given: an image's (``out.tif`` -> ``out.report.json``) or a volume's (``out.tif`` ->
+    ``out.tif.report.json``; a Zarr folder ``out.zarr`` -> ``out.zarr.report.json``; ``out.h5:/data`` -> ``out.h5...``)."""
+    run = split_volume_path(run)[0]  # out.h5:/data -> out.h5
+    if run.suffix.lower() != ".json":
+        for beside in (run.with_name(f"{run.stem}.report.json"), run.with_name(f"{run.name}.report.json")):
+            if beside.is_file():
+                return beside
     if run.is_file():
+        if run.suffix.lower() != ".json":
+            raise ImrestoreUsageError(f"no report beside {run} ({run.stem}.report.json or {run.name}.report.json); "
+                                      "give the output of `imrestore run`, its folder, or its *.report.json")
         return run
     if not run.exists():
         raise ImrestoreUsageError(f"{run} does not exist")
@@ -389,6 +395,23 @@ def _fmt(v) -> str:
     return "" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.4g}"
 
 
+def _volume_table(report: Report) -> list[str]:
+    """The whole-volume metrics: with fastMRI's conventions named where a reference volume sets the data range."""
+    e = html.escape
+    parts: list[str] = []
+    v = report.volume
+    whole = "; a 3-D metric (ssim:3d=true) on each Z stack as a whole" if any("3d=true" in k for k in report.metrics) else ""
+    referenced = v.get("data_range") is not None and report.reference != "none"  # fastMRI's conventions apply
+    parts.append("<p>Whole volume (fastMRI: data range = the reference volume's maximum; PSNR and NMSE over all voxels, "
+                 f"SSIM the mean over planes{whole}):</p>" if referenced else "<p>Whole volume:</p>")
+    parts.append("<table class='volume'><thead><tr><th>metric</th>"
+                 + "".join(f"<th>{e(report.stage_label(s))}</th>" for s in report.stages()) + "</tr></thead><tbody>")
+    for k in report.metrics:
+        parts.append(f"<tr><td>{e(k)}</td>" + "".join(f"<td>{_fmt(v.get(s, {}).get(k))}</td>" for s in report.stages()) + "</tr>")
+    parts.append("</tbody></table>")
+    return parts
+
+
 def render_html(report: Report, examples: list[Example], stage: str, key: str, histogram: str | None, title: str,
                 noise_plot: str | None = None) -> str:
     e = html.escape
@@ -410,6 +433,8 @@ def render_html(report: Report, examples: list[Example], stage: str, key: str, h
             names = ", ".join(i.path for i in flagged[:10]) + (" ..." if len(flagged) > 10 else "")
             parts.append(f"<p class='warning'><strong>{len(flagged)} of {len(report.items)} items: {e(REMOVED_STRUCTURE_WORDS)}.</strong> "
                          f"{e(names)}</p>")
+    if report.kept():
+        parts.append(f"<p class='warning'><strong>{e(report.kept_summary())}.</strong></p>")
     if noise_plot:
         noise = next(it.estimated["noise"] for it in report.items if it.estimated.get("noise"))
         parts.append(f"<h2>Estimated noise</h2><p>{e(noise.get('model', ''))}: "
@@ -433,14 +458,7 @@ def render_html(report: Report, examples: list[Example], stage: str, key: str, h
         parts.append(row + "</tr>")
     parts.append("</tbody></table>")
     if report.volume:
-        v = report.volume
-        whole = "; a 3-D metric (ssim:3d=true) on each Z stack as a whole" if any("3d=true" in k for k in report.metrics) else ""
-        parts.append("<p>Whole volume (fastMRI: data range = the reference volume's maximum; PSNR and NMSE over all voxels, "
-                     f"SSIM the mean over planes{whole}):</p>")
-        parts.append("<table class='volume'><thead><tr><th>metric</th>" + "".join(f"<th>{e(s)}</th>" for s in report.stages()) + "</tr></thead><tbody>")
-        for k in report.metrics:
-            parts.append(f"<tr><td>{e(k)}</td>" + "".join(f"<td>{_fmt(v.get(s, {}).get(k))}</td>" for s in report.stages()) + "</tr>")
-        parts.append("</tbody></table>")
+        parts += _volume_table(report)
     if histogram:
         parts.append(f"<h2>Distribution of {e(key)}</h2><img alt='histogram of {e(key)}' src='{histogram}'>")
     if examples:
@@ -462,7 +480,7 @@ def render_html(report: Report, examples: list[Example], stage: str, key: str, h
                  "".join(f"<th>{e(report.stage_label(s))} {e(k)}</th>" for s, k in cols) + "<th>seconds</th><th>error or note</th></tr></thead><tbody>")
     for it in report.items:
         cells = "".join(f"<td data-v='{_fmt(it.metrics.get(s, {}).get(k))}'>{_fmt(it.metrics.get(s, {}).get(k))}</td>" for s, k in cols)
-        parts.append(f"<tr class='{e(it.status)}'><td>{e(it.path)}</td><td>{e(it.status)}</td>{cells}<td>{it.seconds:.2f}</td><td>{e(it.error or it.note)}</td></tr>")
+        parts.append(f"<tr class='{e(it.status)}'><td>{e(it.path)}</td><td>{e(it.status)}</td>{cells}<td>{it.seconds:.2f}</td><td>{e(it.error or it.note or it.estimated.get('note', ''))}</td></tr>")
     parts.append("</tbody></table></div>")
     parts.append(f"<script>{_SCRIPT}</script></body></html>")
     return "\n".join(parts)

@@ -91,6 +91,27 @@ class Report:
 
         return [i for i in self.items if edges(i) > REMOVED_STRUCTURE]
 
+    def kept(self) -> list[ItemResult]:
+        """The items the restorer kept as they were (too little noise to remove, weights that failed their harm check)."""
+        return [i for i in self.items if i.status != "failed" and i.estimated.get("kept")]
+
+    def kept_summary(self) -> str | None:
+        """One line on the kept items: how many, which, and why (the first one's reason, which names the restorer).
+
+        >>> r = Report(chain=[], metrics=[], seed=0, input="in", output="out")
+        >>> r.items = [ItemResult("a.png", "written", estimated={"kept": True, "note": "tv: too little noise"}),
+        ...            ItemResult("b.png", "written")]
+        >>> r.kept_summary()
+        '1 of 2 items kept as they are (a.png): tv: too little noise'
+        """
+        kept = self.kept()
+        if not kept:
+            return None
+        noun = "planes" if self.volume else "items"
+        done = [i for i in self.items if i.status != "failed"]
+        which = "" if len(kept) == len(done) else " (" + ", ".join(i.path for i in kept[:5]) + (" ..." if len(kept) > 5 else "") + ")"
+        return f"{len(kept)} of {len(self.items)} {noun} kept as they are{which}: {kept[0].estimated['note']}"
+
     @property
     def failed(self) -> list[ItemResult]:
         return [i for i in self.items if i.status == "failed"]
@@ -112,6 +133,8 @@ class Report:
         d = asdict(self)
         d["mean"] = self.mean()
         d["counts"] = {s: sum(i.status == s for i in self.items) for s in ("written", "skipped", "measured", "failed")}
+        if self.kept():
+            d["kept"] = self.kept_summary()
         if self.reference == "none":
             d["note"] = self.NO_REFERENCE_NOTE
             flagged = {i.path for i in self.removed_structure()}
@@ -197,6 +220,8 @@ class Report:
             noun = "planes" if self.volume else "items"
             lines += ["", f"WARNING {len(flagged)} of {len(self.items)} {noun}: {REMOVED_STRUCTURE_WORDS}: "
                       + ", ".join(i.path for i in flagged[:5]) + (" ..." if len(flagged) > 5 else "")]
+        if self.kept():
+            lines += ["", f"NOTE {self.kept_summary()}"]
         for item in self.items:
             if item.note and item.status != "failed":
                 lines.append(f"NOT MEASURED {item.path}: {item.note}")

@@ -1,6 +1,7 @@
 """`imrestore report`: a self-contained HTML page of a run, checked in headless Chromium."""
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -74,6 +75,22 @@ def test_report_of_a_volume_run(tmp_path):
     page = write_html_report(tmp_path / "tv.h5.report.json")
     text = page.read_text()
     assert "Whole volume" in text and text.count("<img class='crop'") == 9
+
+
+def test_report_takes_the_output_a_run_wrote_image_or_volume(tmp_path, capsys):
+    # `imrestore report out.tif` on a volume run read the TIFF as the report's JSON (a UnicodeDecodeError), and an image
+    # output named my.cam.v2.png was looked up as my.report.json
+    stack = np.stack([data.camera()[k * 40 : k * 40 + 64, :64] for k in range(3)])
+    tifffile.imwrite(tmp_path / "stack.tif", stack, metadata={"axes": "ZYX"})
+    tifffile.imwrite(tmp_path / "plane.tif", stack[0])
+    run(["gaussian:sigma=25", "restorer:tv"], tmp_path / "stack.tif", tmp_path / "tv.tif")
+    run(["gaussian:sigma=25", "restorer:tv"], tmp_path / "plane.tif", tmp_path / "my.plane.v2.tif")
+    for output, page in (("tv.tif", "tv.tif.report.html"), ("my.plane.v2.tif", "my.plane.v2.report.html")):
+        code, out, err = call(capsys, "report", str(tmp_path / output))
+        assert code == 0, err
+        assert out.strip() == f"report: {tmp_path / page}"
+    code, _, err = call(capsys, "report", str(tmp_path / "plane.tif"))  # an input: no report beside it
+    assert code == 2 and "no report beside" in err and "plane.report.json" in err
 
 
 def test_volume_crops_show_the_planes_the_run_saw(tmp_path):
@@ -159,3 +176,20 @@ def test_report_of_real_data_shows_the_removed_part_and_the_noise_model(tmp_path
     for label in ("input", "restored", "removed"):
         assert f"<figcaption>{label}" in text
     assert "<figcaption>original" not in text
+
+
+def test_data_kept_as_they_are_are_counted_and_explained_in_summary_json_and_page(tmp_path, capsys):
+    # the per-item reason sat in report.json's "estimated" only: the summary, the page and its table said nothing, so
+    # a page of identical input and output crops left a user guessing; the page also captioned a real-data volume's
+    # table with fastMRI's reference conventions and called its input "corrupted"
+    clean = np.stack([data.camera()[k * 40 : k * 40 + 64, :64] for k in range(3)])  # no noise to remove
+    tifffile.imwrite(tmp_path / "clean.tif", clean, metadata={"axes": "ZYX"})
+    code, out, err = call(capsys, "run", "restorer:tv", str(tmp_path / "clean.tif"), str(tmp_path / "o.tif"))
+    assert code == 0, err
+    assert "NOTE 3 of 3 planes kept as they are: tv: the noise" in out
+    doc = json.loads((tmp_path / "o.tif.report.json").read_text())
+    assert doc["kept"].startswith("3 of 3 planes kept as they are: tv: the noise")
+    page = write_html_report(tmp_path / "o.tif").read_text()
+    assert "3 of 3 planes kept as they are: tv: the noise" in page
+    assert page.count("is below what it can remove; the image is kept as it is</td>") == 3  # each row says why
+    assert "<p>Whole volume:</p>" in page and "fastMRI" not in page and "<th>input</th>" in page

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, NamedTuple, Optional
 import numpy as np
 
 from imrestore import dihedral, hookimpl
-from imrestore.denoising import UnitDomain, keep_as_is, noise_model_for, record
+from imrestore.denoising import UnitDomain, keep_as_is, noise_model_for, record, record_kept
 from imrestore.errors import ChainError
 from imrestore.helpers import noise_sigma, psnr_from_mse
 from imrestore.interfaces import Restorer
@@ -395,7 +395,7 @@ class N2NUNetRestorer(LearnedRestorer):
         gain = check.get("estimated_gain_db")
         note = (f"{self.name}: the weights {self._candidates[0][0].name} did not beat the data as they are in their harm check "
                 f"at training ({'estimated ' + format(gain, '+.2f') + ' dB' if gain is not None else 'no gain'}); the data are kept as they are")
-        degradation.setdefault("estimated", {})["note"] = note
+        record_kept(degradation, note)
         if not self._said_harm:
             self._said_harm = True
             log.warning(note + " (force=true applies the weights anyway)")

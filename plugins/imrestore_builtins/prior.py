@@ -28,7 +28,7 @@ import numpy as np
 
 from imrestore import dihedral, hookimpl
 from imrestore.chain import INVERTED
-from imrestore.denoising import MIN_SIGMA, noise_model_for, record, typical_std
+from imrestore.denoising import MIN_SIGMA, noise_model_for, record, record_kept, typical_std
 from imrestore.errors import ParameterError
 from imrestore.forward import OperatorChoice, choose_operator, read_mask, read_psf
 from imrestore.interfaces import EXTRA_OUTPUTS, Restorer
@@ -313,7 +313,7 @@ class PlugAndPlay(Restorer):
             # nothing to invert and too little noise to remove: as every denoiser does, keep the data (do no harm)
             note = (f"pnp: no operator to invert and the estimated noise (sigma {sigma * 255:.2f}) is below what can be "
                     "removed; the image is kept as it is (give sigma=, or psf=/factor=/mask= for what to invert)")
-            degradation.setdefault("estimated", {})["note"] = note
+            record_kept(degradation, note)
             if not self._said:
                 self._said = True
                 log.warning(note)
