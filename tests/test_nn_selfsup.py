@@ -102,7 +102,8 @@ def test_data_noise_takes_the_majority_model_and_median_parameters(stack):
 
 
 # --------------------------------------------------------------------------- training
-@pytest.mark.parametrize("method", METHODS)
+# neighbor (the fastest) stands for the three in the default run, which is near its 2-minute limit; CI runs all three
+@pytest.mark.parametrize("method", [m if m == "neighbor" else pytest.param(m, marks=pytest.mark.slow) for m in METHODS])
 def test_each_method_gains_3_db_from_the_noisy_stack_alone(method, stack, tmp_path):
     """Trained on one noisy draw (the chain's corruption is drawn once per plane), scored against the clean planes."""
     clean, _ = stack
