@@ -109,7 +109,7 @@ class LearnedRestorer(Restorer):
     backend: str = param("auto", choices=("auto", "torch", "bf16", "onnxruntime"),
                          help="how the network runs on a CPU: torch (fp32), bf16 (PyTorch with bfloat16 autocast, on CPUs with "
                               "bf16 instructions: 1.5x faster, PSNR within 0.01 dB), onnxruntime (fp32 within 1e-4 of torch, about "
-                              "10 %% faster; needs imrestore[onnx]); auto: bf16 for real data where the CPU has bf16 instructions "
+                              "10 % faster; needs imrestore[onnx]); auto: bf16 for real data where the CPU has bf16 instructions "
                               "(the fastest path whose accuracy holds), torch in a synthetic benchmark (the networks measured as "
                               "trained) and when adapting; see benchmarks/results/bench_bmz.md")
     keep_known: bool = param(True, help="where the chain records which pixels it corrupted (erase, block...), keep the others as observed")
