@@ -463,6 +463,20 @@ def train_cmd(specs, data, output, pairs, noise_model, scales, authors, licence,
         click.echo(_self_summary(result, output))
     else:
         click.echo(f"weights: {output}")
+    _say_if_worse(result, options.keep == "last")
+
+
+def _say_if_worse(result: dict, last: bool) -> None:
+    """Warn where the kept weights do worse than the corrupted input on the validation images: `imrestore run` with
+    them would make such images worse, and a line of numbers is easy to read past."""
+    history = [h for h in result["history"] if h.get("val_psnr") is not None and h.get("val_input_psnr") is not None]
+    if not history:
+        return
+    kept = history[-1] if last else max(history, key=lambda h: h["val_psnr"])
+    if kept["val_psnr"] < kept["val_input_psnr"]:
+        click.echo(f"warning: these weights make the validation images worse than they were ({kept['val_psnr']:.2f} dB "
+                   f"against the input's {kept['val_input_psnr']:.2f}): train longer (--epochs, --steps-per-epoch) or on "
+                   "more images before restoring with them", err=True)
 
 
 def _self_summary(result: dict, output: Path) -> str:

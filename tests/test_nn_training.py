@@ -58,6 +58,14 @@ def test_noise2noise_train_then_run_beats_the_noisy_input(capsys, n2n_weights, p
     assert doc["mean"]["restored"]["psnr"] > doc["mean"]["corrupted"]["psnr"] + 3
 
 
+def test_weights_that_make_the_validation_images_worse_are_said_to(capsys, photo_dirs, tmp_path):
+    # one step from scratch: the numbers were printed ("best validation PSNR 5 dB (input 34 dB)") and nothing more
+    code, _, err = cli(capsys, "train", "gaussian:sigma=5", "restorer:n2n-unet", str(photo_dirs / "train"),
+                       "-o", str(tmp_path / "w.safetensors"), "--net", "features=16", "--crop", "32", "--batch-size", "2",
+                       "--epochs", "1", "--steps-per-epoch", "1", "-q")
+    assert code == 0 and "warning: these weights make the validation images worse than they were" in err
+
+
 def test_training_writes_last_checkpoint_and_log(n2n_weights):
     assert n2n_weights.with_name("m.last.safetensors").exists()
     log = json.loads(n2n_weights.with_name("m.log.json").read_text())
