@@ -64,6 +64,15 @@ def test_weights_that_make_the_validation_images_worse_are_said_to(capsys, photo
                        "-o", str(tmp_path / "w.safetensors"), "--net", "features=16", "--crop", "32", "--batch-size", "2",
                        "--epochs", "1", "--steps-per-epoch", "1", "-q")
     assert code == 0 and "warning: these weights make the validation images worse than they were" in err
+    # real data (no corruption in the chain): a run keeps the images and says why, unless forced
+    weights = tmp_path / "w.safetensors"
+    code, out, err = cli(capsys, "run", f"restorer:n2n-unet:weights={weights}", str(photo_dirs / "test"), str(tmp_path / "o"))
+    assert code == 0 and "made their validation images worse at training" in err
+    assert "NOTE 2 of 2 items kept as they are" in out
+    for name in ("moon.png", "coins.png"):
+        assert np.array_equal(np.asarray(PILImage.open(tmp_path / "o" / name)), np.asarray(PILImage.open(photo_dirs / "test" / name)))
+    code, out, _ = cli(capsys, "run", f"restorer:n2n-unet:weights={weights},force=true", str(photo_dirs / "test"), str(tmp_path / "f"))
+    assert code == 0 and "made their validation images worse" not in out  # (kept anyway: too little noise to remove)
 
 
 def test_training_writes_last_checkpoint_and_log(n2n_weights):

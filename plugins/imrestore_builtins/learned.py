@@ -353,8 +353,10 @@ class N2NUNetRestorer(LearnedRestorer):
                        help="real data (no corruption in the chain): the noise model to estimate: auto (tests which fits), gaussian, poisson-gaussian, mri (MRI magnitude) or a plugin's")
     noise_a: Optional[float] = param(None, min=0, help="Poisson-Gaussian noise, variance a*x + b ([0, 1] units): a; default: estimated")
     noise_b: Optional[float] = param(None, min=-1, max=1, help="Poisson-Gaussian noise: b, the variance at zero signal; default: estimated")
-    force: bool = param(False, help="apply weights from imrestore train --targets self even where their harm check found that they "
-                        "do not beat the data as they are (by default such data are kept as they are)")
+    force: bool = param(False, help="apply weights that failed their harm check: from imrestore train --targets self where "
+                        "the check found that they do not beat the data as they are, or, on real data, weights that made "
+                        "their validation images worse than the corrupted input at training (by default such data are "
+                        "kept as they are)")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -370,7 +372,7 @@ class N2NUNetRestorer(LearnedRestorer):
         is blind to its level), signal-dependent noise is stabilised first.
         """
         trained = self._self_supervised()
-        if trained is not None and self._fails_harm_check(degradation):
+        if self._fails_harm_check(degradation):
             return NoisePath(image, degradation, keep=True)
         if trained is not None:  # weights learnt from such noisy data (--targets self): the data go in as trained on
             domain = UnitDomain.from_dict(trained["domain"]) if "domain" in trained else None
@@ -387,14 +389,25 @@ class N2NUNetRestorer(LearnedRestorer):
         return NoisePath(unit, {**degradation, "noise_sigma": domain.sigma}, domain)
 
     def _fails_harm_check(self, degradation: dict) -> bool:
-        """Whether self-supervised weights failed their harm check (training found that they do not beat the held-out
-        data as they are) and are not forced: the data are then kept, said once in the log and per item in the report."""
-        check = self._candidates[0][1].get("harm_check") if len(self._candidates) == 1 else None
-        if not check or check.get("helps", True) or self.force:
+        """Whether the weights failed their harm check and are not forced: self-supervised weights whose check at
+        training found that they do not beat the held-out data as they are, or, on real data, supervised weights that
+        made their validation images worse than the corrupted input.  The data are then kept, said once in the log and
+        per item in the report."""
+        if len(self._candidates) != 1 or self.force:
             return False
-        gain = check.get("estimated_gain_db")
-        note = (f"{self.name}: the weights {self._candidates[0][0].name} did not beat the data as they are in their harm check "
-                f"at training ({'estimated ' + format(gain, '+.2f') + ' dB' if gain is not None else 'no gain'}); the data are kept as they are")
+        path, meta = self._candidates[0]
+        check = meta.get("harm_check") if self._self_supervised() is not None else None
+        if check is not None:
+            if check.get("helps", True):
+                return False
+            gain = check.get("estimated_gain_db")
+            why = f"did not beat the data as they are in their harm check at training ({'estimated ' + format(gain, '+.2f') + ' dB' if gain is not None else 'no gain'})"
+        elif self._real_data and meta.get("val_psnr") is not None and meta.get("val_input_psnr") is not None \
+                and meta["val_psnr"] < meta["val_input_psnr"]:
+            why = f"made their validation images worse at training ({meta['val_psnr']:.2f} dB against the input's {meta['val_input_psnr']:.2f})"
+        else:
+            return False
+        note = f"{self.name}: the weights {path.name} {why}; the data are kept as they are"
         record_kept(degradation, note)
         if not self._said_harm:
             self._said_harm = True
