@@ -188,8 +188,10 @@ class Report:
         """A plain-text table for the terminal."""
         counts = self.to_dict()["counts"]
         labels = {"written": "written", "skipped": "already done", "measured": "measured", "failed": "failed"}
-        parts = [f"{n} {labels[s]}" for s, n in counts.items() if n or s in ("written", "failed")]
-        if counts["measured"]:
+        evaluation = bool(counts["measured"]) or not self.chain  # `imrestore eval` measures, it writes nothing
+        shown = ("measured" if evaluation else "written", "failed")
+        parts = [f"{n} {labels[s]}" for s, n in counts.items() if n or s in shown]
+        if evaluation:
             parts = [p for p in parts if not p.endswith("written")]
         noun = "planes" if self.volume else "items"
         lines = [f"{len(self.items)} {noun}: {', '.join(parts)}  ({self.seconds:.1f} s)"]

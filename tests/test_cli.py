@@ -103,6 +103,7 @@ def test_eval_of_an_image_with_nan_pixels_fails_and_says_so(capsys, tmp_path):
     tifffile.imwrite(tmp_path / "est.tif", est)
     code, out, _ = call(capsys, "eval", str(tmp_path / "ref.tif"), str(tmp_path / "est.tif"))
     assert code == 1 and "FAILED est.tif: the estimate: 3 of 256 pixels are NaN or infinite" in out
+    assert out.startswith("1 items: 0 measured, 1 failed")  # not "0 written": eval writes nothing
 
 
 def test_help_teaches_with_examples(capsys):
