@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .chain import Chain
+from .chain import INVERTED, Chain
 from .dtypes import apply_range, parse_range, quantize, to_unit
 from .errors import ImrestoreUsageError, option
 from .figures import pyplot
@@ -38,6 +38,10 @@ from .volumes import is_volume, open_volume, split_volume_path, volume_ranges
 from .volumes.planes import corrupt_plane
 
 CROP = 192
+
+
+#: The third panel of real data: what the restorer removed (a denoiser), or what it put back (an inverted degradation).
+DIFFERENCES = ("removed", "put back")
 
 
 @dataclass
@@ -54,6 +58,8 @@ class Example:
     no_reference: bool = False
     #: A sampler's per-pixel standard deviation (``NAME.std.EXT`` beside the output), or None.
     std: np.ndarray | None = None
+    #: Real data whose degradation the restorer inverted (a PSF, a mask, pooling): the third panel is what it put back.
+    inverted: bool = False
 
     def panels(self) -> list[tuple[str, np.ndarray | None]]:
         same = self.restored is not None and self.restored.shape == self.original.shape
@@ -62,7 +68,8 @@ class Example:
             if self.std is not None and same:  # where the restoration is uncertain, beside where it is wrong
                 panels += [("|error|", np.abs(self.restored - self.original)), ("std", self.std)]
             return panels
-        panels = [("input", self.original), ("restored", self.restored), ("removed", self.original - self.restored if same else None)]
+        difference = ("put back", self.restored - self.original) if self.inverted else ("removed", self.original - self.restored)
+        panels = [("input", self.original), ("restored", self.restored), difference if same else (difference[0], None)]
         return panels + ([("std", self.std)] if self.std is not None else [])
 
 
@@ -243,7 +250,7 @@ def _crops(ex: Example) -> list[tuple[str, np.ndarray | None]]:
     top, left, hh, ww = _crop_box(ex.original, restored if restored is not None else ex.corrupted, CROP)
     labels, images = zip(*ex.panels())
     shown = _display(list(images))
-    removed = labels.index("removed") if "removed" in labels else None
+    removed = next((labels.index(d) for d in DIFFERENCES if d in labels), None)
     if removed is not None and images[removed] is not None:  # the removed part around mid-grey, +-3 standard deviations
         r = np.asarray(images[removed], np.float64)
         shown[removed] = np.clip(0.5 + r / (6 * (r.std() or 1.0)), 0, 1)
@@ -323,7 +330,7 @@ def grid_png(examples: list[Example], stage: str, key: str, path: Path) -> Path:
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
-h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em}code{background:#f3f3f3;padding:0 .3em;border-radius:3px}
+h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em}code{background:#f3f3f3;padding:0 .3em;border-radius:3px;overflow-wrap:anywhere}
 table{border-collapse:collapse;font-size:.85em}th,td{padding:.25em .6em;border-bottom:1px solid #ddd;text-align:right}
 th{cursor:pointer;background:#f7f7f7;position:sticky;top:0}th:first-child,td:first-child{text-align:left}
 tr.failed td{color:#b00}.crops{display:flex;gap:1em;flex-wrap:wrap;margin-bottom:1.5em}
@@ -355,7 +362,8 @@ window.addEventListener('load', function(){
 
 
 #: Which stage's metric each panel shows under it (None: none; "restored" panels show the ranking stage's).
-_STAGE_OF = {"original": None, "corrupted": "corrupted", "input": "corrupted", "removed": None, "|error|": None, "std": None}
+_STAGE_OF = {"original": None, "corrupted": "corrupted", "input": "corrupted", "removed": None, "put back": None,
+             "|error|": None, "std": None}
 
 
 def _noise_plot(report: Report, examples: list[Example]) -> str | None:
@@ -415,7 +423,8 @@ def _volume_table(report: Report) -> list[str]:
 def render_html(report: Report, examples: list[Example], stage: str, key: str, histogram: str | None, title: str,
                 noise_plot: str | None = None) -> str:
     e = html.escape
-    cols = report.columns()
+    shown = set(report.shown_metrics())
+    cols = [(s, k) for s, k in report.columns() if k in shown]
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title><style>{_STYLE}</style></head><body>"]
     parts.append(f"<h1>{e(title)}</h1>")
     chain = " ".join(report.chain) if report.chain else "(evaluation of existing files)"
@@ -446,7 +455,7 @@ def render_html(report: Report, examples: list[Example], stage: str, key: str, h
     parts.append("<h2>Summary</h2><table class='summary'><thead><tr><th>metric</th>" +
                  "".join(f"<th>{e(report.stage_label(s))} mean &plusmn; sd</th><th>{e(report.stage_label(s))} min&ndash;max</th>"
                          for s in report.stages()) + "</tr></thead><tbody>")
-    for k in report.metrics:
+    for k in report.shown_metrics():
         row = f"<tr><td>{e(k)}</td>"
         for s in report.stages():
             vals = [i.metrics.get(s, {}).get(k) for i in report.items if i.status != "failed"]
@@ -514,6 +523,7 @@ def write_html_report(run: Path | str, output: Path | str | None = None, by: str
         try:
             examples.append(_load_example(report, index, rank))
             examples[-1].no_reference = report.reference == "none"
+            examples[-1].inverted = bool(report.items[index].estimated.get(INVERTED))
         except (OSError, ValueError) as exc:
             raise ImrestoreUsageError(f"cannot load the images of {report.items[index].path}: {exc}") from exc
     stem = path.name[: -len(".json")] if path.name.endswith(".json") else path.stem

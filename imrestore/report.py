@@ -91,6 +91,13 @@ class Report:
 
         return [i for i in self.items if edges(i) > REMOVED_STRUCTURE]
 
+    def shown_metrics(self, mean: dict | None = None) -> list[str]:
+        """The metrics worth a row in a summary: all but those no restored image could have (``residual`` after an
+        inverted blur: the item's NOT MEASURED note says why), which would show the input's value beside nothing."""
+        mean = self.mean() if mean is None else mean
+        return [k for k in self.metrics if not ("restored" in mean and mean["restored"].get(k) is None
+                                                and mean.get("corrupted", {}).get(k) is not None)]
+
     def kept(self) -> list[ItemResult]:
         """The items the restorer kept as they were (too little noise to remove, weights that failed their harm check)."""
         return [i for i in self.items if i.status != "failed" and i.estimated.get("kept")]
@@ -208,11 +215,9 @@ class Report:
             first = "input" if self.reference == "none" else "corrupted"
             header = f"{'metric':<10}{first:>12}{'restored':>12}{'change':>10}"
             lines += ["", header, "-" * len(header)]
-            for key in self.metrics:
+            for key in self.shown_metrics(mean):
                 c = mean.get("corrupted", {}).get(key)
                 r = mean.get("restored", {}).get(key)
-                if "restored" in mean and r is None and c is not None:  # not measured on any item: its NOT MEASURED line says why
-                    continue
                 delta = f"{r - c:+10.4f}" if c is not None and r is not None else f"{'':>10}"
                 lines.append(f"{key:<10}{_num(c):>12}{_num(r):>12}{delta}")
         if self.volume and self.metrics:

@@ -193,3 +193,18 @@ def test_data_kept_as_they_are_are_counted_and_explained_in_summary_json_and_pag
     assert "3 of 3 planes kept as they are: tv: the noise" in page
     assert page.count("is below what it can remove; the image is kept as it is</td>") == 3  # each row says why
     assert "<p>Whole volume:</p>" in page and "fastMRI" not in page and "<th>input</th>" in page
+
+
+def test_a_real_data_inversion_shows_what_it_put_back_and_no_empty_metric_rows(tmp_path, capsys):
+    # the third panel was captioned "removed" (it is what the deconvolution added), and the summary and the table
+    # held residual/whiteness/edges rows and columns that no restored image can have (the text summary left them out)
+    from scipy import ndimage
+
+    blurred = ndimage.gaussian_filter(data.camera()[:96, :96].astype(np.float64), 2)
+    noisy = np.clip(blurred + np.random.default_rng(0).normal(0, 5, blurred.shape), 0, 255).astype(np.uint8)
+    PILImage.fromarray(noisy).save(tmp_path / "b.png")
+    code, _, err = call(capsys, "run", "restorer:deconv:sigma=2", str(tmp_path / "b.png"), str(tmp_path / "out") + "/", "-q")
+    assert code == 0, err
+    page = write_html_report(tmp_path / "out").read_text()
+    assert "<figcaption>put back</figcaption>" in page and ">removed<" not in page
+    assert "<td>residual</td>" not in page and "residual</th>" not in page and "<td>noise</td>" in page

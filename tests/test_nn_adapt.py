@@ -83,6 +83,7 @@ def test_sure_keeps_the_shipped_network_when_the_adapted_one_is_worse():
     assert sure_adapt(model, noisy, sigma, steps=2)[0] is model
 
 
+@pytest.mark.slow  # 3 s: three restorers, two adapting; the default run is near its 2 minutes (CI runs it)
 def test_restorer_adapt_uses_the_chains_sigma_and_keeps_shape(tmp_path):
     clean = _china(96)
     noisy = imrestore.build("gaussian:sigma=25")(clean, 0)

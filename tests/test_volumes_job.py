@@ -84,6 +84,7 @@ def test_a_finished_output_is_kept_on_rerun(tmp_path, capsys):
 # --------------------------------------------------------------------------- workers and Dask
 
 
+@pytest.mark.slow  # 2.5 s of pool and cluster start-up; images run the same check by default (test_runner.py), CI runs this
 def test_worker_pool_and_dask_give_the_single_process_result(tmp_path):
     tifffile.imwrite(tmp_path / "s.tif", stack(6), metadata={"axes": "ZYX"})
     serial = run(CHAIN, tmp_path / "s.tif", tmp_path / "serial.tif")
