@@ -63,6 +63,18 @@ def test_a_3d_layer_is_restored_plane_by_plane_in_its_dtype(make_napari_viewer, 
     assert out.data.astype(float).std() < stack.astype(float).std() / 2
 
 
+def test_data_kept_as_they_were_are_said_in_the_status(make_napari_viewer, qtbot):
+    # a clean layer: the restorer keeps it, and the status said only "added ..." beside an identical layer
+    viewer = make_napari_viewer()
+    clean = np.tile(np.linspace(0, 1, 64, dtype=np.float32), (48, 1))
+    viewer.add_image(clean, name="clean")
+    widget = RestoreWidget(viewer)
+    widget.restorer_box.value = "nlmeans"
+    run_and_wait(qtbot, widget, viewer, 2)
+    assert np.array_equal(viewer.layers[-1].data, clean)
+    assert "1 of 1 plane kept as they were (nlmeans: the noise" in widget.status.text()
+
+
 def test_a_sampler_adds_its_std_map_as_a_layer(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     viewer.add_image(RNG.random((32, 32)).astype(np.float32), name="plane")

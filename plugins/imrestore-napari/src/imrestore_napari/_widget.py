@@ -194,5 +194,20 @@ class RestoreWidget(QWidget):
         for extra, array in result.extras.items():
             self.viewer.add_image(array, name=f"{name} {extra}", colormap="magma", metadata={"imrestore": {"spec": spec}},
                                   rgb=bool(source.rgb) and array.shape == result.data.shape, **common)
-        self.status.setText(f"added {name}" + (f" and its {', '.join(result.extras)}" if result.extras else ""))
+        self.status.setText(f"added {name}" + (f" and its {', '.join(result.extras)}" if result.extras else "")
+                            + kept_text(result.records))
+
+
+def kept_text(records: list[dict]) -> str:
+    """What the status says where the restorer kept planes as they were (too little noise to remove...): an output
+    layer equal to its input is then no surprise.
+
+    >>> kept_text([{"estimated": {"kept": True, "note": "tv: too little noise"}}, {}])
+    '; 1 of 2 planes kept as they were (tv: too little noise)'
+    """
+    kept = [r["estimated"] for r in records if r.get("estimated", {}).get("kept")]
+    if not kept:
+        return ""
+    noun = "plane" if len(records) == 1 else "planes"
+    return f"; {len(kept)} of {len(records)} {noun} kept as they were ({kept[0]['note']})"
 
