@@ -198,6 +198,8 @@ def eval_cmd(reference, estimate, metrics, output, as_json, center_crop, value_r
     from .volumes import evaluate_volumes, is_volume
 
     spec = parse_range(value_range)
+    if output:
+        check_writable(output)  # before the measuring
     if is_volume(reference) and is_volume(estimate):
         report = evaluate_volumes(reference, estimate, list(metrics) or None, _crop(center_crop), progress=not as_json, value_range=spec)
     else:
@@ -232,6 +234,8 @@ def report_cmd(run_dir, output, by):
     # lazy: start-up (matplotlib, SciPy)
     from .html_report import write_html_report
 
+    if output:
+        check_writable(output.parent)
     path = write_html_report(run_dir, output, by)
     click.echo(f"report: {path}")
 
@@ -250,6 +254,7 @@ def demo_cmd(output, overwrite, size):
     # lazy: start-up
     from .demo import run_demo
 
+    check_writable(output)
     summary = run_demo(output, overwrite=overwrite, progress=True, size=size)
     click.echo(summary)
 

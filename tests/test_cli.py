@@ -129,3 +129,22 @@ def test_errors_name_options_as_the_cli_spells_them_and_the_api_as_python_does(t
     with _pytest.raises(SystemExit) as exc:
         main(["run", "gaussian", str(tmp_path), str(tmp_path / "out"), "--range", "5:1"])
     assert exc.value.code == 2 and capsys.readouterr().err.startswith("Error: --range 5:1: HI must be finite and above LO")
+
+
+@pytest.mark.parametrize("command", [
+    ["demo", "{out}"],
+    ["eval", "{img}", "{img}", "-o", "{out}"],
+    ["report", "{run}", "-o", "{out}/r.html"],
+    ["export", "restorer:n2n-unet", "-o", "{out}/m.onnx"],
+    ["train", "gaussian:sigma=25", "restorer:n2n-unet", "skimage", "-o", "{out}/w.safetensors"],
+])
+def test_every_command_that_writes_refuses_an_unwritable_output_before_any_work(tmp_path, capsys, command):
+    # they failed at their first write with the OS's words ("[Errno 2] No such file or directory: ...")
+    img = tmp_path / "a.tif"
+    tifffile.imwrite(img, np.zeros((16, 16), np.uint8))
+    (tmp_path / "taken").write_text("")
+    if command[0] == "report":
+        call(capsys, "run", "restorer:wavelet", str(img), str(tmp_path / "run") + "/", "-q")
+    argv = [a.format(out=tmp_path / "taken" / "out", img=img, run=tmp_path / "run") for a in command]
+    code, _, err = call(capsys, *argv)
+    assert code == 2 and err.strip().startswith("Error: cannot write to") and "is a file, not a folder" in err
