@@ -128,3 +128,19 @@ def test_pnp_with_nothing_to_invert_judges_the_epi_noise_as_the_denoisers_do_and
     assert items[5]["estimated"]["noise"]["sigma"] * first.max() == pytest.approx(repeated, rel=0.25)
     assert all("kept as it is" in item["estimated"]["note"] for item in items)
     assert np.array_equal(tifffile.imread(tmp_path / "o.tif"), first)
+
+
+def test_pnp_deconvolving_a_real_slice_with_a_masked_background_assumes_its_white_noise(epi, tmp_path, capsys):
+    # with the denoisers' model at the median level, an MRI slice's median (its zero background) gave sigma 0: the
+    # loop deconvolved with no noise to hold it and wrote rings from -1004 to 2490 for data in 0..1022
+    import tifffile
+
+    path, first, _ = epi
+    tifffile.imwrite(tmp_path / "slice.tif", first[12])
+    code, _, err = call(capsys, "run", "restorer:pnp:psf_sigma=1", str(tmp_path / "slice.tif"), str(tmp_path / "o.tif"),
+                        "--range", "data", "-q")
+    assert code == 0, err
+    item = json.loads((tmp_path / "o.report.json").read_text())["items"][0]
+    assert item["estimated"]["pnp"]["noise_sigma"]["value"] > 2  # 0-255 units; the slice's white-noise MAD: 5.6
+    out = tifffile.imread(tmp_path / "o.tif").astype(float)
+    assert out.min() > -0.25 * first[12].max() and out.max() < 1.5 * first[12].max()

@@ -33,7 +33,7 @@ from imrestore.errors import ParameterError
 from imrestore.forward import OperatorChoice, choose_operator, read_mask, read_psf
 from imrestore.interfaces import EXTRA_OUTPUTS, Restorer
 from imrestore.mri import CoilFourier, center_crop, check_calibration, coil_maps, kspace_noise_sigma, sampling_mask
-from imrestore.noise import check_model_name
+from imrestore.noise import check_model_name, estimate_noise
 from imrestore.operators import Compose, LinearOperator
 from imrestore.params import param
 from imrestore.priors import LAMBDA, SIGMA_FLOOR, pnp, pnp_sample
@@ -202,8 +202,8 @@ class PlugAndPlay(Restorer):
         if self.samples:
             raise ParameterError("pnp: samples= is for images; from k-space, pnp gives one reconstruction")
 
-    def _noise(self, image: np.ndarray, start: np.ndarray, degradation: dict) -> tuple[float, str]:
-        """The measurement's noise sigma ([0, 1] units) and where it came from."""
+    def _noise(self, image: np.ndarray, start: np.ndarray, degradation: dict, inverts: bool) -> tuple[float, str]:
+        """The measurement's noise sigma ([0, 1] units) and where it came from (``inverts``: an operator is inverted)."""
         if self.sigma is not None:
             return self.sigma / 255.0, "given: sigma"
         if "noise_sigma" in degradation:
@@ -214,9 +214,12 @@ class PlugAndPlay(Restorer):
         if degradation.get("operators"):  # a synthetic chain of linear corruptions and no noise: the data are exact
             return 0.0, "the chain (no noise corruption)"
 
-        # real data: the noise model every denoiser estimates (with what the whole volume says: a texture veto, an
-        # MRI acquisition's sigma), its level at the median signal
         judged = np.asarray(start, np.float32)
+        if inverts:  # the loop's one level of white noise: a model's level at the median would be 0 where the median
+            # is a masked background (an MRI slice: 0, and a deconvolution with no noise to hold it rings)
+            return float(estimate_noise(judged, "gaussian").model.sigma), "estimated (white Gaussian, wavelet MAD)"
+        # nothing to invert: the noise model every denoiser estimates (with what the whole volume says: a texture veto,
+        # an MRI acquisition's sigma), and so their decision to keep data too clean to denoise
         estimate = noise_model_for(judged, degradation, noise=self.noise)
         record(estimate, degradation)
         return typical_std(estimate.model, judged), f"estimated ({estimate.model.describe()}, at the median level)"
@@ -308,7 +311,8 @@ class PlugAndPlay(Restorer):
         stack = self._stack(y.shape)
         # the noise is judged where every pixel is measured: the first guess fills a mask's gaps, not a blur's
         judged = start if _drops(choice.op) and start.shape == y.shape else y
-        sigma, sigma_from = self._noise(image, judged[len(judged) // 2] if stack else judged, degradation)
+        sigma, sigma_from = self._noise(image, judged[len(judged) // 2] if stack else judged, degradation,
+                                        inverts=choice.op.kind != "identity")
         if choice.op.kind == "identity" and sigma_from.startswith("estimated") and sigma < MIN_SIGMA:
             # nothing to invert and too little noise to remove: as every denoiser does, keep the data (do no harm)
             note = (f"pnp: no operator to invert and the estimated noise (sigma {sigma * 255:.2f}) is below what can be "
