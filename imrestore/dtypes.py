@@ -53,6 +53,10 @@ def to_unit(array: np.ndarray, value_range: tuple[float, float] | None = None) -
     return out, (float(lo), float(hi))
 
 
+class NonFinitePixels(ValueError):
+    """Pixels that are NaN or infinite: what :func:`check_finite` raises (a caller may name the item or plane)."""
+
+
 def check_finite(array: np.ndarray) -> None:
     """Refuse pixels that are NaN or infinite (a float file's masked area): a restorer would spread them, or a noise
     estimate read them as no noise, and the output would be wrong without a word.
@@ -60,11 +64,11 @@ def check_finite(array: np.ndarray) -> None:
     >>> check_finite(np.array([[0.0, np.nan]]))
     Traceback (most recent call last):
     ...
-    ValueError: 1 of 2 pixels are NaN or infinite; imrestore restores finite data: fill them first (with the image's median, say)
+    imrestore.dtypes.NonFinitePixels: 1 of 2 pixels are NaN or infinite; imrestore restores finite data: fill them first (with the image's median, say)
     """
     finite = np.count_nonzero(np.isfinite(array))
     if finite < array.size:
-        raise ValueError(f"{array.size - finite} of {array.size} pixels are NaN or infinite; imrestore restores finite "
+        raise NonFinitePixels(f"{array.size - finite} of {array.size} pixels are NaN or infinite; imrestore restores finite "
                          "data: fill them first (with the image's median, say)")
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..chain import INVERTED, Chain
-from ..dtypes import check_finite, from_unit, to_unit
+from ..dtypes import NonFinitePixels, from_unit, to_unit
 from ..errors import ImrestoreUsageError
 from ..executors import settle
 from ..interfaces import VolumeFormat, VolumeInfo, VolumeSource
@@ -115,15 +115,14 @@ def corrupt_plane(source: VolumeSource, chain: Chain, i: int, value_range: tuple
     record: the one definition of what a volume run hands its restorer (the HTML report redraws its examples with it).
     ``key`` is the volume's name; with ``seed`` it seeds the plane's corruption, so a rerun draws the same."""
     ref, _ = to_unit(source.read_plane(i) if raw is None else raw, value_range)
-    try:
-        check_finite(ref)
-    except ValueError as exc:  # the whole volume's run stops here: nothing to resume that a rerun would not meet again
-        raise ImrestoreUsageError(f"plane {plane_label(source.info, i)}: {exc}") from None
     takers = [*chain.corruptions, *([chain.restorer] if chain.restorer is not None else [])]
     measured = source.read_measurements(i) if any(t.consumes for t in takers) else {}
     if measured:
         measured.setdefault("value_range", value_range)
-    corrupted, degradation = chain.corrupt(ref, seed, f"{key}/{i}", measured=measured, value_range=value_range)
+    try:
+        corrupted, degradation = chain.corrupt(ref, seed, f"{key}/{i}", measured=measured, value_range=value_range)
+    except NonFinitePixels as exc:  # the whole volume's run stops here: nothing to resume that a rerun would not meet again
+        raise ImrestoreUsageError(f"plane {plane_label(source.info, i)}: {exc}") from None
     if source.info.metadata.get("layout") == "fastmri":  # the file says it is MRI: its noise is that of a magnitude image
         degradation["modality"] = "mri"
     return ref, corrupted, degradation
